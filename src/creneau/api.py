@@ -1,0 +1,57 @@
+"""The JSON API: one NinjaAPI, every domain error mapped to HTTP here and nowhere else."""
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+
+from creneau.channels.api import router as directory_router
+from creneau.errors import DomainError
+
+api = NinjaAPI(
+    title="Créneau",
+    version="1",
+    description=(
+        "The booking hub's public API. Every answer is filtered by the requesting channel's "
+        "perimeter: name a channel with `?channel=KEY` or the `X-Creneau-Channel` header; "
+        "without one, the hub's public site answers. Errors are JSON objects with a stable "
+        "snake_case `code` and a human `message`."
+    ),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/v1/openapi.json",
+)
+api.add_router("/v1/", directory_router)
+
+
+def error_response(request: HttpRequest, status: int, code: str, message: str, **extra):
+    return api.create_response(request, {"code": code, "message": message, **extra}, status=status)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, error: DomainError) -> HttpResponse:
+    return error_response(request, error.status, error.code, error.message)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    fields = [
+        {"field": ".".join(str(p) for p in e["loc"][1:]) or None, "message": e["msg"]}
+        for e in error.errors
+    ]
+    first = fields[0] if fields else {"field": None, "message": ""}
+    message = _("Invalid request: %(field)s: %(message)s") % {
+        "field": first["field"] or "body",
+        "message": first["message"],
+    }
+    return error_response(request, 422, "invalid_request", message, errors=fields)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, error: Http404) -> HttpResponse:
+    return error_response(request, 404, "not_found", str(error) or _("Not found."))
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    return error_response(request, 401, "unauthenticated", _("Authentication required."))

@@ -1,0 +1,213 @@
+"""Channels and perimeters in the admin. Every save goes through the services, so that a
+perimeter change publishes a new version and a channel change leaves its event."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from creneau.channels import services
+from creneau.channels.models import Channel, ChannelEvent, Perimeter, PerimeterVersion
+from creneau.channels.queries import perimeter_current_version
+from creneau.directory.models import Department, Establishment, PractitionerRole
+
+
+class PerimeterForm(forms.ModelForm):
+    establishments = forms.ModelMultipleChoiceField(
+        Establishment.objects.select_related("organisation").order_by("name"),
+        required=False,
+        widget=FilteredSelectMultiple(_("establishments"), is_stacked=False),
+        label=_("Establishments"),
+    )
+    departments = forms.ModelMultipleChoiceField(
+        Department.objects.select_related("establishment").order_by("establishment__name", "name"),
+        required=False,
+        widget=FilteredSelectMultiple(_("departments"), is_stacked=False),
+        label=_("Only these departments"),
+        help_text=_("Leave empty for every department of the establishments."),
+    )
+    practitioner_roles = forms.ModelMultipleChoiceField(
+        PractitionerRole.objects.select_related("practitioner", "establishment", "department"),
+        required=False,
+        widget=FilteredSelectMultiple(_("practitioner roles"), is_stacked=False),
+        label=_("Only these practitioner roles"),
+        help_text=_("Leave empty for every practitioner of the establishments."),
+    )
+    note = forms.CharField(label=_("Note on this version"), required=False, max_length=300)
+
+    class Meta:
+        model = Perimeter
+        fields = ["organisation", "name"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            current = perimeter_current_version(self.instance)
+            if current is not None:
+                self.initial["establishments"] = list(current.establishments.all())
+                self.initial["departments"] = list(current.departments.all())
+                self.initial["practitioner_roles"] = list(current.practitioner_roles.all())
+
+    def clean(self):
+        data = super().clean()
+        try:
+            services.perimeter_check(
+                establishments=data.get("establishments") or [],
+                departments=data.get("departments") or [],
+                practitioner_roles=data.get("practitioner_roles") or [],
+            )
+        except services.ChannelError as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
+        return data
+
+
+class PerimeterVersionInline(admin.TabularInline):
+    model = PerimeterVersion
+    extra = 0
+    can_delete = False
+    fields = ["number", "published_at", "published_by", "published_via", "note", "size"]
+    readonly_fields = fields
+    ordering = ["-number"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("establishments"))
+    def size(self, version):
+        return version.establishments.count()
+
+
+@admin.register(Perimeter)
+class PerimeterAdmin(admin.ModelAdmin):
+    form = PerimeterForm
+    list_display = ["name", "organisation", "current_version", "establishment_count"]
+    list_filter = ["organisation"]
+    search_fields = ["name"]
+    inlines = [PerimeterVersionInline]
+    fields = [
+        "organisation",
+        "name",
+        "establishments",
+        "departments",
+        "practitioner_roles",
+        "note",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["organisation", "name"] if obj is not None else []
+
+    @admin.display(description=_("version"))
+    def current_version(self, perimeter):
+        version = perimeter_current_version(perimeter)
+        return version.number if version else "—"
+
+    @admin.display(description=_("establishments"))
+    def establishment_count(self, perimeter):
+        version = perimeter_current_version(perimeter)
+        return version.establishments.count() if version else 0
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        content = {
+            "establishments": data["establishments"],
+            "departments": data["departments"],
+            "practitioner_roles": data["practitioner_roles"],
+            "by": request.user,
+            "via": "admin",
+            "note": data["note"],
+        }
+        if change:
+            services.perimeter_publish(perimeter=obj, **content)
+        else:
+            created = services.perimeter_create(
+                organisation=data["organisation"], name=data["name"], **content
+            )
+            obj.pk, obj.public_id, obj.created_at = (
+                created.pk,
+                created.public_id,
+                created.created_at,
+            )
+
+    def save_related(self, request, form, formsets, change):
+        pass  # versions are immutable: the inline is read-only and publish did the rest
+
+
+class ChannelForm(forms.ModelForm):
+    class Meta:
+        model = Channel
+        fields = ["organisation", "name", "kind", "perimeter", "is_active"]
+
+    def clean(self):
+        data = super().clean()
+        organisation, perimeter = data.get("organisation"), data.get("perimeter")
+        if self.instance.pk:
+            organisation = self.instance.organisation
+        if organisation and perimeter and perimeter.organisation_id != organisation.pk:
+            self.add_error(
+                "perimeter", _("A channel can only be bound to a perimeter of its organisation.")
+            )
+        return data
+
+
+class ChannelEventInline(admin.TabularInline):
+    model = ChannelEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "action", "perimeter", "by", "via"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
+    list_display = ["name", "kind", "organisation", "perimeter", "is_active", "key"]
+    list_filter = ["kind", "is_active", "organisation"]
+    search_fields = ["name", "key"]
+    list_select_related = ["organisation", "perimeter"]
+    inlines = [ChannelEventInline]
+
+    def get_fields(self, request, obj=None):
+        fields = ["organisation", "name", "kind", "perimeter", "is_active"]
+        return [*fields, "key", "try_it"] if obj is not None else fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["organisation", "kind", "key", "try_it"] if obj is not None else []
+
+    @admin.display(description=_("Try it"))
+    def try_it(self, channel):
+        url = f"/api/v1/establishments?channel={channel.key}"
+        return format_html('<a href="{}">{}</a>', url, url)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            created = services.channel_create(
+                organisation=data["organisation"],
+                name=data["name"],
+                kind=data["kind"],
+                perimeter=data["perimeter"],
+                by=request.user,
+                via="admin",
+            )
+            if not data["is_active"]:
+                services.channel_set_active(
+                    channel=created, active=False, by=request.user, via="admin"
+                )
+            obj.pk, obj.key, obj.public_id = created.pk, created.key, created.public_id
+            return
+        stored = Channel.objects.get(pk=obj.pk)
+        services.channel_update(
+            channel=stored,
+            name=data["name"],
+            perimeter=data["perimeter"],
+            is_active=data["is_active"],
+            by=request.user,
+            via="admin",
+        )
+
+    def save_related(self, request, form, formsets, change):
+        pass  # channel events are written by the services, never edited

@@ -1,0 +1,205 @@
+"""Channels (the ways in) and the perimeters that bound what each of them may offer."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from creneau.directory.models import (
+    Department,
+    Establishment,
+    Organisation,
+    PractitionerRole,
+    PublicIdField,
+)
+
+
+def new_channel_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class Perimeter(models.Model):
+    """A named set of establishments, versioned: a change publishes a new version, never edits."""
+
+    public_id = PublicIdField()
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="perimeters"
+    )
+    name = models.CharField(_("name"), max_length=200)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("perimeter")
+        verbose_name_plural = _("perimeters")
+        ordering = ["organisation__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "name"], name="channels_perimeter_name_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PerimeterVersion(models.Model):
+    """One immutable state of a perimeter, with who published it and when.
+
+    A practitioner role is inside the version when its establishment is listed and, where the
+    version is narrowed, its department (or the role itself) is listed too.
+    """
+
+    public_id = PublicIdField()
+    perimeter = models.ForeignKey(Perimeter, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    published_at = models.DateTimeField(_("published at"), auto_now_add=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("published by"),
+    )
+    # Who published when no staff account did (the import command, the demo loader).
+    published_via = models.CharField(_("published via"), max_length=60, blank=True)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    # Set once at publication: whether departments or roles narrow the establishments, so that
+    # the perimeter filter knows which joins it needs without counting rows on every request.
+    narrowed_to_departments = models.BooleanField(default=False, editable=False)
+    narrowed_to_roles = models.BooleanField(default=False, editable=False)
+    establishments = models.ManyToManyField(
+        Establishment, through="PerimeterEstablishment", related_name="perimeter_versions"
+    )
+    departments = models.ManyToManyField(
+        Department, through="PerimeterDepartment", related_name="perimeter_versions"
+    )
+    practitioner_roles = models.ManyToManyField(
+        PractitionerRole, through="PerimeterPractitionerRole", related_name="perimeter_versions"
+    )
+
+    class Meta:
+        verbose_name = _("perimeter version")
+        verbose_name_plural = _("perimeter versions")
+        ordering = ["perimeter", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["perimeter", "number"], name="channels_perimeter_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.perimeter.name} v{self.number}"
+
+
+class PerimeterEstablishment(models.Model):
+    version = models.ForeignKey(PerimeterVersion, on_delete=models.CASCADE)
+    establishment = models.ForeignKey(Establishment, on_delete=models.PROTECT)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "establishment"], name="channels_perimeter_establishment_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version_id}: {self.establishment_id}"
+
+
+class PerimeterDepartment(models.Model):
+    version = models.ForeignKey(PerimeterVersion, on_delete=models.CASCADE)
+    department = models.ForeignKey(Department, on_delete=models.PROTECT)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "department"], name="channels_perimeter_department_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version_id}: {self.department_id}"
+
+
+class PerimeterPractitionerRole(models.Model):
+    version = models.ForeignKey(PerimeterVersion, on_delete=models.CASCADE)
+    practitioner_role = models.ForeignKey(PractitionerRole, on_delete=models.PROTECT)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "practitioner_role"], name="channels_perimeter_role_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version_id}: {self.practitioner_role_id}"
+
+
+class Channel(models.Model):
+    class Kind(models.TextChoices):
+        PUBLIC_SITE = "public_site", _("public site")
+        EMBED = "embed", _("embedded widget")
+        OPERATOR = "operator", _("call-centre operator")
+        PARTNER = "partner", _("partner platform")
+
+    public_id = PublicIdField()
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="channels"
+    )
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    key = models.CharField(
+        _("public key"),
+        max_length=40,
+        unique=True,
+        default=new_channel_key,
+        help_text=_("Named by widgets and clients (?channel=KEY); public, not a secret."),
+    )
+    perimeter = models.ForeignKey(
+        Perimeter, on_delete=models.PROTECT, related_name="channels", verbose_name=_("perimeter")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+        ordering = ["organisation__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation"],
+                condition=models.Q(kind="public_site"),
+                name="channels_one_public_site_per_organisation",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChannelEvent(models.Model):
+    """Who created, rebound, disabled or re-enabled a channel, and when."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", _("created")
+        REBOUND = "rebound", _("rebound to another perimeter")
+        DISABLED = "disabled", _("disabled")
+        ENABLED = "enabled", _("enabled")
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    perimeter = models.ForeignKey(Perimeter, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    via = models.CharField(max_length=60, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.action} {self.at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,213 @@
+"""The perimeter policy: what a channel may see, applied inside every query that serves it."""
+
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from creneau.channels.models import (
+    Channel,
+    Perimeter,
+    PerimeterDepartment,
+    PerimeterEstablishment,
+    PerimeterPractitionerRole,
+    PerimeterVersion,
+)
+from creneau.directory.models import (
+    Establishment,
+    Practitioner,
+    PractitionerRole,
+    Specialty,
+    VisitType,
+)
+from creneau.directory.text import fold
+from creneau.errors import DomainError
+
+CHANNEL_HEADER = "X-Creneau-Channel"
+CHANNEL_PARAMETER = "channel"
+
+
+def perimeter_current_version(perimeter: Perimeter) -> PerimeterVersion | None:
+    return PerimeterVersion.objects.filter(perimeter=perimeter).order_by("-number").first()
+
+
+@dataclass(frozen=True)
+class ChannelScope:
+    """A channel with the perimeter version in force for the request it serves.
+
+    Each method returns a lazy queryset: callers filter further and the perimeter stays a
+    sub-select of the final SQL, never a list of ids carried through Python.
+    """
+
+    channel: Channel
+    version: PerimeterVersion
+
+    def establishments(self) -> QuerySet[Establishment]:
+        inside = PerimeterEstablishment.objects.filter(version=self.version).values(
+            "establishment_id"
+        )
+        return Establishment.objects.filter(is_active=True, pk__in=inside)
+
+    def practitioner_roles(self) -> QuerySet[PractitionerRole]:
+        inside = PerimeterEstablishment.objects.filter(version=self.version).values(
+            "establishment_id"
+        )
+        roles = PractitionerRole.objects.filter(
+            is_active=True, establishment__is_active=True, establishment_id__in=inside
+        )
+        if self.version.narrowed_to_departments:
+            roles = roles.filter(
+                department_id__in=PerimeterDepartment.objects.filter(version=self.version).values(
+                    "department_id"
+                )
+            )
+        if self.version.narrowed_to_roles:
+            roles = roles.filter(
+                pk__in=PerimeterPractitionerRole.objects.filter(version=self.version).values(
+                    "practitioner_role_id"
+                )
+            )
+        return roles
+
+
+class ChannelUnavailable(DomainError):
+    status = 404
+
+
+def _scope(channel: Channel) -> ChannelScope:
+    if not channel.is_active:
+        raise ChannelUnavailable("channel_disabled", _("This channel is disabled."), status=403)
+    version = perimeter_current_version(channel.perimeter)
+    if version is None:
+        raise ChannelUnavailable(
+            "perimeter_unpublished", _("This channel's perimeter has no published version.")
+        )
+    return ChannelScope(channel=channel, version=version)
+
+
+def channel_scope_for_key(key: str | None) -> ChannelScope:
+    """The scope of the channel named by ``key``, or the hub's public site when no key is given."""
+    channels = Channel.objects.select_related("perimeter", "organisation")
+    if key:
+        channel = channels.filter(key=key).first()
+        if channel is None:
+            raise ChannelUnavailable(
+                "channel_not_found", _("No channel has the key %(key)s.") % {"key": key[:40]}
+            )
+    else:
+        channel = channels.filter(
+            kind=Channel.Kind.PUBLIC_SITE, organisation__runs_hub=True
+        ).first()
+        if channel is None:
+            raise ChannelUnavailable(
+                "public_site_missing",
+                _("This hub has no public-site channel yet: load a directory first."),
+            )
+    return _scope(channel)
+
+
+def channel_scope_for_request(request: HttpRequest) -> ChannelScope:
+    """The channel a request names by ``?channel=KEY`` or the X-Creneau-Channel header."""
+    cached = getattr(request, "_creneau_scope", None)
+    if cached is not None:
+        return cached
+    key = request.GET.get(CHANNEL_PARAMETER) or request.headers.get(CHANNEL_HEADER)
+    scope = channel_scope_for_key(key)
+    request._creneau_scope = scope  # type: ignore[attr-defined]
+    return scope
+
+
+# ---------------------------------------------------------------------------------------------
+# The directory seen through a channel
+
+
+def _ident_filter(ident: str, natural_key: str) -> Q:
+    return Q(public_id=ident) | Q(**{natural_key: ident})
+
+
+def specialties_in_scope(scope: ChannelScope) -> QuerySet[Specialty]:
+    return Specialty.objects.filter(
+        pk__in=scope.practitioner_roles().values("specialties")
+    ).order_by("label_fr")
+
+
+def establishments_in_scope(
+    scope: ChannelScope,
+    *,
+    ident: str | None = None,
+    specialty: str | None = None,
+    city: str | None = None,
+    postcode: str | None = None,
+    name: str | None = None,
+) -> QuerySet[Establishment]:
+    found = scope.establishments().select_related("organisation")
+    if ident:
+        found = found.filter(_ident_filter(ident, "finess"))
+    if specialty:
+        found = found.filter(
+            pk__in=scope.practitioner_roles()
+            .filter(specialties__code=specialty)
+            .values("establishment_id")
+        )
+    if city:
+        found = found.filter(city__iexact=city.strip())
+    if postcode:
+        found = found.filter(postcode__startswith=postcode.strip())
+    if name:
+        found = found.filter(name__icontains=name.strip())
+    return found.order_by("name", "pk")
+
+
+def _establishment_ids(ident: str) -> QuerySet[Establishment]:
+    return Establishment.objects.filter(_ident_filter(ident, "finess")).values("pk")
+
+
+def practitioners_in_scope(
+    scope: ChannelScope,
+    *,
+    ident: str | None = None,
+    specialty: str | None = None,
+    establishment: str | None = None,
+    name: str | None = None,
+) -> QuerySet[Practitioner]:
+    """Practitioners with a role inside the scope; each carries ``visible_roles``: only those
+    of its roles that the scope holds (a role elsewhere is never disclosed)."""
+    roles = scope.practitioner_roles()
+    if specialty:
+        roles = roles.filter(specialties__code=specialty)
+    if establishment:
+        roles = roles.filter(establishment_id__in=_establishment_ids(establishment))
+    found = Practitioner.objects.filter(pk__in=roles.values("practitioner_id"))
+    if ident:
+        found = found.filter(_ident_filter(ident, "rpps"))
+    if name:
+        for word in fold(name).split():
+            found = found.filter(search_name__contains=word)
+    visible = (
+        scope.practitioner_roles()
+        .select_related("establishment", "department")
+        .prefetch_related("specialties")
+        .order_by("establishment__name", "pk")
+    )
+    return found.order_by("last_name", "first_name", "pk").prefetch_related(
+        Prefetch("roles", queryset=visible, to_attr="visible_roles")
+    )
+
+
+def visit_types_in_scope(
+    scope: ChannelScope, *, specialty: str | None = None, establishment: str | None = None
+) -> QuerySet[VisitType]:
+    roles = scope.practitioner_roles()
+    if establishment:
+        roles = roles.filter(establishment_id__in=_establishment_ids(establishment))
+    offered = roles.filter(
+        establishment__organisation_id=OuterRef("organisation_id"),
+        specialties=OuterRef("specialty_id"),
+    )
+    found = VisitType.objects.filter(is_active=True).filter(Exists(offered))
+    if specialty:
+        found = found.filter(specialty__code=specialty)
+    return found.select_related("specialty", "organisation").order_by(
+        "specialty__label_fr", "label_fr", "pk"
+    )

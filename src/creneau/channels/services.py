@@ -1,0 +1,265 @@
+"""Every change to channels and perimeters: one function each, one transaction each."""
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import translation
+from django.db.models import Max
+from django.utils.translation import gettext as _
+
+from creneau.channels.models import (
+    Channel,
+    ChannelEvent,
+    Perimeter,
+    PerimeterDepartment,
+    PerimeterEstablishment,
+    PerimeterPractitionerRole,
+    PerimeterVersion,
+)
+from creneau.channels.queries import perimeter_current_version
+from creneau.directory.models import Department, Establishment, Organisation, PractitionerRole
+from creneau.errors import DomainError
+
+
+class ChannelError(DomainError):
+    pass
+
+
+def perimeter_check(
+    *,
+    establishments: Iterable[Establishment],
+    departments: Iterable[Department],
+    practitioner_roles: Iterable[PractitionerRole],
+) -> None:
+    """Refuse a narrowing outside the perimeter's establishments (it would silently match none)."""
+    establishment_ids = {e.pk for e in establishments}
+    for department in departments:
+        if department.establishment_id not in establishment_ids:
+            raise ChannelError(
+                "perimeter_inconsistent",
+                _("Department %(department)s is not in an establishment of the perimeter.")
+                % {"department": department.name},
+            )
+    for role in practitioner_roles:
+        if role.establishment_id not in establishment_ids:
+            raise ChannelError(
+                "perimeter_inconsistent",
+                _("Practitioner role %(role)s is not in an establishment of the perimeter.")
+                % {"role": role.public_id},
+            )
+
+
+@transaction.atomic
+def perimeter_publish(
+    *,
+    perimeter: Perimeter,
+    establishments: Iterable[Establishment],
+    departments: Iterable[Department] = (),
+    practitioner_roles: Iterable[PractitionerRole] = (),
+    by: AbstractBaseUser | None = None,
+    via: str = "",
+    note: str = "",
+) -> PerimeterVersion:
+    """Publish a new version of ``perimeter``; publishing the current content again is a no-op."""
+    wanted_establishments = set(establishments)
+    wanted_departments = set(departments)
+    wanted_roles = set(practitioner_roles)
+    perimeter_check(
+        establishments=wanted_establishments,
+        departments=wanted_departments,
+        practitioner_roles=wanted_roles,
+    )
+    # The row lock serialises publications of one perimeter, so version numbers never collide.
+    Perimeter.objects.select_for_update().get(pk=perimeter.pk)
+    current = perimeter_current_version(perimeter)
+    if current is not None and (
+        set(current.establishments.all()) == wanted_establishments
+        and set(current.departments.all()) == wanted_departments
+        and set(current.practitioner_roles.all()) == wanted_roles
+    ):
+        return current
+    last = perimeter.versions.aggregate(last=Max("number"))["last"] or 0
+    version = PerimeterVersion.objects.create(
+        perimeter=perimeter,
+        number=last + 1,
+        published_by=by,
+        published_via=via,
+        note=note,
+        narrowed_to_departments=bool(wanted_departments),
+        narrowed_to_roles=bool(wanted_roles),
+    )
+    PerimeterEstablishment.objects.bulk_create(
+        PerimeterEstablishment(version=version, establishment=e) for e in wanted_establishments
+    )
+    PerimeterDepartment.objects.bulk_create(
+        PerimeterDepartment(version=version, department=d) for d in wanted_departments
+    )
+    PerimeterPractitionerRole.objects.bulk_create(
+        PerimeterPractitionerRole(version=version, practitioner_role=r) for r in wanted_roles
+    )
+    return version
+
+
+@transaction.atomic
+def perimeter_create(
+    *,
+    organisation: Organisation,
+    name: str,
+    establishments: Iterable[Establishment],
+    departments: Iterable[Department] = (),
+    practitioner_roles: Iterable[PractitionerRole] = (),
+    by: AbstractBaseUser | None = None,
+    via: str = "",
+    note: str = "",
+) -> Perimeter:
+    if Perimeter.objects.filter(organisation=organisation, name=name).exists():
+        raise ChannelError(
+            "perimeter_exists",
+            _("%(organisation)s already has a perimeter named %(name)s.")
+            % {"organisation": organisation, "name": name},
+        )
+    perimeter = Perimeter.objects.create(organisation=organisation, name=name)
+    perimeter_publish(
+        perimeter=perimeter,
+        establishments=establishments,
+        departments=departments,
+        practitioner_roles=practitioner_roles,
+        by=by,
+        via=via,
+        note=note,
+    )
+    return perimeter
+
+
+def _check_perimeter_owner(organisation: Organisation, perimeter: Perimeter) -> None:
+    if perimeter.organisation_id != organisation.pk:
+        raise ChannelError(
+            "perimeter_of_other_organisation",
+            _("A channel can only be bound to a perimeter of its own organisation."),
+        )
+
+
+@transaction.atomic
+def channel_create(
+    *,
+    organisation: Organisation,
+    name: str,
+    kind: str,
+    perimeter: Perimeter,
+    key: str | None = None,
+    by: AbstractBaseUser | None = None,
+    via: str = "",
+) -> Channel:
+    if kind not in Channel.Kind.values:
+        raise ChannelError("channel_kind_unknown", _("Unknown channel kind: %s.") % kind)
+    _check_perimeter_owner(organisation, perimeter)
+    channel = Channel(organisation=organisation, name=name, kind=kind, perimeter=perimeter)
+    if key:
+        channel.key = key
+    try:
+        # A savepoint, so that a refused duplicate leaves the caller's transaction usable.
+        with transaction.atomic():
+            channel.save()
+    except IntegrityError:
+        if kind == Channel.Kind.PUBLIC_SITE:
+            raise ChannelError(
+                "public_site_exists",
+                _("%(organisation)s already has its public-site channel.")
+                % {"organisation": organisation},
+            ) from None
+        raise ChannelError("channel_key_taken", _("This channel key is already used.")) from None
+    ChannelEvent.objects.create(
+        channel=channel, action=ChannelEvent.Action.CREATED, perimeter=perimeter, by=by, via=via
+    )
+    return channel
+
+
+@transaction.atomic
+def channel_rebind(
+    *,
+    channel: Channel,
+    perimeter: Perimeter,
+    by: AbstractBaseUser | None = None,
+    via: str = "",
+) -> Channel:
+    _check_perimeter_owner(channel.organisation, perimeter)
+    if channel.perimeter_id == perimeter.pk:
+        return channel
+    channel.perimeter = perimeter
+    channel.save(update_fields=["perimeter"])
+    ChannelEvent.objects.create(
+        channel=channel, action=ChannelEvent.Action.REBOUND, perimeter=perimeter, by=by, via=via
+    )
+    return channel
+
+
+@transaction.atomic
+def channel_set_active(
+    *, channel: Channel, active: bool, by: AbstractBaseUser | None = None, via: str = ""
+) -> Channel:
+    if channel.is_active == active:
+        return channel
+    channel.is_active = active
+    channel.save(update_fields=["is_active"])
+    action = ChannelEvent.Action.ENABLED if active else ChannelEvent.Action.DISABLED
+    ChannelEvent.objects.create(
+        channel=channel, action=action, perimeter=channel.perimeter, by=by, via=via
+    )
+    return channel
+
+
+@transaction.atomic
+def channel_update(
+    *,
+    channel: Channel,
+    name: str,
+    perimeter: Perimeter,
+    is_active: bool,
+    by: AbstractBaseUser | None = None,
+    via: str = "",
+) -> Channel:
+    """Apply an edit from the admin: each real change goes through its own service."""
+    if channel.name != name:
+        channel.name = name
+        channel.save(update_fields=["name"])
+    channel_rebind(channel=channel, perimeter=perimeter, by=by, via=via)
+    return channel_set_active(channel=channel, active=is_active, by=by, via=via)
+
+
+@transaction.atomic
+def organisation_public_site_ensure(
+    *, organisation: Organisation, by: AbstractBaseUser | None = None, via: str = ""
+) -> Channel:
+    """The organisation's public-site channel, created on first need with a perimeter of the
+    organisation's own active establishments (later changes are explicit publications)."""
+    existing = Channel.objects.filter(
+        organisation=organisation, kind=Channel.Kind.PUBLIC_SITE
+    ).first()
+    if existing is not None:
+        return existing
+    # Names are data: written in the hub's own language, whatever the caller's.
+    with translation.override(settings.LANGUAGE_CODE):
+        return _public_site_create(organisation=organisation, by=by, via=via)
+
+
+def _public_site_create(
+    *, organisation: Organisation, by: AbstractBaseUser | None, via: str
+) -> Channel:
+    perimeter = perimeter_create(
+        organisation=organisation,
+        name=_("Public site"),
+        establishments=organisation.establishments.filter(is_active=True),
+        by=by,
+        via=via,
+        note=_("The organisation's own establishments."),
+    )
+    return channel_create(
+        organisation=organisation,
+        name=_("Public site — %(organisation)s") % {"organisation": organisation},
+        kind=Channel.Kind.PUBLIC_SITE,
+        perimeter=perimeter,
+        by=by,
+        via=via,
+    )

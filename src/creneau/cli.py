@@ -1,0 +1,36 @@
+"""The ``creneau`` command: Django's management commands plus Créneau's own (demo, serve,
+import), all run with Créneau's settings."""
+
+import os
+import sys
+
+
+def _option_value(argv: list[str], name: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == name and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    argv[0] = "creneau"
+    command = argv[1] if len(argv) > 1 else ""
+    if command == "demo":
+        # The data directory decides where settings put the database: it must be known before
+        # Django loads them.
+        data_dir = _option_value(argv, "--data-dir")
+        if data_dir:
+            os.environ["CRENEAU_DATA_DIR"] = os.path.abspath(data_dir)
+    elif command == "serve":
+        os.environ.setdefault("CRENEAU_PRODUCTION", "1")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creneau.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(argv)
+
+
+if __name__ == "__main__":
+    main()

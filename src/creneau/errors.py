@@ -1,0 +1,14 @@
+"""The domain error every app's own error type derives from, mapped to HTTP in one place."""
+
+
+class DomainError(Exception):
+    """A refusal a caller can understand: a stable snake_case ``code`` and a human message."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = str(message)
+        if status is not None:
+            self.status = status

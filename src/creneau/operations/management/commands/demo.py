@@ -1,0 +1,112 @@
+import json
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import connections, transaction
+
+from creneau.channels.models import Channel
+from creneau.channels.services import organisation_public_site_ensure
+from creneau.directory.demo import demo_directory_load
+from creneau.directory.models import Organisation
+from creneau.operations.server import serve
+
+ADMIN_USERNAME = "demo-admin"
+CREDENTIALS_FILE = "demo-credentials.json"
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a demo hub: create the data directory, migrate, load the demo network once, write "
+        "demo-credentials.json and serve on 127.0.0.1."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--data-dir", help="where the database and credentials go (default: ./creneau-data)"
+        )
+        parser.add_argument("--reset", action="store_true", help="delete the demo data first")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="prepare the data and credentials, then exit"
+        )
+
+    def handle(self, *args, port, reset, no_serve, **options):
+        data_dir = Path(settings.DATA_DIR)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if reset:
+            self._reset(data_dir)
+        call_command("migrate", verbosity=0, interactive=False)
+        if Organisation.objects.filter(runs_hub=True).exists():
+            self.stdout.write(f"Keeping the demo data in {data_dir} (--reset starts over).")
+        else:
+            self.stdout.write("Loading the demo network…")
+            with transaction.atomic():
+                network = demo_directory_load()
+                organisation_public_site_ensure(organisation=network.organisation, via="demo")
+                for other in Organisation.objects.filter(channels__isnull=True):
+                    organisation_public_site_ensure(organisation=other, via="demo")
+        credentials = self._credentials(data_dir, port)
+        base = credentials["hub_url"]
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    f"Patient site   {base}/",
+                    f"Admin          {base}/admin/  "
+                    f"(login {credentials['admin']['username']} / "
+                    f"{credentials['admin']['password']})",
+                    f"API docs       {base}/api/docs",
+                    f"Credentials    {data_dir / CREDENTIALS_FILE}",
+                    "",
+                ]
+            )
+        )
+        if not no_serve:
+            serve(bind=f"127.0.0.1:{port}", workers=2, threads=4)
+
+    def _reset(self, data_dir: Path) -> None:
+        database = settings.DATABASES["default"]
+        connections.close_all()
+        if database["ENGINE"].endswith("sqlite3"):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{database['NAME']}{suffix}").unlink(missing_ok=True)
+        else:
+            call_command("migrate", verbosity=0, interactive=False)
+            call_command("flush", verbosity=0, interactive=False)
+        (data_dir / CREDENTIALS_FILE).unlink(missing_ok=True)
+        self.stdout.write("Demo data deleted.")
+
+    def _credentials(self, data_dir: Path, port: int) -> dict:
+        path = data_dir / CREDENTIALS_FILE
+        previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        password = previous.get("admin", {}).get("password") or secrets.token_urlsafe(12)
+        user_model = get_user_model()
+        admin = user_model.objects.filter(username=ADMIN_USERNAME).first()
+        if admin is None:
+            user_model.objects.create_superuser(ADMIN_USERNAME, "", password)
+        elif not admin.check_password(password):
+            admin.set_password(password)
+            admin.save(update_fields=["password"])
+        credentials = {
+            **previous,
+            "hub_url": f"http://127.0.0.1:{port}",
+            "admin": {"username": ADMIN_USERNAME, "password": password, "url": "/admin/"},
+            "channels": [
+                {
+                    "name": channel.name,
+                    "kind": channel.kind,
+                    "key": channel.key,
+                    "organisation": str(channel.organisation),
+                    "perimeter": channel.perimeter.name,
+                }
+                for channel in Channel.objects.select_related("organisation", "perimeter")
+            ],
+            "api_clients": previous.get("api_clients", []),
+        }
+        path.write_text(json.dumps(credentials, indent=2, ensure_ascii=False), encoding="utf-8")
+        path.chmod(0o600)
+        return credentials

@@ -1,0 +1,240 @@
+"""Créneau's settings: one module, driven by ``CRENEAU_*`` environment variables.
+
+Every value a deployment may change is read here through the small typed helpers below; a secret
+may also come from a file named by ``<NAME>_FILE`` (Docker and systemd credentials). Production
+(``CRENEAU_PRODUCTION=1``, which ``creneau serve`` sets) refuses a missing or default secret and
+refuses debug mode, so that ``check --deploy`` is clean.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    file_path = os.environ.get(f"{name}_FILE")
+    if file_path:
+        return Path(file_path).read_text(encoding="utf-8").strip()
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), not {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PRODUCTION = env_bool("CRENEAU_PRODUCTION", False)
+DEBUG = env_bool("CRENEAU_DEBUG", False)
+DATA_DIR = Path(env_str("CRENEAU_DATA_DIR") or Path.cwd() / "creneau-data").resolve()
+
+# Outside production a missing key is generated once per data directory, so a demo or a
+# developer's hub keeps its sessions across restarts without anybody choosing a secret.
+_DEFAULT_SECRET_PREFIX = "django-insecure"  # noqa: S105 (a prefix refused, not a secret)
+SECRET_KEY = env_str("CRENEAU_SECRET_KEY") or ""
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured("CRENEAU_DEBUG must be off when CRENEAU_PRODUCTION is set.")
+    if len(SECRET_KEY) < 50 or SECRET_KEY.startswith(_DEFAULT_SECRET_PREFIX):
+        raise ImproperlyConfigured(
+            "CRENEAU_SECRET_KEY (or CRENEAU_SECRET_KEY_FILE) must hold a random secret of at "
+            "least 50 characters in production."
+        )
+elif not SECRET_KEY:
+    _key_file = DATA_DIR / "secret-key"
+    if _key_file.exists():
+        SECRET_KEY = _key_file.read_text(encoding="utf-8").strip()
+    else:
+        SECRET_KEY = secrets.token_urlsafe(64)
+        try:
+            DATA_DIR.mkdir(parents=True, exist_ok=True)
+            _key_file.write_text(SECRET_KEY, encoding="utf-8")
+            _key_file.chmod(0o600)
+        except OSError:
+            pass  # a read-only data directory still runs, with sessions lost at restart
+
+ALLOWED_HOSTS = env_list(
+    "CRENEAU_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"]
+)
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("CRENEAU_ALLOWED_HOSTS must name the hub's host names.")
+CSRF_TRUSTED_ORIGINS = env_list("CRENEAU_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "ninja",
+    "csp",
+    "creneau.directory",
+    "creneau.channels",
+    "creneau.web",
+    "creneau.operations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+ROOT_URLCONF = "creneau.urls"
+WSGI_APPLICATION = "creneau.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(url: str) -> dict:
+    config = dj_database_url.parse(url, conn_max_age=env_int("CRENEAU_DB_CONN_MAX_AGE", 60))
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets readers go on while one writer commits; IMMEDIATE takes the write lock when
+        # a transaction starts, so two bookings never both read a free slot and then both write
+        # (the SQLite half of invariant 1). busy_timeout waits for the lock instead of failing.
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON;"
+            ),
+        }
+        test_name = os.environ.get("CRENEAU_TEST_SQLITE_NAME")
+        if test_name:
+            config["TEST"] = {"NAME": test_name}
+    else:
+        config.setdefault("OPTIONS", {})
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASE_URL = env_str("CRENEAU_DATABASE_URL") or f"sqlite:///{DATA_DIR / 'creneau.sqlite3'}"
+DATABASES = {"default": _database(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", "Français"), ("en", "English")]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = env_str("CRENEAU_TIME_ZONE", "Europe/Paris") or "Europe/Paris"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+# Static files are served by WhiteNoise straight from the installed packages: neither the demo
+# nor a production install needs a collectstatic step or a separate web server to look right.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("CRENEAU_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("CRENEAU_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CRENEAU_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("CRENEAU_HSTS_PRELOAD", True)
+    if env_bool("CRENEAU_BEHIND_PROXY", True):
+        # The TLS-terminating proxy in front of gunicorn says which scheme the client used.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Pages load nothing from elsewhere: no CDN, no inline script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("CRENEAU_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# gunicorn, for ``creneau serve`` (and the demo, on loopback).
+CRENEAU_BIND = env_str("CRENEAU_BIND", "127.0.0.1:8000") or "127.0.0.1:8000"
+CRENEAU_WORKERS = env_int("CRENEAU_WORKERS", 2 * (os.cpu_count() or 1) + 1)
+CRENEAU_THREADS = env_int("CRENEAU_THREADS", 4)
