@@ -6,13 +6,13 @@ import tempfile
 
 os.environ.setdefault("CRENEAU_DATA_DIR", tempfile.mkdtemp(prefix="creneau-test-"))
 
-import pytest  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
 
-from creneau.channels.models import Channel  # noqa: E402
-from creneau.channels.services import organisation_public_site_ensure  # noqa: E402
-from creneau.directory.models import Establishment, Organisation  # noqa: E402
+from creneau.channels.models import Channel
+from creneau.channels.services import organisation_public_site_ensure
+from creneau.directory.models import Establishment, Organisation
 
 
 @pytest.fixture(scope="session")

@@ -185,7 +185,8 @@ USE_TZ = True
 TIME_ZONE = env_str("CRENEAU_TIME_ZONE", "Europe/Paris") or "Europe/Paris"
 
 STATIC_URL = "/static/"
-STATIC_ROOT = DATA_DIR / "static"
+# Only for deployments that put a web server in front and run collectstatic.
+STATIC_ROOT = env_str("CRENEAU_STATIC_ROOT") or None
 # Static files are served by WhiteNoise straight from the installed packages: neither the demo
 # nor a production install needs a collectstatic step or a separate web server to look right.
 WHITENOISE_USE_FINDERS = True

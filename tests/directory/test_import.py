@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import translation
 
 from creneau.channels.models import Channel
 from creneau.directory.models import Establishment, Practitioner, PractitionerRole, VisitType
@@ -24,7 +25,8 @@ def run_import(*paths: Path) -> str:
     from io import StringIO
 
     out = StringIO()
-    call_command("import", *[str(p) for p in paths], stdout=out)
+    with translation.override("en"):
+        call_command("import", *[str(p) for p in paths], stdout=out)
     return out.getvalue()
 
 
@@ -219,9 +221,10 @@ def test_the_command_line_exits_with_an_error_and_the_message(tmp_path):
         [*creneau, "import", str(broken)], capture_output=True, text=True, env=env, check=False
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("CommandError: import refused, nothing was changed: ")
+    # The command speaks the hub's language, French by default.
+    assert result.stderr.startswith("CommandError: import refusé, rien n'a été modifié : ")
     assert (
-        'establishments.csv, row 2, field "organisation_finess_ej": no organisation 750712184'
-        in result.stderr
+        'establishments.csv, ligne 2, champ "organisation_finess_ej": aucun(e) organisation '
+        "750712184" in result.stderr
     )
     assert "Traceback" not in result.stderr

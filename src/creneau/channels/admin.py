@@ -129,9 +129,6 @@ class PerimeterAdmin(admin.ModelAdmin):
                 created.created_at,
             )
 
-    def save_related(self, request, form, formsets, change):
-        pass  # versions are immutable: the inline is read-only and publish did the rest
-
 
 class ChannelForm(forms.ModelForm):
     class Meta:
@@ -208,6 +205,3 @@ class ChannelAdmin(admin.ModelAdmin):
             by=request.user,
             via="admin",
         )
-
-    def save_related(self, request, form, formsets, change):
-        pass  # channel events are written by the services, never edited

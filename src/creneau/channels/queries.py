@@ -114,7 +114,7 @@ def channel_scope_for_request(request: HttpRequest) -> ChannelScope:
         return cached
     key = request.GET.get(CHANNEL_PARAMETER) or request.headers.get(CHANNEL_HEADER)
     scope = channel_scope_for_key(key)
-    request._creneau_scope = scope  # type: ignore[attr-defined]
+    request._creneau_scope = scope
     return scope
 
 

@@ -2,11 +2,11 @@
 
 from collections.abc import Iterable
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.utils import translation
 from django.db.models import Max
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from creneau.channels.models import (

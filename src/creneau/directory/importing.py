@@ -34,7 +34,7 @@ class ImportFailed(Exception):
         self.source, self.where, self.field, self.message = source, where, field, message
         place = f"{source}, {where}"
         if field:
-            place += f', field "{field}"'
+            place += ", " + _('field "%s"') % field
         super().__init__(f"{place}: {message}")
 
 

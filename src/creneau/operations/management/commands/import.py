@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from creneau.channels.services import organisation_public_site_ensure
 from creneau.directory.importing import ImportFailed, directory_import
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         try:
             report = directory_import(files)
         except ImportFailed as error:
-            raise CommandError(f"import refused, nothing was changed: {error}") from None
+            raise CommandError(_("import refused, nothing was changed: %s") % error) from None
         for line in report.lines():
             self.stdout.write(line)
         # Each organisation has its public-site channel; a new one starts with a perimeter of

@@ -1,0 +1,98 @@
+"""Production settings refuse unsafe configurations; `check --deploy` is clean."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+GOOD_SECRET = "k3H9s!Vq2#rT8wZ@pL5mN0xB7cD4fG6jY1uE%aQ^iO&eR*tU(yW)" * 2
+
+
+def run(env_extra: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CRENEAU_") or k == "CRENEAU_DATA_DIR"
+    }
+    env.update(env_extra)
+    return subprocess.run(
+        [sys.executable, "-m", "creneau", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CRENEAU_PRODUCTION": "1", "CRENEAU_ALLOWED_HOSTS": "rdv.example"}, "CRENEAU_SECRET_KEY"),
+        (
+            {
+                "CRENEAU_PRODUCTION": "1",
+                "CRENEAU_ALLOWED_HOSTS": "rdv.example",
+                "CRENEAU_SECRET_KEY": "django-insecure-" + "x" * 60,
+            },
+            "CRENEAU_SECRET_KEY",
+        ),
+        (
+            {
+                "CRENEAU_PRODUCTION": "1",
+                "CRENEAU_DEBUG": "1",
+                "CRENEAU_SECRET_KEY": GOOD_SECRET,
+                "CRENEAU_ALLOWED_HOSTS": "rdv.example",
+            },
+            "CRENEAU_DEBUG must be off",
+        ),
+        ({"CRENEAU_PRODUCTION": "1", "CRENEAU_SECRET_KEY": GOOD_SECRET}, "CRENEAU_ALLOWED_HOSTS"),
+        ({"CRENEAU_DEBUG": "maybe"}, "CRENEAU_DEBUG must be a boolean"),
+    ],
+)
+def test_production_refuses_to_start_unsafe(env, message):
+    result = run(env, "check")
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_the_secret_key_may_come_from_a_file(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text(GOOD_SECRET + "\n")
+    result = run(
+        {
+            "CRENEAU_PRODUCTION": "1",
+            "CRENEAU_SECRET_KEY_FILE": str(secret),
+            "CRENEAU_ALLOWED_HOSTS": "rdv.example",
+        },
+        "check",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_is_clean_for_production_settings():
+    result = run(
+        {
+            "CRENEAU_PRODUCTION": "1",
+            "CRENEAU_SECRET_KEY": GOOD_SECRET,
+            "CRENEAU_ALLOWED_HOSTS": "rdv.example",
+        },
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+def test_sqlite_runs_in_wal_mode(db):
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        mode = cursor.fetchone()[0]
+    # The test database lives in memory, where SQLite answers "memory"; files get WAL.
+    assert mode in {"wal", "memory"}
