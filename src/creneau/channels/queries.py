@@ -43,18 +43,19 @@ class ChannelScope:
     channel: Channel
     version: PerimeterVersion
 
-    def establishments(self) -> QuerySet[Establishment]:
-        inside = PerimeterEstablishment.objects.filter(version=self.version).values(
+    def _establishment_ids(self) -> QuerySet[PerimeterEstablishment]:
+        return PerimeterEstablishment.objects.filter(version=self.version).values(
             "establishment_id"
         )
-        return Establishment.objects.filter(is_active=True, pk__in=inside)
+
+    def establishments(self) -> QuerySet[Establishment]:
+        return Establishment.objects.filter(is_active=True, pk__in=self._establishment_ids())
 
     def practitioner_roles(self) -> QuerySet[PractitionerRole]:
-        inside = PerimeterEstablishment.objects.filter(version=self.version).values(
-            "establishment_id"
-        )
         roles = PractitionerRole.objects.filter(
-            is_active=True, establishment__is_active=True, establishment_id__in=inside
+            is_active=True,
+            establishment__is_active=True,
+            establishment_id__in=self._establishment_ids(),
         )
         if self.version.narrowed_to_departments:
             roles = roles.filter(
