@@ -1,27 +1,21 @@
 """`creneau demo` on a fresh data directory, served by real gunicorn on loopback."""
 
 import json
-import os
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
+
+from tests.cli import CRENEAU, hub_env, run_creneau
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def demo_env(data_dir) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRENEAU_")}
-    env["CRENEAU_DATA_DIR"] = str(data_dir)
-    return env
 
 
 def get_json(url: str) -> dict:
@@ -34,11 +28,11 @@ def demo_hub(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("demo")
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "creneau", "demo", "--port", str(port), "--data-dir", str(data_dir)],
+        [*CRENEAU, "demo", "--port", str(port), "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=demo_env(tmp_path_factory.mktemp("elsewhere")),
+        env=hub_env(tmp_path_factory.mktemp("elsewhere")),
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -104,25 +98,18 @@ def test_the_demo_pages_carry_a_strict_content_security_policy(demo_hub):
         assert answer.status == 200
 
 
-def test_a_second_run_keeps_the_data_and_reset_starts_over(demo_hub):
+def test_a_second_run_keeps_the_data(demo_hub):
     _base, data_dir, _process = demo_hub
-    env = demo_env(data_dir)
     before = json.loads((data_dir / "demo-credentials.json").read_text())
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "creneau",
-            "demo",
-            "--no-serve",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            before["hub_url"].rsplit(":", 1)[1],
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
+    port = before["hub_url"].rsplit(":", 1)[1]
+    again = run_creneau(
+        "demo",
+        "--no-serve",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        port,
+        env=hub_env(data_dir),
         check=True,
     )
     assert "Keeping the demo data" in again.stdout
@@ -132,17 +119,15 @@ def test_a_second_run_keeps_the_data_and_reset_starts_over(demo_hub):
 
 
 def test_reset_starts_over_with_new_credentials(tmp_path):
-    env = demo_env(tmp_path)
-    command = [sys.executable, "-m", "creneau", "demo", "--no-serve", "--data-dir", str(tmp_path)]
-    subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    env = hub_env(tmp_path)
+    command = ["demo", "--no-serve", "--data-dir", str(tmp_path)]
+    run_creneau(*command, env=env, check=True)
     first = json.loads((tmp_path / "demo-credentials.json").read_text())
     database = sqlite3.connect(tmp_path / "creneau.sqlite3")
     database.execute("delete from channels_channelevent")
     database.commit()
     database.close()
-    reset = subprocess.run(
-        [*command, "--reset"], capture_output=True, text=True, env=env, check=True
-    )
+    reset = run_creneau(*command, "--reset", env=env, check=True)
     assert "Demo data deleted." in reset.stdout
     assert "Loading the demo network" in reset.stdout
     second = json.loads((tmp_path / "demo-credentials.json").read_text())

@@ -1,5 +1,9 @@
 """Both catalogues complete, compiled, and used by the pages."""
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polib
@@ -23,10 +27,6 @@ def test_the_catalogue_is_complete_and_compiled(language):
 
 def test_every_string_of_the_code_is_in_the_catalogue(tmp_path):
     """makemessages on the sources finds nothing the French catalogue lacks."""
-    import shutil
-    import subprocess
-    import sys
-
     if shutil.which("xgettext") is None:
         pytest.skip("GNU gettext is not installed")
     copy = tmp_path / "creneau"
@@ -36,7 +36,7 @@ def test_every_string_of_the_code_is_in_the_catalogue(tmp_path):
         cwd=copy,
         check=True,
         capture_output=True,
-        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "creneau.settings"},
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "creneau.settings"},
     )
     po = polib.pofile(str(copy / "locale" / "fr" / "LC_MESSAGES" / "django.po"))
     assert [e.msgid for e in po.untranslated_entries() + po.fuzzy_entries()] == []

@@ -1,28 +1,16 @@
 """Production settings refuse unsafe configurations; `check --deploy` is clean."""
 
 import os
-import subprocess
-import sys
 
 import pytest
+
+from tests.cli import hub_env, run_creneau
 
 GOOD_SECRET = "k3H9s!Vq2#rT8wZ@pL5mN0xB7cD4fG6jY1uE%aQ^iO&eR*tU(yW)" * 2
 
 
-def run(env_extra: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("CRENEAU_") or k == "CRENEAU_DATA_DIR"
-    }
-    env.update(env_extra)
-    return subprocess.run(
-        [sys.executable, "-m", "creneau", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+def run(env_extra: dict[str, str], *args: str):
+    return run_creneau(*args, env=hub_env(os.environ["CRENEAU_DATA_DIR"], **env_extra))
 
 
 @pytest.mark.parametrize(

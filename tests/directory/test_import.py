@@ -2,10 +2,7 @@
 
 import copy
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +12,7 @@ from django.utils import translation
 
 from creneau.channels.models import Channel
 from creneau.directory.models import Establishment, Practitioner, PractitionerRole, VisitType
+from tests.cli import hub_env, run_creneau
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CSV_FILES = sorted((DATA / "csv").glob("*.csv"))
@@ -213,13 +211,9 @@ def test_a_broken_fhir_resource_is_named_and_nothing_is_imported(
 def test_the_command_line_exits_with_an_error_and_the_message(tmp_path):
     broken = tmp_path / "establishments.csv"
     broken.write_text("finess,organisation_finess_ej,name,city\n123,750712184,X,Paris\n")
-    env = {k: v for k, v in os.environ.items() if k != "CRENEAU_DATABASE_URL"}
-    env["CRENEAU_DATA_DIR"] = str(tmp_path)  # a hub of its own, on SQLite
-    creneau = [sys.executable, "-m", "creneau"]
-    subprocess.run([*creneau, "migrate", "-v0"], env=env, check=True)
-    result = subprocess.run(
-        [*creneau, "import", str(broken)], capture_output=True, text=True, env=env, check=False
-    )
+    env = hub_env(tmp_path)
+    run_creneau("migrate", "-v0", env=env, check=True)
+    result = run_creneau("import", str(broken), env=env)
     assert result.returncode == 1
     # The command speaks the hub's language, French by default.
     assert result.stderr.startswith("CommandError: import refusé, rien n'a été modifié : ")
