@@ -6,13 +6,19 @@ import tempfile
 
 os.environ.setdefault("CRENEAU_DATA_DIR", tempfile.mkdtemp(prefix="creneau-test-"))
 
+from datetime import UTC, date, datetime, time
+
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from creneau.agenda.services import availability_rule_save
+from creneau.booking.patients import patient_details_clean
 from creneau.channels.models import Channel
+from creneau.channels.queries import channel_scope_for_key
 from creneau.channels.services import organisation_public_site_ensure
-from creneau.directory.models import Establishment, Organisation
+from creneau.directory.models import Establishment, Organisation, PractitionerRole, VisitType
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +74,94 @@ def dump_directory():
         return out.getvalue()
 
     return dump
+
+
+# ---------------------------------------------------------------------------------------------
+# Agendas and bookings. The clock is pinned to a Monday two weeks before the spring clock
+# change of 2027 (28 March) and Easter Monday (29 March), so every agenda test crosses both.
+
+NOW = datetime(2027, 3, 15, 7, 0, tzinfo=UTC)  # Monday 08:00 in Paris
+PATIENT = {
+    "last_name": "Martin",
+    "first_name": "Camille",
+    "birth_date": "1980-05-17",
+    "phone": "06 12 34 56 78",
+    "email": "camille.martin@example.org",
+}
+OTHER_PATIENT = {
+    "last_name": "Nguyen",
+    "first_name": "Louis",
+    "birth_date": "1954-11-02",
+    "phone": "+33 7 81 23 45 67",
+}
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def patient():
+    return patient_details_clean(
+        **{**PATIENT, "birth_date": date.fromisoformat(PATIENT["birth_date"])}
+    )
+
+
+@pytest.fixture
+def other_patient():
+    details = {**OTHER_PATIENT, "birth_date": date.fromisoformat(OTHER_PATIENT["birth_date"])}
+    return patient_details_clean(**details)
+
+
+def role_in(establishment_name: str, specialty: str) -> PractitionerRole:
+    return (
+        PractitionerRole.objects.filter(
+            establishment__name=establishment_name, specialties__code=specialty
+        )
+        .select_related("establishment", "practitioner")
+        .order_by("pk")
+        .first()
+    )
+
+
+@pytest.fixture
+def pitie_neurosurgeon(db) -> PractitionerRole:
+    return role_in("Hôpital de la Pitié-Salpêtrière", "neurosurgery")
+
+
+@pytest.fixture
+def private_neurosurgeon(db) -> PractitionerRole:
+    return (
+        PractitionerRole.objects.filter(
+            establishment__organisation__is_public=False, specialties__code="neurosurgery"
+        )
+        .select_related("establishment", "practitioner")
+        .order_by("pk")
+        .first()
+    )
+
+
+@pytest.fixture
+def open_agenda(clock):
+    """Open a practitioner role's agenda through the service staff use, four weeks ahead."""
+
+    def open_(role, codes=("neurosurgery-first",), **rule):
+        visit_types = VisitType.objects.filter(
+            organisation_id=role.establishment.organisation_id, code__in=codes
+        )
+        assert visit_types.count() == len(codes)
+        rule.setdefault("recurrence", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR")
+        rule.setdefault("starts_on", date(2027, 3, 1))
+        rule.setdefault("start_time", time(9))
+        rule.setdefault("end_time", time(12))
+        rule.setdefault("horizon_weeks", 4)
+        return availability_rule_save(practitioner_role=role, visit_types=list(visit_types), **rule)
+
+    return open_
+
+
+@pytest.fixture
+def public_scope(public_site):
+    return channel_scope_for_key(public_site.key)

@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
+from creneau.booking.api import router as booking_router
 from creneau.channels.api import router as directory_router
 from creneau.errors import DomainError
 
@@ -22,6 +23,7 @@ api = NinjaAPI(
     openapi_url="/v1/openapi.json",
 )
 api.add_router("/v1/", directory_router)
+api.add_router("/v1/", booking_router)
 
 
 def error_response(request: HttpRequest, status: int, code: str, message: str, **extra):

@@ -99,6 +99,8 @@ INSTALLED_APPS = [
     "csp",
     "creneau.directory",
     "creneau.channels",
+    "creneau.agenda",
+    "creneau.booking",
     "creneau.web",
     "creneau.operations",
 ]
@@ -239,3 +241,10 @@ LOGGING = {
 CRENEAU_BIND = env_str("CRENEAU_BIND", "127.0.0.1:8000") or "127.0.0.1:8000"
 CRENEAU_WORKERS = env_int("CRENEAU_WORKERS", 2 * (os.cpu_count() or 1) + 1)
 CRENEAU_THREADS = env_int("CRENEAU_THREADS", 4)
+
+# Booking: how long a hold keeps a slot while a patient types, how long a waiting-list offer
+# stays exclusive, how far ahead slots are generated, and how long idempotency keys are kept.
+CRENEAU_HOLD_MINUTES = env_int("CRENEAU_HOLD_MINUTES", 10)
+CRENEAU_OFFER_MINUTES = env_int("CRENEAU_OFFER_MINUTES", 120)
+CRENEAU_HORIZON_WEEKS = env_int("CRENEAU_HORIZON_WEEKS", 26)
+CRENEAU_IDEMPOTENCY_HOURS = max(24, env_int("CRENEAU_IDEMPOTENCY_HOURS", 48))

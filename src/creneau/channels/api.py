@@ -130,7 +130,7 @@ class VisitTypeFilters(Schema):
     establishment: str | None = Field(None, description="an establishment id or FINESS number")
 
 
-def _channel_out(scope: queries.ChannelScope) -> dict:
+def channel_out(scope: queries.ChannelScope) -> dict:
     return {
         "id": scope.channel.public_id,
         "name": scope.channel.name,
@@ -216,7 +216,7 @@ def establishments_list(request: HttpRequest, filters: Query[EstablishmentFilter
     )
     page = found[filters.offset : filters.offset + filters.limit]
     return {
-        "channel": _channel_out(scope),
+        "channel": channel_out(scope),
         "count": found.count(),
         "limit": filters.limit,
         "offset": filters.offset,
@@ -244,7 +244,7 @@ def practitioners_list(request: HttpRequest, filters: Query[PractitionerFilters]
     )
     page = found[filters.offset : filters.offset + filters.limit]
     return {
-        "channel": _channel_out(scope),
+        "channel": channel_out(scope),
         "count": found.count(),
         "limit": filters.limit,
         "offset": filters.offset,

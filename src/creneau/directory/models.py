@@ -241,6 +241,18 @@ class VisitType(BilingualLabel):
     new_patients_allowed = models.BooleanField(_("new patients may book"), default=True)
     preparation_fr = models.TextField(_("preparation instructions (French)"), blank=True)
     preparation_en = models.TextField(_("preparation instructions (English)"), blank=True)
+    # How late and how far ahead a patient may book, checked at search and at booking.
+    min_notice_minutes = models.PositiveIntegerField(
+        _("minimum notice (minutes)"),
+        default=120,
+        help_text=_("Slots starting sooner than this are no longer offered."),
+    )
+    max_horizon_days = models.PositiveSmallIntegerField(
+        _("maximum horizon (days)"),
+        default=182,
+        validators=[MinValueValidator(1), MaxValueValidator(730)],
+        help_text=_("Slots further ahead than this are not offered yet."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:

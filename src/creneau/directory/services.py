@@ -191,18 +191,23 @@ def visit_type_upsert(
     preparation_fr: str = "",
     preparation_en: str = "",
     is_active: bool = True,
+    min_notice_minutes: int | None = None,
+    max_horizon_days: int | None = None,
 ) -> tuple[VisitType, Outcome]:
-    return _upsert(
-        VisitType,
-        {"organisation": organisation, "code": code},
-        {
-            "specialty": specialty,
-            "label_fr": label_fr,
-            "label_en": label_en,
-            "duration_minutes": duration_minutes,
-            "new_patients_allowed": new_patients_allowed,
-            "preparation_fr": preparation_fr,
-            "preparation_en": preparation_en,
-            "is_active": is_active,
-        },
-    )
+    values: dict[str, Any] = {
+        "specialty": specialty,
+        "label_fr": label_fr,
+        "label_en": label_en,
+        "duration_minutes": duration_minutes,
+        "new_patients_allowed": new_patients_allowed,
+        "preparation_fr": preparation_fr,
+        "preparation_en": preparation_en,
+        "is_active": is_active,
+    }
+    # Booking windows are often tuned by staff after an import: a file that does not name them
+    # keeps what is stored.
+    if min_notice_minutes is not None:
+        values["min_notice_minutes"] = min_notice_minutes
+    if max_horizon_days is not None:
+        values["max_horizon_days"] = max_horizon_days
+    return _upsert(VisitType, {"organisation": organisation, "code": code}, values)

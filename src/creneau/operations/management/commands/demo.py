@@ -8,10 +8,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections, transaction
 
+from creneau.agenda.demo import demo_agenda_load
 from creneau.channels.models import Channel
 from creneau.channels.services import organisation_public_site_ensure
 from creneau.directory.demo import demo_directory_load
 from creneau.directory.models import Organisation
+from creneau.operations.jobs import nightly_roll
 from creneau.operations.server import serve
 
 ADMIN_USERNAME = "demo-admin"
@@ -42,6 +44,8 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0, interactive=False)
         if Organisation.objects.filter(runs_hub=True).exists():
             self.stdout.write(f"Keeping the demo data in {data_dir} (--reset starts over).")
+            rolled = nightly_roll().slots
+            self.stdout.write(f"Agendas rolled forward: {rolled.created} new slots.")
         else:
             self.stdout.write("Loading the demo network…")
             with transaction.atomic():
@@ -49,6 +53,9 @@ class Command(BaseCommand):
                 organisation_public_site_ensure(organisation=network.organisation, via="demo")
                 for other in Organisation.objects.filter(channels__isnull=True):
                     organisation_public_site_ensure(organisation=other, via="demo")
+                self.stdout.write("Opening the agendas…")
+                report = demo_agenda_load()
+            self.stdout.write(f"{report.created} slots for {report.roles} practitioner roles.")
         credentials = self._credentials(data_dir, port)
         base = credentials["hub_url"]
         self.stdout.write(

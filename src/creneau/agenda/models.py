@@ -1,0 +1,258 @@
+"""Agendas: when practitioners receive patients (rules, absences) and the slots that follow.
+
+A slot does not know where it came from beyond ``source``: Créneau's own rules fill it today,
+external agendas (iCalendar, FHIR) will feed the same table, and search and booking read only
+this table.
+"""
+
+from dateutil.rrule import rrulestr
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from creneau.directory.models import (
+    Department,
+    Establishment,
+    Practitioner,
+    PractitionerRole,
+    PublicIdField,
+    Specialty,
+    VisitType,
+)
+
+
+def validate_recurrence(value: str) -> None:
+    """An RFC 5545 RRULE value (§3.3.10) without DTSTART, which comes from ``starts_on``."""
+    text = value.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+    if "DTSTART" in text.upper() or "\n" in text:
+        raise ValidationError(
+            _("Give the recurrence rule alone (FREQ=WEEKLY;BYDAY=MO…), without DTSTART."),
+            code="recurrence",
+        )
+    try:
+        rrulestr(text, ignoretz=True)
+    except (ValueError, TypeError) as error:
+        raise ValidationError(
+            _("%(value)s is not a valid recurrence rule (RFC 5545): %(error)s"),
+            code="recurrence",
+            params={"value": value, "error": error},
+        ) from error
+
+
+class AvailabilityRule(models.Model):
+    """A recurring opening period of one practitioner role, in the establishment's local time.
+
+    Each occurrence opens ``start_time``-``end_time`` local time and is cut into slots for each
+    visit type offered; a slot is as long as the visit type unless ``slot_minutes`` says
+    otherwise. ``capacity`` above one makes a group session (six places per vaccination slot).
+    """
+
+    public_id = PublicIdField()
+    practitioner_role = models.ForeignKey(
+        PractitionerRole, on_delete=models.CASCADE, related_name="availability_rules"
+    )
+    label = models.CharField(_("label"), max_length=200, blank=True)
+    recurrence = models.CharField(
+        _("recurrence rule"),
+        max_length=500,
+        default="FREQ=WEEKLY",
+        validators=[validate_recurrence],
+        help_text=_(
+            "RFC 5545 RRULE: FREQ=WEEKLY;BYDAY=MO,TH (weekly), FREQ=WEEKLY;INTERVAL=2;BYDAY=TU "
+            "(every other week), FREQ=MONTHLY;BYDAY=1MO (first Monday of the month)."
+        ),
+    )
+    starts_on = models.DateField(_("first day"))
+    ends_on = models.DateField(_("last day"), null=True, blank=True)
+    start_time = models.TimeField(_("opens at (local time)"))
+    end_time = models.TimeField(_("closes at (local time)"))
+    visit_types = models.ManyToManyField(
+        VisitType, related_name="availability_rules", verbose_name=_("visit types offered")
+    )
+    slot_minutes = models.PositiveSmallIntegerField(
+        _("slot length (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(5), MaxValueValidator(480)],
+        help_text=_("Empty: each visit type's own duration."),
+    )
+    capacity = models.PositiveSmallIntegerField(
+        _("places per slot"), default=1, validators=[MinValueValidator(1), MaxValueValidator(500)]
+    )
+    open_on_public_holidays = models.BooleanField(_("open on public holidays"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("availability rule")
+        verbose_name_plural = _("availability rules")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_time__gt=F("start_time")), name="agenda_rule_period_order"
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=F("starts_on")),
+                name="agenda_rule_dates_order",
+            ),
+            models.CheckConstraint(condition=Q(capacity__gte=1), name="agenda_rule_capacity"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label or f"{self.recurrence} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.start_time and self.end_time and self.end_time <= self.start_time:
+            errors["end_time"] = _("The period must close after it opens.")
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            errors["ends_on"] = _("The last day cannot come before the first.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class Absence(models.Model):
+    """Time when no slot may be offered: a practitioner's leave, a department's or a whole
+    establishment's closure (its own holidays, works). French public holidays are built in."""
+
+    public_id = PublicIdField()
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, null=True, blank=True, related_name="absences"
+    )
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="closures"
+    )
+    establishment = models.ForeignKey(
+        Establishment, on_delete=models.CASCADE, null=True, blank=True, related_name="closures"
+    )
+    starts_at = models.DateTimeField(_("from"))
+    ends_at = models.DateTimeField(_("until"))
+    reason = models.CharField(
+        _("reason (staff only)"),
+        max_length=200,
+        blank=True,
+        help_text=_("Never shown to patients."),
+    )
+
+    class Meta:
+        verbose_name = _("absence or closure")
+        verbose_name_plural = _("absences and closures")
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="agenda_absence_order"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        practitioner__isnull=False,
+                        department__isnull=True,
+                        establishment__isnull=True,
+                    )
+                    | Q(
+                        practitioner__isnull=True,
+                        department__isnull=False,
+                        establishment__isnull=True,
+                    )
+                    | Q(
+                        practitioner__isnull=True,
+                        department__isnull=True,
+                        establishment__isnull=False,
+                    )
+                ),
+                name="agenda_absence_one_subject",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.practitioner or self.department or self.establishment
+        return f"{who}: {self.starts_at:%Y-%m-%d} - {self.ends_at:%Y-%m-%d}"
+
+
+# Free means: offered, not full, and no other appointment of the practitioner overlapping it.
+# The partial indexes below hold only such slots, so "earliest free" walks a short index.
+SLOT_FREE = Q(is_offered=True, booked__lt=F("capacity"), overlaps=0)
+
+
+class Slot(models.Model):
+    class Source(models.TextChoices):
+        BUILTIN = "builtin", _("Créneau agenda")
+        ICS = "ics", _("iCalendar or CalDAV calendar")
+        FHIR = "fhir", _("external agenda (FHIR)")
+
+    public_id = PublicIdField()
+    # The practitioner role is the slot's owner and, for a sharded deployment, its
+    # distribution key; the next four columns copy what search filters on, so that the search
+    # query touches this table alone.
+    practitioner_role = models.ForeignKey(
+        PractitionerRole, on_delete=models.PROTECT, related_name="slots"
+    )
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="+")
+    establishment = models.ForeignKey(Establishment, on_delete=models.PROTECT, related_name="+")
+    visit_type = models.ForeignKey(VisitType, on_delete=models.PROTECT, related_name="slots")
+    specialty = models.ForeignKey(Specialty, on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    # Minutes after local midnight, for "mornings only" without time-zone arithmetic in SQL.
+    local_minute = models.PositiveSmallIntegerField()
+    # The visit type's booking window, copied at generation: offered from ``bookable_from``
+    # until ``bookable_until``.
+    bookable_from = models.DateTimeField()
+    bookable_until = models.DateTimeField()
+    capacity = models.PositiveSmallIntegerField(default=1)
+    booked = models.PositiveSmallIntegerField(default=0)
+    # Holds counted against capacity; ``held_until`` is the latest of their expiries, so that
+    # once it has passed every one of them is void and the slot is free without a job running.
+    held = models.PositiveSmallIntegerField(default=0)
+    held_until = models.DateTimeField(null=True, blank=True)
+    # Active appointments of the same practitioner on other slots that overlap this one (two
+    # visit types offered over the same period): the slot is not free while above zero.
+    overlaps = models.PositiveSmallIntegerField(default=0)
+    is_offered = models.BooleanField(default=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.BUILTIN)
+    rule = models.ForeignKey(
+        AvailabilityRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="slots"
+    )
+    external_id = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("slot")
+        verbose_name_plural = _("slots")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practitioner_role", "visit_type", "starts_at"],
+                name="agenda_slot_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="agenda_slot_order"
+            ),
+            # Invariant 1: never more bookings and holds than places, whatever Python does.
+            models.CheckConstraint(
+                condition=Q(capacity__gte=1) & Q(booked__gte=0) & Q(held__gte=0),
+                name="agenda_slot_counts_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(booked__lte=F("capacity") - F("held")),
+                name="agenda_slot_capacity",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["visit_type", "starts_at"],
+                condition=SLOT_FREE,
+                name="agenda_slot_free_by_visit",
+            ),
+            models.Index(
+                fields=["specialty", "starts_at"],
+                condition=SLOT_FREE,
+                name="agenda_slot_free_by_specialty",
+            ),
+            models.Index(fields=["practitioner", "starts_at"], name="agenda_slot_practitioner"),
+            models.Index(fields=["practitioner_role", "starts_at"], name="agenda_slot_role"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.practitioner_role_id} {self.starts_at:%Y-%m-%d %H:%M}Z"

@@ -1,0 +1,27 @@
+"""Which slots a channel may offer now: the one filter that search, the slot picker and the
+waiting list share."""
+
+from datetime import datetime
+
+from django.db.models import F, Q, QuerySet
+
+from creneau.agenda.models import SLOT_FREE, Slot
+from creneau.channels.queries import ChannelScope
+
+
+def free_now(now: datetime) -> Q:
+    """Free at ``now``: offered, not full counting live holds. Once ``held_until`` has passed,
+    every hold counted in the slot is void, so the slot is free with no job having run."""
+    return SLOT_FREE & (
+        Q(held=0) | Q(booked__lt=F("capacity") - F("held")) | Q(held_until__lte=now)
+    )
+
+
+def offerable_slots(scope: ChannelScope, now: datetime) -> QuerySet[Slot]:
+    return Slot.objects.filter(
+        free_now(now),
+        bookable_from__lte=now,
+        bookable_until__gt=now,
+        # Invariant 5: the perimeter is a sub-select of this very query.
+        practitioner_role_id__in=scope.practitioner_roles().values("pk"),
+    )

@@ -1,0 +1,469 @@
+"""Every change to agendas: rules, absences, and the slots generated from them."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from creneau.agenda.models import Absence, AvailabilityRule, Slot
+from creneau.agenda.recurrence import cut_period, is_public_holiday, occurrence_days, overlaps_any
+from creneau.directory.identifiers import new_public_id
+from creneau.directory.models import (
+    Department,
+    Establishment,
+    Practitioner,
+    PractitionerRole,
+    VisitType,
+)
+from creneau.errors import DomainError
+
+HORIZON_WEEKS = 26
+_ROLE_BATCH = 200
+
+
+class AgendaError(DomainError):
+    status = 422
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(code, message)
+        self.field = field
+
+
+def _validated(instance, *, exclude: Sequence[str] = ()) -> None:
+    try:
+        instance.full_clean(exclude=list(exclude))
+    except ValidationError as error:
+        name, messages = next(iter(error.message_dict.items()))
+        raise AgendaError(
+            "invalid_" + ("rule" if isinstance(instance, AvailabilityRule) else "absence"),
+            f"{name}: {messages[0]}",
+            field=name,
+        ) from error
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules and absences
+
+
+def availability_rule_save(
+    *,
+    practitioner_role: PractitionerRole,
+    visit_types: Sequence[VisitType],
+    starts_on: date,
+    start_time: time,
+    end_time: time,
+    recurrence: str = "FREQ=WEEKLY",
+    ends_on: date | None = None,
+    slot_minutes: int | None = None,
+    capacity: int = 1,
+    open_on_public_holidays: bool = False,
+    label: str = "",
+    rule: AvailabilityRule | None = None,
+    horizon_weeks: int = HORIZON_WEEKS,
+    now: datetime | None = None,
+) -> tuple[AvailabilityRule, "GenerationReport"]:
+    """Create a rule, or change ``rule``, and regenerate that practitioner role's slots at once,
+    in the same transaction: patients never see slots of a rule that no longer exists."""
+    if not visit_types:
+        raise AgendaError(
+            "invalid_rule", _("A period must offer at least one visit type."), field="visit_types"
+        )
+    organisation_id = practitioner_role.establishment.organisation_id
+    for visit_type in visit_types:
+        if visit_type.organisation_id != organisation_id:
+            raise AgendaError(
+                "invalid_rule",
+                _("The visit type %(code)s belongs to another organisation.")
+                % {"code": visit_type.code},
+                field="visit_types",
+            )
+    with transaction.atomic():
+        rule = rule or AvailabilityRule(practitioner_role=practitioner_role)
+        if rule.practitioner_role_id != practitioner_role.pk:
+            raise AgendaError("invalid_rule", _("A rule cannot move to another practitioner."))
+        rule.recurrence = recurrence
+        rule.starts_on = starts_on
+        rule.ends_on = ends_on
+        rule.start_time = start_time
+        rule.end_time = end_time
+        rule.slot_minutes = slot_minutes
+        rule.capacity = capacity
+        rule.open_on_public_holidays = open_on_public_holidays
+        rule.label = label
+        _validated(rule)
+        rule.save()
+        rule.visit_types.set(visit_types)
+        report = slots_generate(
+            roles=PractitionerRole.objects.filter(pk=practitioner_role.pk),
+            horizon_weeks=horizon_weeks,
+            now=now,
+        )
+    return rule, report
+
+
+def availability_rule_end(
+    *, rule: AvailabilityRule, horizon_weeks: int = HORIZON_WEEKS
+) -> "GenerationReport":
+    """Switch a rule off; its free slots go, its booked ones are reported for staff to move."""
+    with transaction.atomic():
+        rule.is_active = False
+        rule.save(update_fields=["is_active", "updated_at"])
+        return slots_generate(
+            roles=PractitionerRole.objects.filter(pk=rule.practitioner_role_id),
+            horizon_weeks=horizon_weeks,
+        )
+
+
+def absence_create(
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    practitioner: Practitioner | None = None,
+    department: Department | None = None,
+    establishment: Establishment | None = None,
+    reason: str = "",
+    horizon_weeks: int = HORIZON_WEEKS,
+) -> tuple[Absence, "GenerationReport"]:
+    """Record leave or a closure and take the slots it covers out of the offer."""
+    with transaction.atomic():
+        absence = Absence(
+            practitioner=practitioner,
+            department=department,
+            establishment=establishment,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=reason,
+        )
+        if sum(x is not None for x in (practitioner, department, establishment)) != 1:
+            raise AgendaError(
+                "invalid_absence",
+                _("An absence concerns one practitioner, one department or one establishment."),
+            )
+        _validated(absence)
+        absence.save()
+        report = slots_generate(roles=_roles_of(absence), horizon_weeks=horizon_weeks)
+    return absence, report
+
+
+def _roles_of(absence: Absence):
+    roles = PractitionerRole.objects.all()
+    if absence.practitioner_id:
+        return roles.filter(practitioner_id=absence.practitioner_id)
+    if absence.department_id:
+        return roles.filter(department_id=absence.department_id)
+    return roles.filter(establishment_id=absence.establishment_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Slot generation
+
+
+@dataclass
+class GenerationReport:
+    roles: int = 0
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    # Booked slots that no rule covers any more: still there for their appointments, no longer
+    # offered; staff should move those patients.
+    orphaned: list[Slot] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "roles": self.roles,
+            "created": self.created,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "orphaned": [slot.public_id for slot in self.orphaned],
+        }
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    ends_at: datetime
+    local_minute: int
+    capacity: int
+    rule_id: int
+    bookable_from: datetime
+    bookable_until: datetime
+
+
+_COMPARED = ("ends_at", "local_minute", "capacity", "rule_id", "bookable_from", "bookable_until")
+
+
+def slots_generate(
+    *,
+    roles: Iterable[PractitionerRole] | None = None,
+    horizon_weeks: int = HORIZON_WEEKS,
+    now: datetime | None = None,
+) -> GenerationReport:
+    """Bring the built-in slots of ``roles`` (all by default) in line with their rules, from
+    now to the horizon. Idempotent: running it twice changes nothing the second time; it never
+    duplicates a slot (the unique key forbids it) and never deletes one that is booked or held.
+    """
+    now = now or timezone.now()
+    horizon_end = now + timedelta(weeks=horizon_weeks)
+    if roles is None:
+        roles = PractitionerRole.objects.all()
+    role_list = list(
+        roles.select_related("establishment", "practitioner").order_by("pk")
+        if hasattr(roles, "select_related")
+        else roles
+    )
+    report = GenerationReport()
+    for offset in range(0, len(role_list), _ROLE_BATCH):
+        with transaction.atomic():
+            _generate_batch(role_list[offset : offset + _ROLE_BATCH], now, horizon_end, report)
+    return report
+
+
+_EXISTING = (
+    "pk",
+    "public_id",
+    "practitioner_role_id",
+    "visit_type_id",
+    "starts_at",
+    "booked",
+    "held",
+    "held_until",
+    "is_offered",
+    *_COMPARED,
+)
+
+
+def _generate_batch(
+    roles: list[PractitionerRole], now: datetime, horizon_end: datetime, report: GenerationReport
+) -> None:
+    role_ids = [role.pk for role in roles]
+    rules_by_role: dict[int, list[AvailabilityRule]] = defaultdict(list)
+    for rule in (
+        AvailabilityRule.objects.filter(practitioner_role_id__in=role_ids, is_active=True)
+        .prefetch_related("visit_types")
+        .order_by("pk")
+    ):
+        rules_by_role[rule.practitioner_role_id].append(rule)
+    absences = _absences_for(roles, now, horizon_end)
+    # Plain tuples, not model instances: a national roll compares millions of slots.
+    existing: dict[int, dict[tuple[int, datetime], tuple]] = defaultdict(dict)
+    for row in Slot.objects.filter(
+        practitioner_role_id__in=role_ids,
+        source=Slot.Source.BUILTIN,
+        starts_at__gte=now,
+        starts_at__lt=horizon_end,
+    ).values_list(*_EXISTING):
+        existing[row[2]][(row[3], row[4])] = row
+
+    to_create: list[tuple] = []
+    to_update: list[Slot] = []
+    to_delete: list[int] = []
+    for role in roles:
+        report.roles += 1
+        wanted = _wanted_slots(role, rules_by_role[role.pk], absences[role.pk], now, horizon_end)
+        have = existing[role.pk]
+        for (visit_type, specialty), slots in wanted.items():
+            for starts_at, spec in slots.items():
+                row = have.pop((visit_type, starts_at), None)
+                if row is None:
+                    to_create.append((role, visit_type, specialty, starts_at, spec))
+                    continue
+                current = dict(zip(_EXISTING, row, strict=True))
+                if current["is_offered"] and all(
+                    current[name] == getattr(spec, name) for name in _COMPARED
+                ):
+                    report.unchanged += 1
+                    continue
+                slot = Slot(pk=current["pk"], is_offered=True)
+                for name in _COMPARED:
+                    setattr(slot, name, getattr(spec, name))
+                # Fewer places than already taken would break invariant 1: keep them.
+                slot.capacity = max(spec.capacity, current["booked"] + current["held"])
+                to_update.append(slot)
+        for row in have.values():
+            current = dict(zip(_EXISTING, row, strict=True))
+            held = current["held"] and current["held_until"] and current["held_until"] > now
+            if not current["booked"] and not held:
+                to_delete.append(current["pk"])
+                continue
+            if current["booked"]:
+                report.orphaned.append(
+                    Slot(pk=current["pk"], public_id=current["public_id"], starts_at=row[4])
+                )
+            if current["is_offered"]:
+                slot = Slot(pk=current["pk"], is_offered=False)
+                for name in _COMPARED:
+                    setattr(slot, name, current[name])
+                to_update.append(slot)
+    _insert_slots(to_create)
+    Slot.objects.bulk_update(to_update, ["is_offered", *_COMPARED], batch_size=1000)
+    for offset in range(0, len(to_delete), 5000):
+        Slot.objects.filter(pk__in=to_delete[offset : offset + 5000]).delete()
+    report.created += len(to_create)
+    report.updated += len(to_update)
+    report.removed += len(to_delete)
+
+
+_INSERTED = (
+    "public_id",
+    "practitioner_role_id",
+    "practitioner_id",
+    "establishment_id",
+    "visit_type_id",
+    "specialty_id",
+    "starts_at",
+    "ends_at",
+    "local_minute",
+    "bookable_from",
+    "bookable_until",
+    "capacity",
+    "booked",
+    "held",
+    "overlaps",
+    "is_offered",
+    "source",
+    "rule_id",
+    "external_id",
+)
+
+
+def _insert_slots(planned: list[tuple]) -> None:
+    """Insert new slots in bulk, below the ORM: COPY on PostgreSQL, executemany on SQLite.
+    The table's unique key still refuses any duplicate."""
+    if not planned:
+        return
+    postgres = connection.vendor == "postgresql"
+
+    def value(moment: datetime):
+        # SQLite stores what Django's adapter would: naive UTC text. Every moment here is
+        # already in UTC (recurrence.local_to_utc), so dropping the zone is exact.
+        return moment if postgres else str(moment.replace(tzinfo=None))
+
+    rows = [
+        (
+            new_public_id(),
+            role.pk,
+            role.practitioner_id,
+            role.establishment_id,
+            visit_type,
+            specialty,
+            value(starts_at),
+            value(spec.ends_at),
+            spec.local_minute,
+            value(spec.bookable_from),
+            value(spec.bookable_until),
+            spec.capacity,
+            0,
+            0,
+            0,
+            True,
+            "builtin",  # Slot.Source.BUILTIN
+            spec.rule_id,
+            "",
+        )
+        for role, visit_type, specialty, starts_at, spec in planned
+    ]
+    table = Slot._meta.db_table
+    columns = ", ".join(connection.ops.quote_name(column) for column in _INSERTED)
+    with connection.cursor() as cursor:
+        if postgres:
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(_INSERTED))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)  # noqa: S608
+
+
+def _absences_for(
+    roles: list[PractitionerRole], now: datetime, horizon_end: datetime
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    practitioners = {role.practitioner_id for role in roles}
+    departments = {role.department_id for role in roles if role.department_id}
+    establishments = {role.establishment_id for role in roles}
+    found = Absence.objects.filter(
+        Q(practitioner_id__in=practitioners)
+        | Q(department_id__in=departments)
+        | Q(establishment_id__in=establishments),
+        ends_at__gt=now,
+        starts_at__lt=horizon_end,
+    )
+    by_subject: dict[tuple[str, int], list[tuple[datetime, datetime]]] = defaultdict(list)
+    for absence in found:
+        if absence.practitioner_id:
+            key = ("p", absence.practitioner_id)
+        elif absence.department_id:
+            key = ("d", absence.department_id)
+        else:
+            key = ("e", absence.establishment_id)
+        by_subject[key].append((absence.starts_at, absence.ends_at))
+    return defaultdict(
+        list,
+        {
+            role.pk: by_subject[("p", role.practitioner_id)]
+            + by_subject[("d", role.department_id or 0)]
+            + by_subject[("e", role.establishment_id)]
+            for role in roles
+        },
+    )
+
+
+def _wanted_slots(
+    role: PractitionerRole,
+    rules: list[AvailabilityRule],
+    absences: list[tuple[datetime, datetime]],
+    now: datetime,
+    horizon_end: datetime,
+) -> dict[tuple[int, int], dict[datetime, _Wanted]]:
+    """What the rules ask for: per (visit type, specialty), slot start → its details. Where two
+    rules give the same slot, the first rule wins, so the result never holds a slot twice."""
+    establishment = role.establishment
+    zone = ZoneInfo(establishment.time_zone)
+    first_day = timezone.localtime(now, zone).date()
+    last_day = timezone.localtime(horizon_end, zone).date()
+    wanted: dict[tuple[int, int], dict[datetime, _Wanted]] = defaultdict(dict)
+    for rule in rules:
+        days = occurrence_days(
+            rule.recurrence,
+            starts_on=rule.starts_on,
+            ends_on=rule.ends_on,
+            first=first_day,
+            last=last_day,
+        )
+        if not rule.open_on_public_holidays:
+            days = [d for d in days if not is_public_holiday(d, postcode=establishment.postcode)]
+        for visit_type in rule.visit_types.all():
+            if not visit_type.is_active:
+                continue
+            slots = wanted[(visit_type.pk, visit_type.specialty_id)]
+            notice = timedelta(minutes=visit_type.min_notice_minutes)
+            horizon = timedelta(days=visit_type.max_horizon_days)
+            for day in days:
+                for planned in cut_period(
+                    day,
+                    opens=rule.start_time,
+                    closes=rule.end_time,
+                    step_minutes=rule.slot_minutes or visit_type.duration_minutes,
+                    duration_minutes=visit_type.duration_minutes,
+                    zone=zone,
+                ):
+                    if not now <= planned.starts_at < horizon_end or planned.starts_at in slots:
+                        continue
+                    if absences and overlaps_any(planned.starts_at, planned.ends_at, absences):
+                        continue
+                    slots[planned.starts_at] = _Wanted(
+                        ends_at=planned.ends_at,
+                        local_minute=planned.local_minute,
+                        capacity=rule.capacity,
+                        rule_id=rule.pk,
+                        bookable_from=planned.starts_at - horizon,
+                        bookable_until=planned.starts_at - notice,
+                    )
+    return wanted

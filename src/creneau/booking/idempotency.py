@@ -1,0 +1,149 @@
+"""Idempotency keys for the writes a client may retry (DESIGN.md invariant 2), after
+draft-ietf-httpapi-idempotency-key-header and Stripe's practice:
+
+- the same key with the same body replays the first answer, and nothing is done twice;
+- the same key with another body is refused (422);
+- the same key while the first request still runs is refused (409), so that a client's
+  impatient retry never races its own first attempt;
+- keys are kept at least 24 hours (``CRENEAU_IDEMPOTENCY_HOURS``).
+
+The claim is committed on its own before the work starts, so that a concurrent retry sees it;
+the answer is recorded in the same transaction as the work, so a committed booking always has
+its answer stored and a rolled-back one leaves the key free for the next try.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from creneau.booking.models import IdempotencyKey
+from creneau.channels.models import Channel
+from creneau.errors import DomainError
+
+# A claim whose request died (the process was killed) is taken over after this long.
+ABANDONED_AFTER = timedelta(seconds=60)
+TOKEN_FIELD = "manage_token"  # noqa: S105 (a field name, not a secret)
+
+
+class IdempotencyError(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class Claim:
+    channel: Channel
+    key: str
+    key_hash: str
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: dict
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    """The same request means the same method, path and JSON document (key order and spacing
+    aside); a body that is not JSON is compared byte for byte."""
+    try:
+        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = body.decode("latin-1")
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def _check_key(key: str) -> None:
+    if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
+        raise IdempotencyError(
+            "invalid_idempotency_key",
+            _("The Idempotency-Key header must be 1 to 255 printable ASCII characters."),
+            status=422,
+        )
+
+
+def _pad(key: str) -> bytes:
+    return hashlib.sha256(b"creneau-seal\x00" + key.encode()).digest()
+
+
+def _seal(key: str, token: str) -> str:
+    raw = token.encode()
+    pad = (_pad(key) * (len(raw) // 32 + 1))[: len(raw)]
+    return bytes(a ^ b for a, b in zip(raw, pad, strict=True)).hex()
+
+
+def _unseal(key: str, sealed: str) -> str:
+    raw = bytes.fromhex(sealed)
+    pad = (_pad(key) * (len(raw) // 32 + 1))[: len(raw)]
+    return bytes(a ^ b for a, b in zip(raw, pad, strict=True)).decode()
+
+
+def idempotency_claim(
+    *, channel: Channel, key: str, fingerprint: str, now: datetime | None = None
+) -> Claim | Replay:
+    """Claim ``key`` for this request, or return the answer already given to it."""
+    _check_key(key)
+    now = now or timezone.now()
+    key_hash = hashlib.sha256(key.encode()).hexdigest()
+    claim = Claim(channel=channel, key=key, key_hash=key_hash)
+    try:
+        with transaction.atomic():
+            IdempotencyKey.objects.create(
+                channel=channel, key_hash=key_hash, request_hash=fingerprint, created_at=now
+            )
+        return claim
+    except IntegrityError:
+        pass
+    found = IdempotencyKey.objects.get(channel=channel, key_hash=key_hash)
+    if found.request_hash != fingerprint:
+        raise IdempotencyError(
+            "idempotency_key_reused",
+            _("This Idempotency-Key was already used for a different request."),
+            status=422,
+        )
+    if found.response_status is None:
+        # Taken over only if its request is surely dead; the conditional update lets one
+        # retry alone win the take-over.
+        if found.created_at < now - ABANDONED_AFTER and IdempotencyKey.objects.filter(
+            pk=found.pk, response_status__isnull=True, created_at=found.created_at
+        ).update(created_at=now):
+            return claim
+        raise IdempotencyError(
+            "idempotency_in_progress",
+            _("A request with this Idempotency-Key is still being processed. Retry later."),
+            status=409,
+        )
+    body = dict(found.response_body or {})
+    if found.sealed_token:
+        body[TOKEN_FIELD] = _unseal(key, found.sealed_token)
+    return Replay(status=found.response_status, body=body)
+
+
+def idempotency_record(*, claim: Claim, status: int, body: dict) -> None:
+    """Store the answer; call it inside the transaction of the work it answers."""
+    stored = dict(body)
+    token = stored.pop(TOKEN_FIELD, None)
+    IdempotencyKey.objects.filter(channel=claim.channel, key_hash=claim.key_hash).update(
+        response_status=status,
+        response_body=stored,
+        sealed_token=_seal(claim.key, token) if token else "",
+    )
+
+
+def idempotency_release(*, claim: Claim) -> None:
+    """Forget a claim whose request failed unexpectedly: the client may try again."""
+    IdempotencyKey.objects.filter(
+        channel=claim.channel, key_hash=claim.key_hash, response_status__isnull=True
+    ).delete()
+
+
+def idempotency_purge(*, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.CRENEAU_IDEMPOTENCY_HOURS)
+    deleted, _counts = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,260 @@
+"""Holds, appointments, idempotency keys and the waiting list.
+
+Invariant 1 (no overbooking, no overlap) rests on the database: the slot's check constraints
+(agenda), and on PostgreSQL an exclusion constraint on a practitioner's active appointments,
+added by migration 0002 since SQLite has no such thing (there, every write transaction is
+``BEGIN IMMEDIATE`` and the booking service checks the overlap under that lock).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from creneau.agenda.models import Slot
+from creneau.channels.models import Channel, PerimeterVersion
+from creneau.directory.models import (
+    Establishment,
+    Practitioner,
+    PractitionerRole,
+    PublicIdField,
+    VisitType,
+)
+
+
+class Hold(models.Model):
+    """A slot kept for a few minutes while a patient types. Counted in ``Slot.held`` while
+    active; void once ``expires_at`` has passed, whether or not anything ran since."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("active")
+        CONSUMED = "consumed", _("turned into an appointment")
+        RELEASED = "released", _("released")
+
+    class Purpose(models.TextChoices):
+        BOOKING = "booking", _("booking")
+        OFFER = "offer", _("waiting-list offer")
+
+    public_id = PublicIdField()
+    slot = models.ForeignKey(Slot, on_delete=models.CASCADE, related_name="holds")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.BOOKING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["slot", "expires_at"],
+                condition=Q(status="active"),
+                name="booking_hold_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+ACTIVE_STATUSES = ("booked", "arrived", "no_show", "done")
+
+
+class PatientRecord(models.Model):
+    """Who the patient is, as they gave it, and the hash of the link that lets them manage it.
+    No account: the manage token is the patient's key."""
+
+    patient_last_name = models.CharField(_("last name"), max_length=100)
+    patient_first_name = models.CharField(_("first name"), max_length=100)
+    patient_birth_date = models.DateField(_("date of birth"))
+    patient_phone = models.CharField(_("phone"), max_length=20)
+    patient_email = models.EmailField(_("e-mail"), blank=True)
+    patient_language = models.CharField(max_length=5, default="fr")
+    reason = models.CharField(_("reason for the visit"), max_length=500, blank=True)
+    # SHA-256 of the patient's manage token: the token is 256 random bits, so a fast hash is
+    # enough, and a leaked table gives no working link.
+    manage_token_hash = models.CharField(max_length=64, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class Appointment(PatientRecord):
+    class Status(models.TextChoices):
+        BOOKED = "booked", _("booked")
+        CANCELLED_BY_PATIENT = "cancelled_patient", _("cancelled by the patient")
+        CANCELLED_BY_STAFF = "cancelled_staff", _("cancelled by the hospital")
+        ARRIVED = "arrived", _("arrived")
+        NO_SHOW = "no_show", _("did not come")
+        DONE = "done", _("done")
+
+    public_id = PublicIdField()
+    # The slot it occupies; the appointment keeps its own copy of where and when, so that it
+    # stays whole if the slot is regenerated away after a move.
+    slot = models.ForeignKey(
+        Slot, on_delete=models.SET_NULL, null=True, related_name="appointments"
+    )
+    practitioner_role = models.ForeignKey(
+        PractitionerRole, on_delete=models.PROTECT, related_name="appointments"
+    )
+    practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="+")
+    establishment = models.ForeignKey(Establishment, on_delete=models.PROTECT, related_name="+")
+    visit_type = models.ForeignKey(VisitType, on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.BOOKED
+    )
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="appointments")
+    perimeter_version = models.ForeignKey(
+        PerimeterVersion, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(_("cancellation reason"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("appointment")
+        verbose_name_plural = _("appointments")
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="booking_appointment_order"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["practitioner", "starts_at"], name="booking_appt_practitioner"),
+            models.Index(fields=["establishment", "starts_at"], name="booking_appt_establishment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.starts_at:%Y-%m-%d %H:%M}Z"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class AppointmentEvent(models.Model):
+    """The appointment's history, written by the service that makes each change."""
+
+    class Action(models.TextChoices):
+        BOOKED = "booked", _("booked")
+        MOVED = "moved", _("moved")
+        CANCELLED = "cancelled", _("cancelled")
+        STATUS = "status", _("status changed")
+
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    status = models.CharField(max_length=20)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    previous_starts_at = models.DateTimeField(null=True, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.appointment_id} {self.action}"
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` and the answer it got (draft-ietf-httpapi-idempotency-key
+    -header): the same key and body replay the answer; another body is refused.
+
+    The key itself is stored hashed, and the manage token of the answer is sealed with a pad
+    derived from the key: a copy of this table alone opens no appointment.
+    """
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    key_hash = models.CharField(max_length=64)
+    request_hash = models.CharField(max_length=64)
+    # Null while the first request runs: a second one with the same key then gets 409.
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    sealed_token = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "key_hash"], name="booking_idempotency_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"], name="booking_idempotency_age")]
+
+    def __str__(self) -> str:
+        return self.key_hash[:12]
+
+
+class WaitingListEntry(PatientRecord):
+    """A patient who wants an earlier slot than they have, for a visit type, before a date."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("waiting")
+        OFFERED = "offered", _("offer pending")
+        SATISFIED = "satisfied", _("booked from an offer")
+        CANCELLED = "cancelled", _("withdrawn")
+        EXPIRED = "expired", _("date passed")
+
+    public_id = PublicIdField()
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    visit_type = models.ForeignKey(VisitType, on_delete=models.PROTECT, related_name="+")
+    establishment = models.ForeignKey(
+        Establishment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    before = models.DateTimeField(_("wanted before"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("waiting-list entry")
+        verbose_name_plural = _("waiting-list entries")
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(
+                fields=["visit_type", "created_at"],
+                condition=Q(status="waiting"),
+                name="booking_waiting_by_visit",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class WaitingListOffer(models.Model):
+    """A freed slot offered to one waiting patient alone, through an exclusive hold."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        ACCEPTED = "accepted", _("accepted")
+        DECLINED = "declined", _("declined")
+        EXPIRED = "expired", _("expired")
+
+    public_id = PublicIdField()
+    entry = models.ForeignKey(WaitingListEntry, on_delete=models.CASCADE, related_name="offers")
+    hold = models.OneToOneField(Hold, on_delete=models.CASCADE, related_name="offer")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(status="pending"), name="booking_offer_pending"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id

@@ -1,0 +1,226 @@
+"""Search: the earliest free slots a channel may offer, filtered by its perimeter in the query."""
+
+import base64
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from creneau.agenda.models import Slot
+from creneau.agenda.queries import offerable_slots
+from creneau.booking.models import Appointment, Hold, WaitingListEntry
+from creneau.booking.services import BookingError, token_matches
+from creneau.channels.queries import ChannelScope
+from creneau.directory.models import Establishment, Practitioner, Specialty, VisitType
+
+EARTH_RADIUS_KM = 6371.0
+PARIS = ZoneInfo("Europe/Paris")
+
+
+class SearchError(BookingError):
+    status = 422
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine), good to a few metres at a city's scale."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
+
+
+@dataclass(frozen=True)
+class Near:
+    latitude: float
+    longitude: float
+    within_km: float | None = None
+
+
+@dataclass
+class SearchPage:
+    slots: list[Slot]
+    next_cursor: str | None
+    distances: dict[int, float]
+
+
+def encode_cursor(slot: Slot) -> str:
+    raw = f"{slot.starts_at.isoformat()}|{slot.public_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, public_id = raw.split("|", 1)
+        starts_at = datetime.fromisoformat(moment)
+        if starts_at.tzinfo is None:
+            raise ValueError
+        return starts_at, public_id
+    except ValueError as error:
+        raise SearchError("invalid_cursor", _("The cursor is not one this API gave.")) from error
+
+
+def slots_search(
+    scope: ChannelScope,
+    *,
+    visit_type: VisitType | None = None,
+    specialty: Specialty | None = None,
+    establishment: Establishment | None = None,
+    practitioner: Practitioner | None = None,
+    starts_after: datetime | None = None,
+    starts_before: datetime | None = None,
+    from_minute: int | None = None,
+    to_minute: int | None = None,
+    near: Near | None = None,
+    cursor: str | None = None,
+    limit: int = 20,
+    now: datetime | None = None,
+) -> SearchPage:
+    """Earliest free slots first. By specialty, only visit types open to new patients."""
+    if visit_type is None and specialty is None:
+        raise SearchError(
+            "visit_type_or_specialty_required", _("Name a visit type or a specialty to search.")
+        )
+    now = now or timezone.now()
+    found = offerable_slots(scope, now)
+    if visit_type is not None:
+        found = found.filter(visit_type=visit_type)
+    else:
+        found = found.filter(
+            specialty=specialty,
+            visit_type_id__in=VisitType.objects.filter(
+                specialty=specialty, is_active=True, new_patients_allowed=True
+            ).values("pk"),
+        )
+    found = found.filter(starts_at__gte=max(now, starts_after or now))
+    if starts_before:
+        found = found.filter(starts_at__lt=starts_before)
+    if establishment is not None:
+        found = found.filter(establishment=establishment)
+    if practitioner is not None:
+        found = found.filter(practitioner=practitioner)
+    if from_minute is not None:
+        found = found.filter(local_minute__gte=from_minute)
+    if to_minute is not None:
+        found = found.filter(local_minute__lt=to_minute)
+    distances: dict[int, float] = {}
+    if near is not None:
+        for place in (
+            scope.establishments().exclude(latitude=None).values("pk", "latitude", "longitude")
+        ):
+            distances[place["pk"]] = distance_km(
+                near.latitude, near.longitude, place["latitude"], place["longitude"]
+            )
+        if near.within_km is not None:
+            found = found.filter(
+                establishment_id__in=[pk for pk, km in distances.items() if km <= near.within_km]
+            )
+    if cursor:
+        after, public_id = decode_cursor(cursor)
+        found = found.filter(Q(starts_at__gt=after) | Q(starts_at=after, public_id__gt=public_id))
+    page = list(
+        found.select_related(
+            "practitioner", "establishment", "visit_type", "practitioner_role__department"
+        ).order_by("starts_at", "public_id")[: limit + 1]
+    )
+    next_cursor = encode_cursor(page[limit - 1]) if len(page) > limit else None
+    return SearchPage(slots=page[:limit], next_cursor=next_cursor, distances=distances)
+
+
+@dataclass
+class WeekAvailability:
+    practitioner: Practitioner
+    week_start: date
+    days: list[tuple[date, list[Slot]]]
+    next_available: Slot | None
+
+
+def practitioner_availability(
+    scope: ChannelScope,
+    *,
+    practitioner: Practitioner,
+    week_start: date | None = None,
+    visit_type: VisitType | None = None,
+    establishment: Establishment | None = None,
+    now: datetime | None = None,
+) -> WeekAvailability:
+    """One practitioner's free slots in the channel's scope, day by day over a week (Monday to
+    Sunday, Paris time), and the first free slot after it to jump to."""
+    now = now or timezone.now()
+    monday = week_start or timezone.localtime(now, PARIS).date()
+    monday -= timedelta(days=monday.weekday())
+    start = datetime.combine(monday, time(), tzinfo=PARIS)
+    end = datetime.combine(monday + timedelta(days=7), time(), tzinfo=PARIS)
+    found = offerable_slots(scope, now).filter(practitioner=practitioner, starts_at__gte=now)
+    if visit_type is not None:
+        found = found.filter(visit_type=visit_type)
+    if establishment is not None:
+        found = found.filter(establishment=establishment)
+    in_week = list(
+        found.filter(starts_at__gte=start, starts_at__lt=end)
+        .select_related("visit_type", "establishment")
+        .order_by("starts_at", "public_id")
+    )
+    days: list[tuple[date, list[Slot]]] = [(monday + timedelta(days=n), []) for n in range(7)]
+    for slot in in_week:
+        local_day = timezone.localtime(slot.starts_at, PARIS).date()
+        days[(local_day - monday).days][1].append(slot)
+    following = (
+        found.filter(starts_at__gte=end)
+        .select_related("visit_type", "establishment")
+        .order_by("starts_at", "public_id")
+        .first()
+    )
+    return WeekAvailability(
+        practitioner=practitioner, week_start=monday, days=days, next_available=following
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Access to a caller's own objects: "not found" for missing and forbidden alike.
+
+
+def access_appointment(*, public_id: str, token: str | None) -> Appointment:
+    appointment = (
+        Appointment.objects.select_related(
+            "practitioner", "establishment", "visit_type", "practitioner_role__department"
+        )
+        .filter(public_id=public_id)
+        .first()
+    )
+    if appointment is None or not token_matches(token, appointment.manage_token_hash):
+        raise BookingError("not_found", _("No appointment matches this link."), status=404)
+    return appointment
+
+
+def access_hold(*, scope: ChannelScope, public_id: str) -> Hold:
+    hold = (
+        Hold.objects.select_related("slot")
+        .filter(public_id=public_id, channel=scope.channel)
+        .first()
+    )
+    if hold is None:
+        raise BookingError("hold_not_found", _("No such hold."), status=404)
+    return hold
+
+
+def access_waiting_list_entry(*, public_id: str, token: str | None) -> WaitingListEntry:
+    entry = (
+        WaitingListEntry.objects.select_related("visit_type", "establishment", "practitioner")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if entry is None or not token_matches(token, entry.manage_token_hash):
+        raise BookingError("not_found", _("No waiting-list request matches this link."), status=404)
+    return entry
+
+
+def slot_by_id(public_id: str) -> Slot:
+    slot = Slot.objects.filter(public_id=public_id).first()
+    if slot is None:
+        raise BookingError("slot_not_found", _("No such slot."), status=404)
+    return slot

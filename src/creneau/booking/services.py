@@ -1,0 +1,613 @@
+"""Every change to bookings: holds, appointments, moves, cancellations, the waiting list.
+
+The booking invariants (DESIGN.md 1-5) hold here and in the database together:
+- capacity: a slot is taken by one conditional UPDATE (``booked + held < capacity``) that the
+  database evaluates under the row's lock, and the slot's CHECK constraints refuse any excess;
+- overlap: on PostgreSQL the exclusion constraint of booking migration 0002; on SQLite every
+  write transaction is BEGIN IMMEDIATE (settings), so the check made here cannot interleave;
+- perimeter: re-checked in the same transaction as the write, whatever the caller showed before.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from creneau.agenda.models import Slot
+from creneau.agenda.queries import offerable_slots
+from creneau.booking.models import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentEvent,
+    Hold,
+    WaitingListEntry,
+    WaitingListOffer,
+)
+from creneau.booking.patients import PatientDetails
+from creneau.channels.queries import ChannelScope, channel_scope_for_key
+from creneau.directory.models import Establishment, Practitioner, VisitType
+from creneau.errors import DomainError
+
+NO_OVERLAP_CONSTRAINT = "booking_appointment_no_overlap"
+
+
+class BookingError(DomainError):
+    status = 409
+
+
+def _slot_taken() -> BookingError:
+    return BookingError("slot_taken", _("This slot has just been taken. Please choose another."))
+
+
+def new_token() -> tuple[str, str]:
+    """A manage token (256 random bits) and the hash that is all the database keeps of it."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def _patient_record(patient: PatientDetails, reason: str, hashed: str) -> dict:
+    return {
+        "patient_last_name": patient.last_name,
+        "patient_first_name": patient.first_name,
+        "patient_birth_date": patient.birth_date,
+        "patient_phone": patient.phone,
+        "patient_email": patient.email,
+        "patient_language": patient.language,
+        "reason": reason.strip()[:500],
+        "manage_token_hash": hashed,
+    }
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(token: str | None, stored_hash: str) -> bool:
+    return bool(token) and secrets.compare_digest(token_hash(token or ""), stored_hash)
+
+
+# ---------------------------------------------------------------------------------------------
+# Taking and giving back places
+
+
+def _check_bookable(scope: ChannelScope, slot: Slot, now: datetime) -> None:
+    if not scope.practitioner_roles().filter(pk=slot.practitioner_role_id).exists():
+        raise BookingError(
+            "out_of_perimeter",
+            _("This slot is outside what this channel may book."),
+            status=403,
+        )
+    if not slot.is_offered or not slot.bookable_from <= now < slot.bookable_until:
+        raise BookingError(
+            "slot_unavailable", _("This slot can no longer be booked online."), status=409
+        )
+
+
+def _reclaim_expired_holds(slot_id: int, now: datetime) -> int:
+    """Void the expired holds of a slot and give their places back, in the caller's
+    transaction. Nothing else ever needs to run for an expired hold (invariant 3)."""
+    count = Hold.objects.filter(
+        slot_id=slot_id, status=Hold.Status.ACTIVE, expires_at__lte=now
+    ).update(status=Hold.Status.RELEASED)
+    if count:
+        Slot.objects.filter(pk=slot_id).update(held=F("held") - count)
+    return count
+
+
+def _take_place(slot: Slot, now: datetime, *, hold_until: datetime | None = None) -> bool:
+    """One conditional UPDATE: the database grants the place or not, under the row's lock."""
+    free = Slot.objects.filter(
+        pk=slot.pk, is_offered=True, overlaps=0, booked__lt=F("capacity") - F("held")
+    )
+    if hold_until is None:
+        change = {"booked": F("booked") + 1}
+    else:
+        change = {
+            "held": F("held") + 1,
+            "held_until": Greatest(Coalesce("held_until", Value(hold_until)), Value(hold_until)),
+        }
+    if free.update(**change):
+        return True
+    # Full, unless some of its holds have expired: void them and try once more.
+    return bool(_reclaim_expired_holds(slot.pk, now) and free.update(**change))
+
+
+def _overlapping_other_slots(practitioner_id: int, starts_at, ends_at, slot_id: int | None):
+    found = Slot.objects.filter(
+        practitioner_id=practitioner_id, starts_at__lt=ends_at, ends_at__gt=starts_at
+    )
+    return found.exclude(pk=slot_id) if slot_id else found
+
+
+def _occupy_time(appointment: Appointment) -> None:
+    """Mark the practitioner busy: other slots over the same time stop being free."""
+    if connection.vendor != "postgresql":
+        # SQLite: the write lock of BEGIN IMMEDIATE is held, so this check and the insert
+        # that follows cannot interleave with another booking.
+        clash = (
+            Appointment.objects.filter(
+                practitioner_id=appointment.practitioner_id,
+                status__in=ACTIVE_STATUSES,
+                starts_at__lt=appointment.ends_at,
+                ends_at__gt=appointment.starts_at,
+            )
+            .exclude(pk=appointment.pk)
+            .exclude(slot_id=appointment.slot_id)
+        )
+        if clash.exists():
+            raise _slot_taken()
+    _overlapping_other_slots(
+        appointment.practitioner_id, appointment.starts_at, appointment.ends_at, appointment.slot_id
+    ).update(overlaps=F("overlaps") + 1)
+
+
+def _free_time(appointment: Appointment) -> None:
+    _overlapping_other_slots(
+        appointment.practitioner_id, appointment.starts_at, appointment.ends_at, appointment.slot_id
+    ).filter(overlaps__gt=0).update(overlaps=F("overlaps") - 1)
+    if appointment.slot_id:
+        Slot.objects.filter(pk=appointment.slot_id, booked__gt=0).update(booked=F("booked") - 1)
+
+
+def _consume_hold(hold: Hold, now: datetime) -> None:
+    used = Hold.objects.filter(pk=hold.pk, status=Hold.Status.ACTIVE, expires_at__gt=now).update(
+        status=Hold.Status.CONSUMED
+    )
+    if not used:
+        hold.refresh_from_db(fields=["status"])
+        if hold.status == Hold.Status.CONSUMED:
+            raise BookingError("hold_used", _("This hold has already been used for a booking."))
+        raise BookingError(
+            "hold_expired",
+            _(
+                "The slot was kept for you for a limited time, which has passed. Please choose "
+                "a slot again."
+            ),
+            status=410,
+        )
+    Slot.objects.filter(pk=hold.slot_id).update(held=F("held") - 1, booked=F("booked") + 1)
+
+
+def _translate_overlap(error: IntegrityError) -> BookingError:
+    if NO_OVERLAP_CONSTRAINT in str(error):
+        return _slot_taken()
+    raise error
+
+
+# ---------------------------------------------------------------------------------------------
+# Holds
+
+
+def hold_create(
+    *,
+    scope: ChannelScope,
+    slot: Slot,
+    minutes: int | None = None,
+    purpose: str = "booking",  # Hold.Purpose
+    now: datetime | None = None,
+) -> Hold:
+    now = now or timezone.now()
+    minutes = minutes or settings.CRENEAU_HOLD_MINUTES
+    expires_at = min(now + timedelta(minutes=minutes), slot.bookable_until)
+    with transaction.atomic():
+        _check_bookable(scope, slot, now)
+        if not _take_place(slot, now, hold_until=expires_at):
+            raise _slot_taken()
+        return Hold.objects.create(
+            slot=slot, channel=scope.channel, expires_at=expires_at, purpose=purpose
+        )
+
+
+def hold_release(*, hold: Hold, now: datetime | None = None) -> None:
+    """Give a hold back before it expires (the patient chose another slot)."""
+    with transaction.atomic():
+        if Hold.objects.filter(pk=hold.pk, status=Hold.Status.ACTIVE).update(
+            status=Hold.Status.RELEASED
+        ):
+            Slot.objects.filter(pk=hold.slot_id).update(held=F("held") - 1)
+        hold.status = Hold.Status.RELEASED
+
+
+# ---------------------------------------------------------------------------------------------
+# Appointments
+
+
+@dataclass(frozen=True)
+class Booked:
+    appointment: Appointment
+    manage_token: str
+
+
+def appointment_book(
+    *,
+    scope: ChannelScope,
+    patient: PatientDetails,
+    slot: Slot | None = None,
+    hold: Hold | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Booked:
+    """Book a slot, directly or through the caller's hold, for the patient."""
+    now = now or timezone.now()
+    if hold is not None:
+        slot = hold.slot
+    assert slot is not None
+    token, hashed = new_token()
+    try:
+        with transaction.atomic():
+            # The perimeter is checked again at booking even from a hold: it may have been
+            # narrowed since the hold was taken.
+            _check_bookable(scope, slot, now)
+            if hold is not None:
+                if hold.channel_id != scope.channel.pk:
+                    raise BookingError("hold_not_found", _("No such hold."), status=404)
+                _consume_hold(hold, now)
+            elif not _take_place(slot, now):
+                raise _slot_taken()
+            appointment = Appointment.objects.create(
+                slot=slot,
+                practitioner_role_id=slot.practitioner_role_id,
+                practitioner_id=slot.practitioner_id,
+                establishment_id=slot.establishment_id,
+                visit_type_id=slot.visit_type_id,
+                starts_at=slot.starts_at,
+                ends_at=slot.ends_at,
+                channel=scope.channel,
+                perimeter_version=scope.version,
+                **_patient_record(patient, reason, hashed),
+            )
+            _occupy_time(appointment)
+            AppointmentEvent.objects.create(
+                appointment=appointment,
+                action=AppointmentEvent.Action.BOOKED,
+                status=appointment.status,
+                channel=scope.channel,
+            )
+    except IntegrityError as error:
+        raise _translate_overlap(error) from error
+    return Booked(appointment=appointment, manage_token=token)
+
+
+def appointment_cancel(
+    *,
+    appointment: Appointment,
+    channel_scope: ChannelScope,
+    by_staff: bool = False,
+    reason: str = "",
+    user=None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Cancel; the place goes back to search, or first to the waiting list."""
+    now = now or timezone.now()
+    status = (
+        Appointment.Status.CANCELLED_BY_STAFF
+        if by_staff
+        else Appointment.Status.CANCELLED_BY_PATIENT
+    )
+    if not by_staff and appointment.starts_at <= now:
+        raise BookingError("too_late", _("An appointment that has begun cannot be cancelled."))
+    with transaction.atomic():
+        changed = Appointment.objects.filter(
+            pk=appointment.pk, status=Appointment.Status.BOOKED
+        ).update(
+            status=status, cancelled_at=now, cancel_reason=reason.strip()[:300], updated_at=now
+        )
+        if not changed:
+            raise BookingError(
+                "not_cancellable",
+                _("This appointment is no longer booked: it cannot be cancelled."),
+            )
+        appointment.refresh_from_db()
+        _free_time(appointment)
+        AppointmentEvent.objects.create(
+            appointment=appointment,
+            action=AppointmentEvent.Action.CANCELLED,
+            status=status,
+            channel=channel_scope.channel,
+            by=user,
+        )
+        if appointment.slot_id:
+            waiting_list_offer_slot(slot=Slot.objects.get(pk=appointment.slot_id), now=now)
+    return appointment
+
+
+def appointment_reschedule(
+    *,
+    appointment: Appointment,
+    scope: ChannelScope,
+    slot: Slot | None = None,
+    hold: Hold | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Move to another slot of the same visit type: the new place is taken and the old one
+    freed in one transaction, or nothing changes."""
+    now = now or timezone.now()
+    if hold is not None:
+        slot = hold.slot
+    assert slot is not None
+    if appointment.status != Appointment.Status.BOOKED or appointment.starts_at <= now:
+        raise BookingError("not_movable", _("This appointment can no longer be moved."))
+    if slot.visit_type_id != appointment.visit_type_id:
+        raise BookingError(
+            "visit_type_mismatch",
+            _("An appointment moves only to a slot of the same visit type."),
+            status=422,
+        )
+    if slot.pk == appointment.slot_id:
+        raise BookingError("same_slot", _("The appointment is already in this slot."), status=422)
+    try:
+        with transaction.atomic():
+            if not Appointment.objects.filter(
+                pk=appointment.pk, status=Appointment.Status.BOOKED
+            ).exists():
+                raise BookingError("not_movable", _("This appointment can no longer be moved."))
+            _check_bookable(scope, slot, now)
+            if hold is not None:
+                if hold.channel_id != scope.channel.pk:
+                    raise BookingError("hold_not_found", _("No such hold."), status=404)
+                _consume_hold(hold, now)
+            elif not _take_place(slot, now):
+                raise _slot_taken()
+            _free_time(appointment)
+            old_slot_id, previous = appointment.slot_id, appointment.starts_at
+            appointment.slot = slot
+            appointment.practitioner_role_id = slot.practitioner_role_id
+            appointment.practitioner_id = slot.practitioner_id
+            appointment.establishment_id = slot.establishment_id
+            appointment.starts_at = slot.starts_at
+            appointment.ends_at = slot.ends_at
+            appointment.save()
+            _occupy_time(appointment)
+            AppointmentEvent.objects.create(
+                appointment=appointment,
+                action=AppointmentEvent.Action.MOVED,
+                status=appointment.status,
+                channel=scope.channel,
+                previous_starts_at=previous,
+            )
+            if old_slot_id:
+                waiting_list_offer_slot(slot=Slot.objects.get(pk=old_slot_id), now=now)
+    except IntegrityError as error:
+        raise _translate_overlap(error) from error
+    return appointment
+
+
+_STAFF_TRANSITIONS = {
+    Appointment.Status.ARRIVED: {Appointment.Status.BOOKED},
+    Appointment.Status.NO_SHOW: {Appointment.Status.BOOKED},
+    Appointment.Status.DONE: {Appointment.Status.BOOKED, Appointment.Status.ARRIVED},
+}
+
+
+def appointment_status_set(
+    *, appointment: Appointment, status: str, channel_scope: ChannelScope, user=None
+) -> Appointment:
+    """A secretary marks an arrival, a no-show, or a visit done."""
+    allowed = _STAFF_TRANSITIONS.get(Appointment.Status(status))
+    if allowed is None:
+        raise BookingError("invalid_status", _("This status cannot be set by hand."), status=422)
+    with transaction.atomic():
+        if not Appointment.objects.filter(pk=appointment.pk, status__in=allowed).update(
+            status=status, updated_at=timezone.now()
+        ):
+            raise BookingError(
+                "invalid_transition", _("The appointment's current status does not allow this.")
+            )
+        appointment.refresh_from_db()
+        AppointmentEvent.objects.create(
+            appointment=appointment,
+            action=AppointmentEvent.Action.STATUS,
+            status=status,
+            channel=channel_scope.channel,
+            by=user,
+        )
+    return appointment
+
+
+# ---------------------------------------------------------------------------------------------
+# Waiting list
+
+
+@dataclass(frozen=True)
+class Joined:
+    entry: WaitingListEntry
+    manage_token: str
+
+
+def waiting_list_join(
+    *,
+    scope: ChannelScope,
+    visit_type: VisitType,
+    before: datetime,
+    patient: PatientDetails,
+    establishment: Establishment | None = None,
+    practitioner: Practitioner | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Joined:
+    now = now or timezone.now()
+    if before <= now:
+        raise BookingError("invalid_date", _("The date must be in the future."), status=422)
+    token, hashed = new_token()
+    with transaction.atomic():
+        entry = WaitingListEntry.objects.create(
+            channel=scope.channel,
+            visit_type=visit_type,
+            establishment=establishment,
+            practitioner=practitioner,
+            before=before,
+            **_patient_record(patient, reason, hashed),
+        )
+    return Joined(entry=entry, manage_token=token)
+
+
+def _entries_for(slot: Slot, now: datetime):
+    return (
+        WaitingListEntry.objects.filter(
+            status=WaitingListEntry.Status.WAITING,
+            visit_type_id=slot.visit_type_id,
+            before__gt=slot.starts_at,
+        )
+        .filter(Q(establishment__isnull=True) | Q(establishment_id=slot.establishment_id))
+        .filter(Q(practitioner__isnull=True) | Q(practitioner_id=slot.practitioner_id))
+        .exclude(offers__hold__slot_id=slot.pk)
+        .select_related("channel__perimeter")
+        .order_by("created_at", "pk")
+    )
+
+
+def waiting_list_offer_slot(*, slot: Slot, now: datetime | None = None) -> WaitingListOffer | None:
+    """Offer a freed slot to the first waiting patient it suits, in order of registration, with
+    an exclusive hold; a patient who was already offered this slot is passed over."""
+    now = now or timezone.now()
+    slot.refresh_from_db()
+    if not slot.is_offered or slot.bookable_until <= now:
+        return None
+    with transaction.atomic():
+        for entry in _entries_for(slot, now)[:50]:
+            try:
+                scope = channel_scope_for_key(entry.channel.key)
+            except DomainError:
+                continue
+            if not scope.practitioner_roles().filter(pk=slot.practitioner_role_id).exists():
+                continue
+            expires_at = min(
+                now + timedelta(minutes=settings.CRENEAU_OFFER_MINUTES), slot.bookable_until
+            )
+            if not _take_place(slot, now, hold_until=expires_at):
+                return None
+            hold = Hold.objects.create(
+                slot=slot, channel=scope.channel, expires_at=expires_at, purpose=Hold.Purpose.OFFER
+            )
+            entry.status = WaitingListEntry.Status.OFFERED
+            entry.save(update_fields=["status"])
+            return WaitingListOffer.objects.create(entry=entry, hold=hold, expires_at=expires_at)
+    return None
+
+
+def _pending_offer(entry: WaitingListEntry) -> WaitingListOffer:
+    offer = (
+        entry.offers.filter(status=WaitingListOffer.Status.PENDING)
+        .select_related("hold__slot")
+        .first()
+    )
+    if offer is None:
+        raise BookingError("no_offer", _("There is no pending offer for this request."), status=404)
+    return offer
+
+
+def waiting_list_accept(
+    *, entry: WaitingListEntry, scope: ChannelScope, now: datetime | None = None
+) -> Booked:
+    """The patient takes the slot offered: it becomes their appointment."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        offer = _pending_offer(entry)
+        if offer.expires_at <= now:
+            raise BookingError(
+                "offer_expired",
+                _("This offer has expired and went to the next patient."),
+                status=410,
+            )
+        patient = PatientDetails(
+            last_name=entry.patient_last_name,
+            first_name=entry.patient_first_name,
+            birth_date=entry.patient_birth_date,
+            phone=entry.patient_phone,
+            email=entry.patient_email,
+            language=entry.patient_language,
+        )
+        booked = appointment_book(
+            scope=scope, patient=patient, hold=offer.hold, reason=entry.reason, now=now
+        )
+        offer.status = WaitingListOffer.Status.ACCEPTED
+        offer.save(update_fields=["status"])
+        entry.status = WaitingListEntry.Status.SATISFIED
+        entry.appointment = booked.appointment
+        entry.save(update_fields=["status", "appointment"])
+    return booked
+
+
+def waiting_list_decline(*, entry: WaitingListEntry, now: datetime | None = None) -> None:
+    """The patient does not want the slot offered: it goes to the next patient at once, and
+    this patient keeps their place in the list."""
+    with transaction.atomic():
+        offer = _pending_offer(entry)
+        _close_offer(offer, "declined", now or timezone.now())
+
+
+def waiting_list_cancel(*, entry: WaitingListEntry, now: datetime | None = None) -> None:
+    with transaction.atomic():
+        offer = entry.offers.filter(status=WaitingListOffer.Status.PENDING).first()
+        if offer is not None:
+            _close_offer(offer, "declined", now or timezone.now())
+        WaitingListEntry.objects.filter(
+            pk=entry.pk,
+            status__in=[WaitingListEntry.Status.WAITING, WaitingListEntry.Status.OFFERED],
+        ).update(status=WaitingListEntry.Status.CANCELLED)
+        entry.refresh_from_db()
+
+
+def _close_offer(offer: WaitingListOffer, status: str, now: datetime) -> None:
+    offer.status = status
+    offer.save(update_fields=["status"])
+    hold_release(hold=offer.hold)
+    # The entry goes back to waiting (or is closed if its date has passed); the update is
+    # conditional on what the database holds, not on a copy the caller may have kept.
+    WaitingListEntry.objects.filter(
+        pk=offer.entry_id, status=WaitingListEntry.Status.OFFERED, before__gt=now
+    ).update(status=WaitingListEntry.Status.WAITING)
+    WaitingListEntry.objects.filter(
+        pk=offer.entry_id, status=WaitingListEntry.Status.OFFERED
+    ).update(status=WaitingListEntry.Status.EXPIRED)
+    waiting_list_offer_slot(slot=offer.hold.slot, now=now)
+
+
+def waiting_list_match(*, now: datetime | None = None) -> int:
+    """Offer new availability to waiting patients: each waiting entry, in order of
+    registration, gets the earliest free slot that suits it, if there is one. Entries whose
+    date has passed are closed."""
+    now = now or timezone.now()
+    WaitingListEntry.objects.filter(status=WaitingListEntry.Status.WAITING, before__lte=now).update(
+        status=WaitingListEntry.Status.EXPIRED
+    )
+    offered = 0
+    waiting = WaitingListEntry.objects.filter(status=WaitingListEntry.Status.WAITING)
+    for entry in waiting.select_related("channel").order_by("created_at", "pk")[:1000]:
+        try:
+            scope = channel_scope_for_key(entry.channel.key)
+        except DomainError:
+            continue
+        candidates = offerable_slots(scope, now).filter(
+            visit_type_id=entry.visit_type_id, starts_at__gte=now, starts_at__lt=entry.before
+        )
+        if entry.establishment_id:
+            candidates = candidates.filter(establishment_id=entry.establishment_id)
+        if entry.practitioner_id:
+            candidates = candidates.filter(practitioner_id=entry.practitioner_id)
+        slot = candidates.exclude(holds__offer__entry=entry).order_by("starts_at").first()
+        if slot is not None and waiting_list_offer_slot(slot=slot, now=now) is not None:
+            offered += 1
+    return offered
+
+
+def waiting_list_offers_expire(*, now: datetime | None = None) -> int:
+    """Pass every offer left unanswered past its expiry to the next patient. The slot is free
+    again for search the moment the offer expires (its hold expires with it); this step only
+    hands it on, so it can run whenever convenient."""
+    now = now or timezone.now()
+    count = 0
+    for offer in WaitingListOffer.objects.filter(
+        status=WaitingListOffer.Status.PENDING, expires_at__lte=now
+    ).select_related("hold__slot", "entry")[:500]:
+        with transaction.atomic():
+            _close_offer(offer, "expired", now)
+        count += 1
+    return count
