@@ -1,8 +1,11 @@
 """Running the `creneau` command as a user would: a separate process, a hub of its own."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 CRENEAU = [sys.executable, "-m", "creneau"]
@@ -19,3 +22,35 @@ def hub_env(data_dir: Path | str, **extra: str) -> dict[str, str]:
 
 def run_creneau(*args: str, env: dict[str, str], check: bool = False):
     return subprocess.run([*CRENEAU, *args], capture_output=True, text=True, env=env, check=check)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_demo_hub(data_dir: Path, env: dict[str, str], *, timeout: float = 180):
+    """`creneau demo` on a free loopback port: real gunicorn, the data in ``data_dir``.
+    Returns the base URL and the process; the caller terminates it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*CRENEAU, "demo", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(base + "/api/v1/specialties", timeout=2)
+            return base, process
+        except OSError as error:
+            if process.poll() is not None:
+                output = process.stdout.read() if process.stdout else ""
+                raise RuntimeError("the demo stopped: " + output) from error
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"the demo did not answer within {timeout} s")

@@ -1,21 +1,14 @@
 """`creneau demo` on a fresh data directory, served by real gunicorn on loopback."""
 
 import json
-import socket
 import sqlite3
-import subprocess
-import time
+import urllib.error
 import urllib.request
+from datetime import date, timedelta
 
 import pytest
 
-from tests.cli import CRENEAU, hub_env, run_creneau
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.cli import hub_env, run_creneau, start_demo_hub
 
 
 def get_json(url: str) -> dict:
@@ -26,27 +19,12 @@ def get_json(url: str) -> dict:
 @pytest.fixture(scope="module")
 def demo_hub(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("demo")
-    port = free_port()
-    process = subprocess.Popen(
-        [*CRENEAU, "demo", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=hub_env(tmp_path_factory.mktemp("elsewhere")),
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/api/v1/specialties", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail("the demo stopped: " + process.stdout.read())
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("the demo did not answer within 120 s")
+    # Four weeks of slots rather than 26: the same code, a quicker start.
+    env = hub_env(tmp_path_factory.mktemp("elsewhere"), CRENEAU_HORIZON_WEEKS="4")
+    try:
+        base, process = start_demo_hub(data_dir, env)
+    except RuntimeError as error:
+        pytest.fail(str(error))
     yield base, data_dir, process
     process.terminate()
     process.wait(timeout=20)
@@ -134,3 +112,78 @@ def test_reset_starts_over_with_new_credentials(tmp_path):
     assert second["admin"]["password"] != first["admin"]["password"]
     database = sqlite3.connect(tmp_path / "creneau.sqlite3")
     assert database.execute("select count(*) from channels_channelevent").fetchone()[0] > 0
+
+
+def call(method: str, url: str, body: dict | None = None, **headers) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Content-Type": "application/json", **headers},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=20) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def test_a_patient_finds_holds_books_moves_and_cancels_the_earliest_neurosurgery_slot(demo_hub):
+    base = demo_hub[0]
+    patient = {
+        "last_name": "Durand",
+        "first_name": "Inès",
+        "birth_date": "1975-02-03",
+        "phone": "0612345678",
+    }
+    found = get_json(base + "/api/v1/slots?specialty=neurosurgery&limit=20")["items"]
+    assert found, "the demo offers neurosurgery slots"
+    assert {i["establishment"]["name"] for i in found} <= {
+        e["name"] for e in get_json(base + "/api/v1/establishments?limit=200")["items"]
+    }
+    earliest = found[0]
+    status, hold = call("POST", base + "/api/v1/holds", {"slot": earliest["id"]})
+    assert status == 201
+    status, booked = call(
+        "POST",
+        base + "/api/v1/appointments",
+        {"hold": hold["id"], "patient": patient},
+        **{"Idempotency-Key": "demo-1"},
+    )
+    assert status == 201, booked
+    token = {"X-Manage-Token": booked["manage_token"]}
+    # Someone else waits for this visit type, and will get the slot when it frees.
+    status, waiting = call(
+        "POST",
+        base + "/api/v1/waiting-list",
+        {
+            "visit_type": earliest["visit_type"]["id"],
+            "before": str(
+                date.fromisoformat(earliest["local_starts_at"][:10]) + timedelta(days=21)
+            ),
+            "patient": {**patient, "first_name": "Paul"},
+        },
+    )
+    assert status == 201, waiting
+    same_kind = [i for i in found[1:] if i["visit_type"]["id"] == earliest["visit_type"]["id"]]
+    later = same_kind[-1]
+    status, moved = call(
+        "POST",
+        f"{base}/api/v1/appointments/{booked['id']}/reschedule",
+        {"slot": later["id"]},
+        **token,
+    )
+    assert status == 200 and moved["starts_at"] == later["starts_at"], moved
+    # The slot left behind went to the waiting patient first.
+    status, entry = call(
+        "GET",
+        f"{base}/api/v1/waiting-list/{waiting['id']}",
+        **{"X-Manage-Token": waiting["manage_token"]},
+    )
+    assert entry["status"] == "offered" and entry["offer"]["slot"]["id"] == earliest["id"]
+    status, cancelled = call(
+        "POST", f"{base}/api/v1/appointments/{booked['id']}/cancel", {"reason": "mieux"}, **token
+    )
+    assert status == 200 and cancelled["status"] == "cancelled_patient"
+    again = get_json(base + "/api/v1/slots?specialty=neurosurgery&limit=100")["items"]
+    assert later["id"] in {i["id"] for i in again}

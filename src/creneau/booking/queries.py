@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -64,69 +64,80 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise SearchError("invalid_cursor", _("The cursor is not one this API gave.")) from error
 
 
-def slots_search(
-    scope: ChannelScope,
-    *,
-    visit_type: VisitType | None = None,
-    specialty: Specialty | None = None,
-    establishment: Establishment | None = None,
-    practitioner: Practitioner | None = None,
-    starts_after: datetime | None = None,
-    starts_before: datetime | None = None,
-    from_minute: int | None = None,
-    to_minute: int | None = None,
-    near: Near | None = None,
-    cursor: str | None = None,
-    limit: int = 20,
-    now: datetime | None = None,
-) -> SearchPage:
-    """Earliest free slots first. By specialty, only visit types open to new patients."""
-    if visit_type is None and specialty is None:
+@dataclass(frozen=True)
+class SlotQuery:
+    visit_type: VisitType | None = None
+    specialty: Specialty | None = None
+    establishment: Establishment | None = None
+    practitioner: Practitioner | None = None
+    starts_after: datetime | None = None
+    starts_before: datetime | None = None
+    from_minute: int | None = None
+    to_minute: int | None = None
+    near: Near | None = None
+    cursor: str | None = None
+
+
+def slots_search_queryset(
+    scope: ChannelScope, query: SlotQuery, now: datetime
+) -> tuple[QuerySet[Slot], dict[int, float]]:
+    """The search as one SQL query, earliest first, and the distances it computed."""
+    if query.visit_type is None and query.specialty is None:
         raise SearchError(
             "visit_type_or_specialty_required", _("Name a visit type or a specialty to search.")
         )
-    now = now or timezone.now()
     found = offerable_slots(scope, now)
-    if visit_type is not None:
-        found = found.filter(visit_type=visit_type)
+    if query.visit_type is not None:
+        found = found.filter(visit_type=query.visit_type)
     else:
         found = found.filter(
-            specialty=specialty,
+            specialty=query.specialty,
             visit_type_id__in=VisitType.objects.filter(
-                specialty=specialty, is_active=True, new_patients_allowed=True
+                specialty=query.specialty, is_active=True, new_patients_allowed=True
             ).values("pk"),
         )
-    found = found.filter(starts_at__gte=max(now, starts_after or now))
-    if starts_before:
-        found = found.filter(starts_at__lt=starts_before)
-    if establishment is not None:
-        found = found.filter(establishment=establishment)
-    if practitioner is not None:
-        found = found.filter(practitioner=practitioner)
-    if from_minute is not None:
-        found = found.filter(local_minute__gte=from_minute)
-    if to_minute is not None:
-        found = found.filter(local_minute__lt=to_minute)
+    found = found.filter(starts_at__gte=max(now, query.starts_after or now))
+    if query.starts_before:
+        found = found.filter(starts_at__lt=query.starts_before)
+    if query.establishment is not None:
+        found = found.filter(establishment=query.establishment)
+    if query.practitioner is not None:
+        found = found.filter(practitioner=query.practitioner)
+    if query.from_minute is not None:
+        found = found.filter(local_minute__gte=query.from_minute)
+    if query.to_minute is not None:
+        found = found.filter(local_minute__lt=query.to_minute)
     distances: dict[int, float] = {}
+    near = query.near
     if near is not None:
-        for place in (
-            scope.establishments().exclude(latitude=None).values("pk", "latitude", "longitude")
-        ):
+        places = scope.establishments().exclude(latitude=None)
+        for place in places.values("pk", "latitude", "longitude"):
             distances[place["pk"]] = distance_km(
                 near.latitude, near.longitude, place["latitude"], place["longitude"]
             )
         if near.within_km is not None:
-            found = found.filter(
-                establishment_id__in=[pk for pk, km in distances.items() if km <= near.within_km]
-            )
-    if cursor:
-        after, public_id = decode_cursor(cursor)
+            within = [pk for pk, km in distances.items() if km <= near.within_km]
+            found = found.filter(establishment_id__in=within)
+    if query.cursor:
+        after, public_id = decode_cursor(query.cursor)
         found = found.filter(Q(starts_at__gt=after) | Q(starts_at=after, public_id__gt=public_id))
-    page = list(
-        found.select_related(
-            "practitioner", "establishment", "visit_type", "practitioner_role__department"
-        ).order_by("starts_at", "public_id")[: limit + 1]
-    )
+    found = found.select_related(
+        "practitioner", "establishment", "visit_type", "practitioner_role__department"
+    ).order_by("starts_at", "public_id")
+    return found, distances
+
+
+def slots_search(
+    scope: ChannelScope,
+    *,
+    limit: int = 20,
+    now: datetime | None = None,
+    **criteria,
+) -> SearchPage:
+    """Earliest free slots first. By specialty, only visit types open to new patients."""
+    now = now or timezone.now()
+    found, distances = slots_search_queryset(scope, SlotQuery(**criteria), now)
+    page = list(found[: limit + 1])
     next_cursor = encode_cursor(page[limit - 1]) if len(page) > limit else None
     return SearchPage(slots=page[:limit], next_cursor=next_cursor, distances=distances)
 

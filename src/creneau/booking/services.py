@@ -36,6 +36,8 @@ from creneau.directory.models import Establishment, Practitioner, VisitType
 from creneau.errors import DomainError
 
 NO_OVERLAP_CONSTRAINT = "booking_appointment_no_overlap"
+# The first key of PostgreSQL's two-key advisory locks: Créneau's practitioners' time.
+_LOCK_SPACE = 0x43524E
 
 
 class BookingError(DomainError):
@@ -117,6 +119,21 @@ def _take_place(slot: Slot, now: datetime, *, hold_until: datetime | None = None
         return True
     # Full, unless some of its holds have expired: void them and try once more.
     return bool(_reclaim_expired_holds(slot.pk, now) and free.update(**change))
+
+
+def _lock_practitioners(*practitioner_ids: int) -> None:
+    """Serialise the writes that change a practitioner's time (book, move, cancel).
+
+    Each of them updates its own slot and the practitioner's other slots over the same time,
+    so two of them on the same practitioner could lock those rows in opposite orders and
+    deadlock. A transaction-scoped advisory lock per practitioner, taken first and in id
+    order, gives every such write one order. SQLite needs none: BEGIN IMMEDIATE already lets
+    one writer in at a time."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for practitioner_id in sorted(set(practitioner_ids)):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_SPACE, practitioner_id])
 
 
 def _overlapping_other_slots(practitioner_id: int, starts_at, ends_at, slot_id: int | None):
@@ -245,6 +262,7 @@ def appointment_book(
             # The perimeter is checked again at booking even from a hold: it may have been
             # narrowed since the hold was taken.
             _check_bookable(scope, slot, now)
+            _lock_practitioners(slot.practitioner_id)
             if hold is not None:
                 if hold.channel_id != scope.channel.pk:
                     raise BookingError("hold_not_found", _("No such hold."), status=404)
@@ -294,6 +312,7 @@ def appointment_cancel(
     if not by_staff and appointment.starts_at <= now:
         raise BookingError("too_late", _("An appointment that has begun cannot be cancelled."))
     with transaction.atomic():
+        _lock_practitioners(appointment.practitioner_id)
         changed = Appointment.objects.filter(
             pk=appointment.pk, status=Appointment.Status.BOOKED
         ).update(
@@ -344,6 +363,7 @@ def appointment_reschedule(
         raise BookingError("same_slot", _("The appointment is already in this slot."), status=422)
     try:
         with transaction.atomic():
+            _lock_practitioners(appointment.practitioner_id, slot.practitioner_id)
             if not Appointment.objects.filter(
                 pk=appointment.pk, status=Appointment.Status.BOOKED
             ).exists():

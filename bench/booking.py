@@ -1,0 +1,429 @@
+"""The booking benchmark: one command, JSON out.
+
+    python -m bench.booking --scale national                 # PostgreSQL, 15 million slots
+    python -m bench.booking --scale small --database sqlite  # the embedded default
+
+It builds the dataset in a database of its own (PostgreSQL ``creneau_bench``, dropped and made
+again; or a SQLite file in a temporary folder), then measures, in this order:
+
+1. slot generation: 2 weeks (about a million slots at national scale), then 26 weeks from
+   empty; one practitioner's rule change;
+2. search "earliest 20 slots for a visit type in the public site's perimeter": latency in the
+   service, and of the bare SQL of the same query (the limit), at both sizes (growth);
+3. through HTTP (``creneau serve``: gunicorn, production settings) with the load generator in a
+   separate process (``bench.load``): search throughput, booking throughput with 64 clients,
+   and the contention run (1,000 clients, 10 slots);
+4. pgbench running the booking's SQL statements on the same machine (PostgreSQL only).
+
+Everything shares the machine's cores: the server's workers, PostgreSQL and the load generator
+are not pinned; the report gives the CPU seconds the load generator used.
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from datetime import time as clock_time
+from pathlib import Path
+
+PG_ADMIN = os.environ.get("CRENEAU_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+BENCH_DB = "creneau_bench"
+ROOT = Path(__file__).resolve().parent
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def machine() -> dict:
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+    }
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        info["memory_gib"] = round(pages / 2**30, 1)
+    except (ValueError, OSError):
+        pass
+    return info
+
+
+def percentiles(samples: list[float]) -> dict:
+    ordered = sorted(samples)
+
+    def at(share: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(share * len(ordered)))], 3)
+
+    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "samples": len(ordered)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Database set-up, before Django starts
+
+
+def prepare_database(kind: str, workdir: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / 'creneau.sqlite3'}"
+    import psycopg
+
+    with psycopg.connect(f"{PG_ADMIN}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    return f"{PG_ADMIN}/{BENCH_DB}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements in the process (Django set up)
+
+
+def slot_count() -> int:
+    from creneau.agenda.models import Slot
+
+    return Slot.objects.count()
+
+
+def generate(weeks: int) -> dict:
+    from creneau.agenda.services import slots_generate
+
+    started = time.perf_counter()
+    report = slots_generate(horizon_weeks=weeks)
+    seconds = time.perf_counter() - started
+    return {
+        "horizon_weeks": weeks,
+        "seconds": round(seconds, 2),
+        "created": report.created,
+        "slots_per_second": round(report.created / seconds),
+        "roles": report.roles,
+    }
+
+
+def analyse() -> None:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE agenda_slot")
+
+
+def search_latency(scope, visit_types: list, rounds: int, rng: random.Random) -> dict:
+    from django.db import connection
+    from django.utils import timezone
+
+    from creneau.booking.queries import SlotQuery, slots_search, slots_search_queryset
+
+    service, bare, empty = [], [], 0
+    for _ in range(rounds):
+        visit_type = rng.choice(visit_types)
+        now = timezone.now()
+        started = time.perf_counter()
+        page = slots_search(scope, visit_type=visit_type, limit=20, now=now)
+        service.append(time.perf_counter() - started)
+        empty += not page.slots
+        found, _distances = slots_search_queryset(scope, SlotQuery(visit_type=visit_type), now)
+        sql, params = found[:21].query.sql_with_params()
+        with connection.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute(sql, params)
+            cursor.fetchall()
+            bare.append(time.perf_counter() - started)
+    result = {"service": percentiles(service), "bare_sql": percentiles(bare), "empty_pages": empty}
+    result["service_over_bare_p95"] = round(
+        result["service"]["p95_ms"] / result["bare_sql"]["p95_ms"], 2
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            result["plan"] = [row[0] for row in cursor.fetchall()]
+    return result
+
+
+def rule_change(rng: random.Random, count: int = 5) -> dict:
+    from creneau.agenda.models import AvailabilityRule
+    from creneau.agenda.services import availability_rule_save
+
+    timings = []
+    rules = list(AvailabilityRule.objects.order_by("?")[:count].select_related("practitioner_role"))
+    for rule in rules:
+        role = rule.practitioner_role
+        started = time.perf_counter()
+        availability_rule_save(
+            practitioner_role=role,
+            visit_types=list(rule.visit_types.all()),
+            recurrence=rule.recurrence,
+            starts_on=rule.starts_on,
+            start_time=rule.start_time,
+            end_time=clock_time(rule.end_time.hour - 1, 30),
+            rule=rule,
+        )
+        timings.append(time.perf_counter() - started)
+    return {
+        "changes": len(timings),
+        "median_ms": round(1000 * statistics.median(timings), 1),
+        "max_ms": round(1000 * max(timings), 1),
+    }
+
+
+def free_first_slots(limit: int, offset: int = 0) -> list:
+    from django.utils import timezone
+
+    from creneau.agenda.models import Slot
+    from creneau.agenda.queries import free_now
+
+    now = timezone.now()
+    return list(
+        Slot.objects.filter(
+            free_now(now),
+            bookable_from__lte=now,
+            bookable_until__gt=now,
+            visit_type__code__endswith="-first",
+            establishment__organisation__runs_hub=True,
+        )
+        .order_by("pk")
+        .values_list("pk", "public_id")[offset : offset + limit]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP: the server, then the load generator in its own process
+
+
+def start_server(env: dict, port: int, workers: int, threads: int) -> subprocess.Popen:
+    server_env = {
+        **env,
+        "CRENEAU_SECRET_KEY": secrets.token_urlsafe(50),
+        "CRENEAU_ALLOWED_HOSTS": "127.0.0.1",
+        "CRENEAU_BIND": f"127.0.0.1:{port}",
+        "CRENEAU_WORKERS": str(workers),
+        "CRENEAU_THREADS": str(threads),
+        "CRENEAU_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "creneau", "serve"],
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/specialties", headers={"X-Forwarded-Proto": "https"}
+    )
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(request, timeout=2)
+            return process
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+def load(mode: str, base: str, lines: list[str], workdir: Path, **options) -> dict:
+    path = workdir / f"{mode}.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    command = [sys.executable, "-m", "bench.load", mode, "--base", base, "--input", str(path)]
+    for name, value in options.items():
+        command += [f"--{name}", str(value)]
+    answer = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT.parent)
+    return json.loads(answer.stdout)
+
+
+def pgbench(database_url: str, channel_id: int, rng: random.Random, seconds: int) -> dict:
+    """The booking's SQL statements, as the HTTP path sends them (see the captured list),
+    replayed by pgbench with 64 clients: what PostgreSQL alone allows on this machine."""
+    from django.db import connection
+
+    if not shutil.which("pgbench"):
+        return {"skipped": "pgbench is not installed"}
+    pool = free_first_slots(400_000, offset=200_000)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_first_slot")
+        cursor.execute("CREATE TABLE bench_first_slot (n serial PRIMARY KEY, id bigint)")
+        cursor.executemany(
+            "INSERT INTO bench_first_slot (id) VALUES (%s)", [(pk,) for pk, _ in pool]
+        )
+    script = (ROOT / "pgbench-booking.sql").read_text(encoding="utf-8")
+    script_path = Path(tempfile.mkdtemp()) / "booking.sql"
+    script_path.write_text(script, encoding="utf-8")
+    answer = subprocess.run(
+        [
+            "pgbench",
+            "-n",
+            "-c",
+            "64",
+            "-j",
+            "2",
+            "-T",
+            str(seconds),
+            "-f",
+            str(script_path),
+            "-D",
+            f"nslots={len(pool)}",
+            "-D",
+            f"channel={channel_id}",
+            database_url,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    tps = None
+    for line in answer.stdout.splitlines():
+        if line.startswith("tps ="):
+            tps = float(line.split()[2])
+    return {
+        "clients": 64,
+        "seconds": seconds,
+        "tps": tps,
+        "failed": answer.returncode != 0,
+        "output_tail": answer.stdout.splitlines()[-6:] + answer.stderr.splitlines()[-3:],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--scale", choices=["national", "regional", "small"], default="national")
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--seconds", type=int, default=20, help="length of each HTTP run")
+    parser.add_argument("--search-rounds", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--out", help="where the JSON goes (default bench/results/...)")
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="creneau-bench-"))
+    database_url = prepare_database(args.database, workdir)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRENEAU_")} | {
+        "CRENEAU_DATA_DIR": str(workdir),
+        "CRENEAU_DATABASE_URL": database_url,
+    }
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "creneau.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from bench.dataset import SCALES, dataset_create
+    from creneau.channels.queries import channel_scope_for_key
+    from creneau.directory.models import VisitType
+
+    rng = random.Random(11)
+    scale = SCALES[args.scale]
+    results: dict = {
+        "benchmark": "booking",
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "database": args.database,
+        "scale": scale.as_dict(),
+        "cores": (
+            "not pinned: the server's workers, the database and the load generator share all "
+            "the machine's cores"
+        ),
+    }
+    call_command("migrate", verbosity=0)
+    log(f"dataset {scale.name} on {args.database}")
+    started = time.perf_counter()
+    channel = dataset_create(scale)
+    results["dataset_seconds"] = round(time.perf_counter() - started, 1)
+    scope = channel_scope_for_key(channel.key)
+    visit_types = list(
+        VisitType.objects.filter(organisation=channel.organisation, code__endswith="-first")
+    )
+
+    log("generating 2 weeks")
+    results["generation_2_weeks"] = generate(2)
+    analyse()
+    results["slots_small"] = slot_count()
+    log(f"search at {results['slots_small']} slots")
+    results["search_small"] = search_latency(scope, visit_types, args.search_rounds, rng)
+
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM agenda_slot")
+    log("generating 26 weeks from empty")
+    results["generation_26_weeks"] = generate(26)
+    analyse()
+    results["slots"] = slot_count()
+    log(f"search at {results['slots']} slots")
+    results["search"] = search_latency(scope, visit_types, args.search_rounds, rng)
+    results["search_growth_p95"] = round(
+        results["search"]["service"]["p95_ms"] / results["search_small"]["service"]["p95_ms"], 2
+    )
+    log("rule changes")
+    results["rule_change"] = rule_change(rng)
+
+    if not args.skip_http:
+        from django.db import connections
+
+        connections.close_all()
+        port = 18000 + rng.randint(0, 999)
+        base = f"http://127.0.0.1:{port}"
+        server = start_server(env, port, args.workers, args.threads)
+        results["server"] = {"workers": args.workers, "threads": args.threads}
+        try:
+            codes = [v.code for v in visit_types]
+            log("HTTP search")
+            results["http_search"] = load(
+                "search", base, codes, workdir, concurrency=32, seconds=args.seconds
+            )
+            log("HTTP booking, 64 clients")
+            slots = [public_id for _pk, public_id in free_first_slots(150_000)]
+            rng.shuffle(slots)
+            results["http_booking"] = load(
+                "book", base, slots, workdir, concurrency=64, seconds=args.seconds
+            )
+            log("contention: 1000 clients, 10 slots")
+            ten = [public_id for _pk, public_id in free_first_slots(10, offset=160_000)]
+            contenders = [ten[n % 10] for n in range(1000)]
+            contention = load("contend", base, contenders, workdir, concurrency=1000)
+            from creneau.booking.models import Appointment
+
+            contention["appointments_stored"] = Appointment.objects.filter(
+                slot__public_id__in=ten
+            ).count()
+            results["contention"] = contention
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        if args.database == "postgresql":
+            log("pgbench")
+            results["pgbench_booking"] = pgbench(database_url, channel.pk, rng, args.seconds)
+            tps = results["pgbench_booking"].get("tps")
+            if tps:
+                results["http_booking_share_of_pgbench"] = round(
+                    results["http_booking"]["per_second"] / tps, 3
+                )
+
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    out = (
+        Path(args.out)
+        if args.out
+        else ROOT / "results" / f"booking-{scale.name}-{args.database}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    log(f"written to {out}")
+    json.dump({k: v for k, v in results.items() if k != "search"}, sys.stdout, indent=1)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

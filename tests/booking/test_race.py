@@ -1,0 +1,150 @@
+"""No double booking, ever: 200 concurrent clients race for a handful of places through a real
+server (gunicorn, two worker processes), on SQLite and on PostgreSQL.
+
+The places raced for include pairs of slots of two visit types over the same time of the same
+practitioner: each pair is one place, guarded by the overlap check (the exclusion constraint on
+PostgreSQL), not by a slot's own counter."""
+
+import json
+import os
+import random
+import sqlite3
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter, defaultdict
+
+import psycopg
+import pytest
+
+from tests.cli import hub_env, start_demo_hub
+
+CLIENTS = 200
+PG_URL = os.environ.get("CRENEAU_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creneau")
+
+
+def post(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+class Database:
+    """Reads the hub's database directly, to count what was really stored."""
+
+    def __init__(self, engine: str, target: str) -> None:
+        self.engine, self.target = engine, target
+
+    def rows(self, sql: str) -> list[tuple]:
+        if self.engine == "sqlite":
+            with sqlite3.connect(self.target) as connection:
+                return connection.execute(sql).fetchall()
+        with psycopg.connect(self.target) as connection:
+            return connection.execute(sql).fetchall()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], scope="module")
+def race_hub(request, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp(f"race-{request.param}")
+    extra = {"CRENEAU_HORIZON_WEEKS": "2"}
+    name = None
+    if request.param == "postgresql":
+        admin_url = PG_URL.rsplit("/", 1)[0] + "/postgres"
+        try:
+            admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+        except psycopg.OperationalError:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"PostgreSQL is not reachable at {admin_url}: CI needs it")
+            pytest.skip("PostgreSQL is not reachable")
+        name = f"creneau_race_{uuid.uuid4().hex[:10]}"
+        admin.execute(f'CREATE DATABASE "{name}"')
+        extra["CRENEAU_DATABASE_URL"] = PG_URL.rsplit("/", 1)[0] + "/" + name
+        database = Database("postgresql", extra["CRENEAU_DATABASE_URL"])
+    else:
+        database = Database("sqlite", str(data_dir / "creneau.sqlite3"))
+    env = hub_env(tmp_path_factory.mktemp("elsewhere"), **extra)
+    try:
+        base, process = start_demo_hub(data_dir, env)
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    yield base, database
+    process.terminate()
+    process.wait(timeout=30)
+    if name:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def contested_slots(base: str) -> list[dict]:
+    """Three times of one neurosurgeon, each offered as two visit types: three places."""
+    with urllib.request.urlopen(base + "/api/v1/slots?specialty=neurosurgery&limit=100") as answer:
+        items = json.load(answer)["items"]
+    by_time = defaultdict(list)
+    for item in items:
+        if item["visit_type"]["code"] not in {"neurosurgery-first", "neurosurgery-spine"}:
+            continue  # both last 30 minutes: the pairs do not overlap each other
+        by_time[(item["practitioner"]["id"], item["starts_at"])].append(item)
+    pairs = [group[:2] for group in by_time.values() if len(group) >= 2]
+    practitioner = pairs[0][0]["practitioner"]["id"]
+    chosen = [pair for pair in pairs if pair[0]["practitioner"]["id"] == practitioner][:3]
+    assert len(chosen) == 3, "the demo offers two visit types over the same neurosurgery times"
+    return [slot for pair in chosen for slot in pair]
+
+
+def test_two_hundred_clients_race_for_three_places_and_exactly_three_win(race_hub):
+    base, database = race_hub
+    slots = contested_slots(base)
+    rng = random.Random(7)
+    targets = [rng.choice(slots)["id"] for _ in range(CLIENTS)]
+    results: list[tuple[int, dict]] = [(0, {})] * CLIENTS
+    start = threading.Barrier(CLIENTS)
+
+    def client(number: int) -> None:
+        body = {
+            "slot": targets[number],
+            "patient": {
+                "last_name": f"Patient{chr(65 + number % 26)}",
+                "first_name": "Race",
+                "birth_date": "1970-01-01",
+                "phone": "0612345678",
+            },
+        }
+        start.wait()
+        results[number] = post(base + "/api/v1/appointments", body)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    statuses = Counter(status for status, _body in results)
+    assert statuses == {201: 3, 409: CLIENTS - 3}, statuses
+    assert {body["code"] for status, body in results if status == 409} == {"slot_taken"}
+    winners = {body["starts_at"] for status, body in results if status == 201}
+    assert len(winners) == 3, "one winner per time, never both visit types of a pair"
+
+    ids = ", ".join(f"'{slot['id']}'" for slot in slots)
+    stored = database.rows(
+        "select s.public_id, count(a.id) from agenda_slot s left join booking_appointment a "
+        f"on a.slot_id = s.id where s.public_id in ({ids}) group by s.public_id"
+    )
+    assert sum(count for _id, count in stored) == 3
+    assert all(count <= 1 for _id, count in stored)
+    overlapping = database.rows(
+        "select count(*) from booking_appointment a join booking_appointment b "
+        "on a.practitioner_id = b.practitioner_id and a.id < b.id "
+        "and a.starts_at < b.ends_at and b.starts_at < a.ends_at "
+        "and a.status = 'booked' and b.status = 'booked'"
+    )
+    assert overlapping == [(0,)]
+    counters = database.rows(
+        f"select booked, capacity from agenda_slot where public_id in ({ids}) and booked > 0"
+    )
+    assert sorted(counters) == [(1, 1)] * 3
