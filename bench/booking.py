@@ -94,11 +94,11 @@ def slot_count() -> int:
     return Slot.objects.count()
 
 
-def generate(weeks: int) -> dict:
+def generate(weeks: int, jobs: int) -> dict:
     from creneau.agenda.services import slots_generate
 
     started = time.perf_counter()
-    report = slots_generate(horizon_weeks=weeks)
+    report = slots_generate(horizon_weeks=weeks, jobs=jobs)
     seconds = time.perf_counter() - started
     return {
         "horizon_weeks": weeks,
@@ -106,15 +106,17 @@ def generate(weeks: int) -> dict:
         "created": report.created,
         "slots_per_second": round(report.created / seconds),
         "roles": report.roles,
+        "processes": jobs,
     }
 
 
 def analyse() -> None:
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE agenda_slot")
+    # Fresh statistics for every table, as autovacuum would give a live database after a
+    # while: the bulk-loaded directory has none yet, and the planner would guess.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
 
 def search_latency(scope, visit_types: list, rounds: int, rng: random.Random) -> dict:
@@ -290,6 +292,56 @@ def pgbench(database_url: str, channel_id: int, rng: random.Random, seconds: int
     }
 
 
+def hub_public_site():
+    from creneau.channels.models import Channel
+
+    return Channel.objects.get(kind="public_site", organisation__runs_hub=True)
+
+
+def measure_in_process(results: dict, scale, args, rng: random.Random) -> None:
+    """Dataset, generation at two sizes, search latency at both, rule changes."""
+    from django.core.management import call_command
+
+    from bench.dataset import dataset_create
+    from creneau.channels.queries import channel_scope_for_key
+    from creneau.directory.models import VisitType
+
+    call_command("migrate", verbosity=0)
+    log(f"dataset {scale.name} on {args.database}")
+    started = time.perf_counter()
+    channel = dataset_create(scale)
+    results["dataset_seconds"] = round(time.perf_counter() - started, 1)
+    analyse()
+    scope = channel_scope_for_key(channel.key)
+    visit_types = list(
+        VisitType.objects.filter(organisation=channel.organisation, code__endswith="-first")
+    )
+
+    log("generating 2 weeks")
+    jobs = (os.cpu_count() or 1) if args.database == "postgresql" else 1
+    results["generation_2_weeks"] = generate(2, jobs)
+    analyse()
+    results["slots_small"] = slot_count()
+    log(f"search at {results['slots_small']} slots")
+    results["search_small"] = search_latency(scope, visit_types, args.search_rounds, rng)
+
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM agenda_slot")
+    log("generating 26 weeks from empty")
+    results["generation_26_weeks"] = generate(26, jobs)
+    analyse()
+    results["slots"] = slot_count()
+    log(f"search at {results['slots']} slots")
+    results["search"] = search_latency(scope, visit_types, args.search_rounds, rng)
+    results["search_growth_p95"] = round(
+        results["search"]["service"]["p95_ms"] / results["search_small"]["service"]["p95_ms"], 2
+    )
+    log("rule changes")
+    results["rule_change"] = rule_change(rng)
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -304,11 +356,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database and figures of the last run; measure HTTP and pgbench again",
+    )
     parser.add_argument("--out", help="where the JSON goes (default bench/results/...)")
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="creneau-bench-"))
-    database_url = prepare_database(args.database, workdir)
+    out = (
+        Path(args.out)
+        if args.out
+        else ROOT / "results" / f"booking-{args.scale}-{args.database}.json"
+    )
+    if args.reuse:
+        if args.database != "postgresql" or not out.exists():
+            parser.error("--reuse needs a previous PostgreSQL run and its JSON")
+        database_url = f"{PG_ADMIN}/{BENCH_DB}"
+    else:
+        database_url = prepare_database(args.database, workdir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRENEAU_")} | {
         "CRENEAU_DATA_DIR": str(workdir),
         "CRENEAU_DATABASE_URL": database_url,
@@ -318,10 +385,8 @@ def main(argv: list[str] | None = None) -> None:
     import django
 
     django.setup()
-    from django.core.management import call_command
 
-    from bench.dataset import SCALES, dataset_create
-    from creneau.channels.queries import channel_scope_for_key
+    from bench.dataset import SCALES
     from creneau.directory.models import VisitType
 
     rng = random.Random(11)
@@ -337,39 +402,16 @@ def main(argv: list[str] | None = None) -> None:
             "the machine's cores"
         ),
     }
-    call_command("migrate", verbosity=0)
-    log(f"dataset {scale.name} on {args.database}")
-    started = time.perf_counter()
-    channel = dataset_create(scale)
-    results["dataset_seconds"] = round(time.perf_counter() - started, 1)
-    scope = channel_scope_for_key(channel.key)
+    if args.reuse:
+        previous = json.loads(out.read_text(encoding="utf-8"))
+        results = {**previous, **{k: v for k, v in results.items() if k != "started_at"}}
+        results["http_rerun_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    else:
+        measure_in_process(results, scale, args, rng)
+    channel = hub_public_site()
     visit_types = list(
         VisitType.objects.filter(organisation=channel.organisation, code__endswith="-first")
     )
-
-    log("generating 2 weeks")
-    results["generation_2_weeks"] = generate(2)
-    analyse()
-    results["slots_small"] = slot_count()
-    log(f"search at {results['slots_small']} slots")
-    results["search_small"] = search_latency(scope, visit_types, args.search_rounds, rng)
-
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM agenda_slot")
-    log("generating 26 weeks from empty")
-    results["generation_26_weeks"] = generate(26)
-    analyse()
-    results["slots"] = slot_count()
-    log(f"search at {results['slots']} slots")
-    results["search"] = search_latency(scope, visit_types, args.search_rounds, rng)
-    results["search_growth_p95"] = round(
-        results["search"]["service"]["p95_ms"] / results["search_small"]["service"]["p95_ms"], 2
-    )
-    log("rule changes")
-    results["rule_change"] = rule_change(rng)
-
     if not args.skip_http:
         from django.db import connections
 
@@ -413,11 +455,6 @@ def main(argv: list[str] | None = None) -> None:
                 )
 
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    out = (
-        Path(args.out)
-        if args.out
-        else ROOT / "results" / f"booking-{scale.name}-{args.database}.json"
-    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     log(f"written to {out}")

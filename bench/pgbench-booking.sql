@@ -14,9 +14,9 @@ SELECT * FROM agenda_slot WHERE id = :sid;
 SAVEPOINT booking;
 SELECT 1 AS a FROM directory_practitionerrole r JOIN directory_establishment e ON r.establishment_id = e.id WHERE e.is_active AND r.establishment_id IN (SELECT u0.establishment_id FROM channels_perimeterestablishment u0 WHERE u0.version_id = :vsn) AND r.is_active AND r.id = :rid LIMIT 1;
 SELECT pg_advisory_xact_lock(4411982, :pid);
-UPDATE agenda_slot SET booked = booked + 1 WHERE booked < capacity - held AND is_offered AND overlaps = 0 AND id = :sid;
+UPDATE agenda_slot SET booked = booked + 1 WHERE booked < capacity - held AND is_offered AND "overlaps" = 0 AND id = :sid;
 INSERT INTO booking_appointment (patient_last_name, patient_first_name, patient_birth_date, patient_phone, patient_email, patient_language, reason, manage_token_hash, public_id, slot_id, practitioner_role_id, practitioner_id, establishment_id, visit_type_id, starts_at, ends_at, status, channel_id, perimeter_version_id, created_at, updated_at, cancelled_at, cancel_reason) VALUES ('Charge', 'Banc', '1970-01-01', '+33612345678', '', 'fr', '', md5(random()::text) || md5(random()::text), substr(md5(random()::text), 1, 16), :sid, :rid, :pid, :eid, :vid, to_timestamp(:t0), to_timestamp(:t1), 'booked', :channel, :vsn, now(), now(), NULL, '') RETURNING id AS aid \gset
-UPDATE agenda_slot SET overlaps = overlaps + 1 WHERE ends_at > to_timestamp(:t0) AND practitioner_id = :pid AND starts_at < to_timestamp(:t1) AND NOT (id = :sid);
+UPDATE agenda_slot SET "overlaps" = "overlaps" + 1 WHERE ends_at > to_timestamp(:t0) AND practitioner_id = :pid AND starts_at < to_timestamp(:t1) AND NOT (id = :sid);
 INSERT INTO booking_appointmentevent (appointment_id, action, status, channel_id, by_id, previous_starts_at, at) VALUES (:aid, 'booked', 'booked', :channel, NULL, NULL, now());
 RELEASE SAVEPOINT booking;
 SELECT a.*, p.*, e.*, v.* FROM booking_appointment a JOIN directory_practitioner p ON p.id = a.practitioner_id JOIN directory_establishment e ON e.id = a.establishment_id JOIN directory_visittype v ON v.id = a.visit_type_id WHERE a.public_id = (SELECT public_id FROM booking_appointment WHERE id = :aid);

@@ -187,13 +187,31 @@ class Slot(models.Model):
     # The practitioner role is the slot's owner and, for a sharded deployment, its
     # distribution key; the next four columns copy what search filters on, so that the search
     # query touches this table alone.
+    # Every index costs each of the millions of rows a roll writes: the role is found through
+    # the unique key (which starts with it), the practitioner through its time index.
     practitioner_role = models.ForeignKey(
-        PractitionerRole, on_delete=models.PROTECT, related_name="slots"
+        PractitionerRole, on_delete=models.PROTECT, related_name="slots", db_index=False
     )
-    practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="+")
-    establishment = models.ForeignKey(Establishment, on_delete=models.PROTECT, related_name="+")
+    # Copies of the role's: checked through the role's own foreign key, so the database is
+    # spared one trigger and one index per copy.
+    practitioner = models.ForeignKey(
+        Practitioner,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    establishment = models.ForeignKey(
+        Establishment,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     visit_type = models.ForeignKey(VisitType, on_delete=models.PROTECT, related_name="slots")
-    specialty = models.ForeignKey(Specialty, on_delete=models.PROTECT, related_name="+")
+    specialty = models.ForeignKey(
+        Specialty, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     # Minutes after local midnight, for "mornings only" without time-zone arithmetic in SQL.
@@ -214,7 +232,13 @@ class Slot(models.Model):
     is_offered = models.BooleanField(default=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.BUILTIN)
     rule = models.ForeignKey(
-        AvailabilityRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="slots"
+        AvailabilityRule,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="slots",
+        db_constraint=False,
+        db_index=False,
     )
     external_id = models.CharField(max_length=200, blank=True)
 
@@ -250,8 +274,9 @@ class Slot(models.Model):
                 condition=SLOT_FREE,
                 name="agenda_slot_free_by_specialty",
             ),
+            # Overlap counting and the slot picker; a role's own slots are found through the
+            # unique key above, which starts with the role.
             models.Index(fields=["practitioner", "starts_at"], name="agenda_slot_practitioner"),
-            models.Index(fields=["practitioner_role", "starts_at"], name="agenda_slot_role"),
         ]
 
     def __str__(self) -> str:

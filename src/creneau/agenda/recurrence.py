@@ -100,16 +100,27 @@ def cut_period(
     (09:00, 09:30… on the day clocks change as on any other) and last ``duration_minutes``."""
     first = opens.hour * 60 + opens.minute
     last = closes.hour * 60 + closes.minute
+    length = timedelta(minutes=duration_minutes)
+    offset = _steady_offset(day, zone)
+    midnight = datetime.combine(day, time(), tzinfo=UTC)
     minute = first
     while minute + duration_minutes <= last:
-        starts_at = local_to_utc(day, time(minute // 60, minute % 60), zone)
+        if offset is not None:
+            # No clock change that day: every local time maps by the same offset.
+            starts_at = midnight + timedelta(minutes=minute) - offset
+        else:
+            starts_at = local_to_utc(day, time(minute // 60, minute % 60), zone)
         if starts_at is not None:
-            yield PlannedSlot(
-                starts_at=starts_at,
-                ends_at=starts_at + timedelta(minutes=duration_minutes),
-                local_minute=minute,
-            )
+            yield PlannedSlot(starts_at=starts_at, ends_at=starts_at + length, local_minute=minute)
         minute += step_minutes
+
+
+@lru_cache(maxsize=4096)
+def _steady_offset(day: date, zone: ZoneInfo) -> timedelta | None:
+    """The day's UTC offset if it holds from midnight to midnight, else None (a change day)."""
+    start = datetime.combine(day, time(), tzinfo=zone).utcoffset()
+    end = datetime.combine(day, time(23, 59, 59), tzinfo=zone).utcoffset()
+    return start if start == end else None
 
 
 def overlaps_any(

@@ -1,20 +1,23 @@
 """Every change to agendas: rules, absences, and the slots generated from them."""
 
+import multiprocessing
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from creneau.agenda.models import Absence, AvailabilityRule, Slot
 from creneau.agenda.recurrence import cut_period, is_public_holiday, occurrence_days, overlaps_any
-from creneau.directory.identifiers import new_public_id
+from creneau.directory.identifiers import new_public_ids
 from creneau.directory.models import (
     Department,
     Establishment,
@@ -24,7 +27,6 @@ from creneau.directory.models import (
 )
 from creneau.errors import DomainError
 
-HORIZON_WEEKS = 26
 _ROLE_BATCH = 200
 
 
@@ -66,7 +68,7 @@ def availability_rule_save(
     open_on_public_holidays: bool = False,
     label: str = "",
     rule: AvailabilityRule | None = None,
-    horizon_weeks: int = HORIZON_WEEKS,
+    horizon_weeks: int | None = None,
     now: datetime | None = None,
 ) -> tuple[AvailabilityRule, "GenerationReport"]:
     """Create a rule, or change ``rule``, and regenerate that practitioner role's slots at once,
@@ -109,7 +111,7 @@ def availability_rule_save(
 
 
 def availability_rule_end(
-    *, rule: AvailabilityRule, horizon_weeks: int = HORIZON_WEEKS
+    *, rule: AvailabilityRule, horizon_weeks: int | None = None
 ) -> "GenerationReport":
     """Switch a rule off; its free slots go, its booked ones are reported for staff to move."""
     with transaction.atomic():
@@ -129,7 +131,7 @@ def absence_create(
     department: Department | None = None,
     establishment: Establishment | None = None,
     reason: str = "",
-    horizon_weeks: int = HORIZON_WEEKS,
+    horizon_weeks: int | None = None,
 ) -> tuple[Absence, "GenerationReport"]:
     """Record leave or a closure and take the slots it covers out of the offer."""
     with transaction.atomic():
@@ -150,6 +152,14 @@ def absence_create(
         absence.save()
         report = slots_generate(roles=_roles_of(absence), horizon_weeks=horizon_weeks)
     return absence, report
+
+
+def absence_remove(*, absence: Absence, horizon_weeks: int | None = None) -> "GenerationReport":
+    """Withdraw leave or a closure: the slots it covered come back."""
+    with transaction.atomic():
+        roles = list(_roles_of(absence))
+        absence.delete()
+        return slots_generate(roles=roles, horizon_weeks=horizon_weeks)
 
 
 def _roles_of(absence: Absence):
@@ -203,14 +213,19 @@ _COMPARED = ("ends_at", "local_minute", "capacity", "rule_id", "bookable_from", 
 def slots_generate(
     *,
     roles: Iterable[PractitionerRole] | None = None,
-    horizon_weeks: int = HORIZON_WEEKS,
+    horizon_weeks: int | None = None,
     now: datetime | None = None,
+    jobs: int = 1,
 ) -> GenerationReport:
     """Bring the built-in slots of ``roles`` (all by default) in line with their rules, from
     now to the horizon. Idempotent: running it twice changes nothing the second time; it never
     duplicates a slot (the unique key forbids it) and never deletes one that is booked or held.
+
+    ``jobs`` above one splits the roles between that many processes, each with its own
+    database connection (PostgreSQL, outside any transaction: the nightly roll).
     """
     now = now or timezone.now()
+    horizon_weeks = horizon_weeks or settings.CRENEAU_HORIZON_WEEKS
     horizon_end = now + timedelta(weeks=horizon_weeks)
     if roles is None:
         roles = PractitionerRole.objects.all()
@@ -219,10 +234,42 @@ def slots_generate(
         if hasattr(roles, "select_related")
         else roles
     )
+    if jobs > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return _generate_in_processes(role_list, horizon_weeks, now, jobs)
     report = GenerationReport()
     for offset in range(0, len(role_list), _ROLE_BATCH):
         with transaction.atomic():
             _generate_batch(role_list[offset : offset + _ROLE_BATCH], now, horizon_end, report)
+    return report
+
+
+def _generate_share(role_ids: list[int], horizon_weeks: int | None, now: datetime) -> dict:
+    report = slots_generate(
+        roles=PractitionerRole.objects.filter(pk__in=role_ids), horizon_weeks=horizon_weeks, now=now
+    )
+    connection.close()
+    summary = report.as_dict()
+    summary["orphaned"] = [(s.pk, s.public_id, s.starts_at) for s in report.orphaned]
+    return summary
+
+
+def _generate_in_processes(
+    roles: list[PractitionerRole], horizon_weeks: int | None, now: datetime, jobs: int
+) -> GenerationReport:
+    # Forked children must not share the parent's connection: close it, each opens its own.
+    connections.close_all()
+    shares = [[role.pk for role in roles[n::jobs]] for n in range(jobs)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        summaries = list(pool.map(_generate_share, shares, [horizon_weeks] * jobs, [now] * jobs))
+    report = GenerationReport()
+    for summary in summaries:
+        for name in ("roles", "created", "updated", "removed", "unchanged"):
+            setattr(report, name, getattr(report, name) + summary[name])
+        report.orphaned += [
+            Slot(pk=pk, public_id=public_id, starts_at=starts_at)
+            for pk, public_id, starts_at in summary["orphaned"]
+        ]
     return report
 
 
@@ -346,9 +393,10 @@ def _insert_slots(planned: list[tuple]) -> None:
         # already in UTC (recurrence.local_to_utc), so dropping the zone is exact.
         return moment if postgres else str(moment.replace(tzinfo=None))
 
+    public_ids = new_public_ids(len(planned))
     rows = [
         (
-            new_public_id(),
+            public_id,
             role.pk,
             role.practitioner_id,
             role.establishment_id,
@@ -368,7 +416,9 @@ def _insert_slots(planned: list[tuple]) -> None:
             spec.rule_id,
             "",
         )
-        for role, visit_type, specialty, starts_at, spec in planned
+        for public_id, (role, visit_type, specialty, starts_at, spec) in zip(
+            public_ids, planned, strict=True
+        )
     ]
     table = Slot._meta.db_table
     columns = ", ".join(connection.ops.quote_name(column) for column in _INSERTED)

@@ -296,7 +296,7 @@ def appointment_book(
 def appointment_cancel(
     *,
     appointment: Appointment,
-    channel_scope: ChannelScope,
+    channel_scope: ChannelScope | None = None,
     by_staff: bool = False,
     reason: str = "",
     user=None,
@@ -329,7 +329,7 @@ def appointment_cancel(
             appointment=appointment,
             action=AppointmentEvent.Action.CANCELLED,
             status=status,
-            channel=channel_scope.channel,
+            channel_id=channel_scope.channel.pk if channel_scope else appointment.channel_id,
             by=user,
         )
         if appointment.slot_id:
@@ -407,7 +407,11 @@ _STAFF_TRANSITIONS = {
 
 
 def appointment_status_set(
-    *, appointment: Appointment, status: str, channel_scope: ChannelScope, user=None
+    *,
+    appointment: Appointment,
+    status: str,
+    channel_scope: ChannelScope | None = None,
+    user=None,
 ) -> Appointment:
     """A secretary marks an arrival, a no-show, or a visit done."""
     allowed = _STAFF_TRANSITIONS.get(Appointment.Status(status))
@@ -425,7 +429,7 @@ def appointment_status_set(
             appointment=appointment,
             action=AppointmentEvent.Action.STATUS,
             status=status,
-            channel=channel_scope.channel,
+            channel_id=channel_scope.channel.pk if channel_scope else appointment.channel_id,
             by=user,
         )
     return appointment

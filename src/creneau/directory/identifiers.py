@@ -95,3 +95,9 @@ def new_public_id() -> str:
     neither order nor volume. Slot generation makes millions of them: one call to the
     system's random source each, not one per character."""
     return base64.b32encode(secrets.token_bytes(10)).translate(_TO_CROCKFORD).decode()
+
+
+def new_public_ids(count: int) -> list[str]:
+    """``count`` public ids from one draw of the system's random source (slot generation)."""
+    text = base64.b32encode(secrets.token_bytes(10 * count)).translate(_TO_CROCKFORD).decode()
+    return [text[n : n + 16] for n in range(0, 16 * count, 16)]

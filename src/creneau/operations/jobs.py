@@ -21,12 +21,19 @@ class RollReport:
 
 
 def nightly_roll(
-    *, horizon_weeks: int | None = None, roles=None, now: datetime | None = None
+    *,
+    horizon_weeks: int | None = None,
+    roles=None,
+    now: datetime | None = None,
+    jobs: int = 1,
 ) -> RollReport:
     """Extend every agenda to the horizon, then offer what is new to the waiting list."""
     now = now or timezone.now()
     report = slots_generate(
-        roles=roles, horizon_weeks=horizon_weeks or settings.CRENEAU_HORIZON_WEEKS, now=now
+        roles=roles,
+        horizon_weeks=horizon_weeks or settings.CRENEAU_HORIZON_WEEKS,
+        now=now,
+        jobs=jobs,
     )
     expired = waiting_list_offers_expire(now=now)
     made = waiting_list_match(now=now)

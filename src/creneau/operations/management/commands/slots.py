@@ -19,8 +19,14 @@ class Command(BaseCommand):
         generate.add_argument("--horizon-weeks", type=int, default=None)
         generate.add_argument("--establishment", help="only this establishment (FINESS)")
         generate.add_argument("--practitioner", help="only this practitioner (RPPS)")
+        generate.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            help="processes sharing the work (PostgreSQL; one per core is a good start)",
+        )
 
-    def handle(self, *args, action, horizon_weeks, establishment, practitioner, **options):
+    def handle(self, *args, action, horizon_weeks, establishment, practitioner, jobs, **options):
         if horizon_weeks is not None and not 1 <= horizon_weeks <= 104:
             raise CommandError("--horizon-weeks: give a number of weeks between 1 and 104.")
         roles = PractitionerRole.objects.filter(is_active=True)
@@ -30,7 +36,9 @@ class Command(BaseCommand):
             roles = roles.filter(practitioner__rpps=practitioner)
         if (establishment or practitioner) and not roles.exists():
             raise CommandError("No practitioner role matches --establishment/--practitioner.")
-        report = nightly_roll(horizon_weeks=horizon_weeks, roles=roles)
+        if not 1 <= jobs <= 64:
+            raise CommandError("--jobs: give a number of processes between 1 and 64.")
+        report = nightly_roll(horizon_weeks=horizon_weeks, roles=roles, jobs=jobs)
         slots = report.slots
         self.stdout.write(
             f"{slots.roles} practitioner roles: {slots.created} slots created, "

@@ -1,0 +1,178 @@
+"""Agendas in the admin. Saving a rule or an absence goes through the services, which
+regenerate the practitioner's slots at once and report booked slots left uncovered."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from creneau.agenda import services
+from creneau.agenda.models import Absence, AvailabilityRule, Slot
+from creneau.directory.models import VisitType
+
+
+def _report(modeladmin, request, report: services.GenerationReport) -> None:
+    modeladmin.message_user(
+        request,
+        _("Slots: %(created)s created, %(removed)s removed, %(updated)s updated.")
+        % {"created": report.created, "removed": report.removed, "updated": report.updated},
+    )
+    if report.orphaned:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)s booked slot is no longer covered by any rule: move its appointment.",
+                "%(count)s booked slots are no longer covered by any rule: move their "
+                "appointments.",
+                len(report.orphaned),
+            )
+            % {"count": len(report.orphaned)},
+            level=messages.WARNING,
+        )
+
+
+class AvailabilityRuleForm(forms.ModelForm):
+    visit_types = forms.ModelMultipleChoiceField(
+        VisitType.objects.filter(is_active=True).select_related("organisation"),
+        widget=FilteredSelectMultiple(_("visit types"), is_stacked=False),
+        label=_("visit types offered"),
+    )
+
+    class Meta:
+        model = AvailabilityRule
+        fields = [
+            "practitioner_role",
+            "label",
+            "recurrence",
+            "starts_on",
+            "ends_on",
+            "start_time",
+            "end_time",
+            "visit_types",
+            "slot_minutes",
+            "capacity",
+            "open_on_public_holidays",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        role = data.get("practitioner_role")
+        for visit_type in data.get("visit_types") or []:
+            if role and visit_type.organisation_id != role.establishment.organisation_id:
+                self.add_error(
+                    "visit_types",
+                    _("The visit type %(code)s belongs to another organisation.")
+                    % {"code": visit_type.code},
+                )
+        return data
+
+
+@admin.register(AvailabilityRule)
+class AvailabilityRuleAdmin(admin.ModelAdmin):
+    form = AvailabilityRuleForm
+    list_display = [
+        "__str__",
+        "practitioner_role",
+        "start_time",
+        "end_time",
+        "capacity",
+        "is_active",
+    ]
+    list_filter = ["is_active", "practitioner_role__establishment"]
+    search_fields = ["practitioner_role__practitioner__last_name", "label"]
+    raw_id_fields = ["practitioner_role"]
+    actions = ["end_rules"]
+
+    def has_delete_permission(self, request, obj=None):
+        # A rule is ended, not deleted: its booked slots must be reported, never dropped.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        rule, report = services.availability_rule_save(
+            practitioner_role=data["practitioner_role"],
+            visit_types=list(data["visit_types"]),
+            recurrence=data["recurrence"],
+            starts_on=data["starts_on"],
+            ends_on=data["ends_on"],
+            start_time=data["start_time"],
+            end_time=data["end_time"],
+            slot_minutes=data["slot_minutes"],
+            capacity=data["capacity"],
+            open_on_public_holidays=data["open_on_public_holidays"],
+            label=data["label"],
+            rule=obj if change else None,
+        )
+        obj.pk = rule.pk
+        _report(self, request, report)
+
+    def save_related(self, request, form, formsets, change):
+        """The service has set the visit types and generated the slots."""
+
+    @admin.action(description=_("End the selected rules (their free slots are withdrawn)"))
+    def end_rules(self, request, queryset):
+        for rule in queryset.filter(is_active=True):
+            _report(self, request, services.availability_rule_end(rule=rule))
+
+
+@admin.register(Absence)
+class AbsenceAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "starts_at", "ends_at", "reason"]
+    raw_id_fields = ["practitioner", "department", "establishment"]
+    fields = ["practitioner", "department", "establishment", "starts_at", "ends_at", "reason"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None
+
+    def save_model(self, request, obj, form, change):
+        # The form has validated the model and its constraints (one subject, order).
+        absence, report = services.absence_create(
+            practitioner=obj.practitioner,
+            department=obj.department,
+            establishment=obj.establishment,
+            starts_at=obj.starts_at,
+            ends_at=obj.ends_at,
+            reason=obj.reason,
+        )
+        obj.pk = absence.pk
+        _report(self, request, report)
+
+    def delete_model(self, request, obj):
+        _report(self, request, services.absence_remove(absence=obj))
+
+    def delete_queryset(self, request, queryset):
+        for absence in queryset:
+            self.delete_model(request, absence)
+
+
+@admin.register(Slot)
+class SlotAdmin(admin.ModelAdmin):
+    """Read only: slots come from rules and connected agendas, never from hand edits."""
+
+    list_display = [
+        "starts_at",
+        "practitioner",
+        "establishment",
+        "visit_type",
+        "booked",
+        "capacity",
+    ]
+    list_filter = ["is_offered", "source"]
+    raw_id_fields = ["practitioner_role"]
+    show_full_result_count = False
+    list_select_related = ["practitioner", "establishment", "visit_type"]
+
+    def get_search_results(self, request, queryset, search_term):
+        return queryset.filter(public_id=search_term) if search_term else queryset, False
+
+    search_fields = ["public_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,117 @@
+"""Appointments and the waiting list for hospital staff: see, mark arrivals and no-shows,
+cancel on the hospital's behalf. Every change goes through the booking services."""
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from creneau.booking import services
+from creneau.booking.models import Appointment, AppointmentEvent, WaitingListEntry
+
+
+class AppointmentEventInline(admin.TabularInline):
+    model = AppointmentEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "action", "status", "channel", "by", "previous_starts_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    list_display = [
+        "starts_at",
+        "patient_last_name",
+        "patient_first_name",
+        "practitioner",
+        "establishment",
+        "visit_type",
+        "status",
+        "channel",
+    ]
+    list_filter = ["status", "channel__kind", "establishment"]
+    search_fields = ["patient_last_name", "public_id"]
+    list_select_related = ["practitioner", "establishment", "visit_type", "channel"]
+    date_hierarchy = "starts_at"
+    inlines = [AppointmentEventInline]
+    actions = ["mark_arrived", "mark_no_show", "mark_done", "cancel_by_hospital"]
+    exclude = ["manage_token_hash"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "manage_token_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _each(self, request, queryset, change) -> None:
+        done = 0
+        for appointment in queryset:
+            try:
+                change(appointment)
+                done += 1
+            except services.BookingError as error:
+                self.message_user(
+                    request, f"{appointment.public_id}: {error.message}", level=messages.WARNING
+                )
+        if done:
+            self.message_user(request, _("%(count)s appointments updated.") % {"count": done})
+
+    @admin.action(description=_("Mark as arrived"))
+    def mark_arrived(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda a: services.appointment_status_set(
+                appointment=a, status="arrived", user=request.user
+            ),
+        )
+
+    @admin.action(description=_("Mark as did not come"))
+    def mark_no_show(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda a: services.appointment_status_set(
+                appointment=a, status="no_show", user=request.user
+            ),
+        )
+
+    @admin.action(description=_("Mark as done"))
+    def mark_done(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda a: services.appointment_status_set(
+                appointment=a, status="done", user=request.user
+            ),
+        )
+
+    @admin.action(description=_("Cancel on the hospital's behalf"))
+    def cancel_by_hospital(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda a: services.appointment_cancel(appointment=a, by_staff=True, user=request.user),
+        )
+
+
+@admin.register(WaitingListEntry)
+class WaitingListEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "patient_last_name", "visit_type", "before", "status"]
+    list_filter = ["status"]
+    list_select_related = ["visit_type"]
+    exclude = ["manage_token_hash"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "manage_token_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
