@@ -61,35 +61,26 @@ class AppointmentAdmin(admin.ModelAdmin):
         if done:
             self.message_user(request, _("%(count)s appointments updated.") % {"count": done})
 
-    @admin.action(description=_("Mark as arrived"))
-    def mark_arrived(self, request, queryset):
+    def _mark(self, request, queryset, status: str) -> None:
         self._each(
             request,
             queryset,
             lambda a: services.appointment_status_set(
-                appointment=a, status="arrived", user=request.user
+                appointment=a, status=status, user=request.user
             ),
         )
+
+    @admin.action(description=_("Mark as arrived"))
+    def mark_arrived(self, request, queryset):
+        self._mark(request, queryset, "arrived")
 
     @admin.action(description=_("Mark as did not come"))
     def mark_no_show(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda a: services.appointment_status_set(
-                appointment=a, status="no_show", user=request.user
-            ),
-        )
+        self._mark(request, queryset, "no_show")
 
     @admin.action(description=_("Mark as done"))
     def mark_done(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda a: services.appointment_status_set(
-                appointment=a, status="done", user=request.user
-            ),
-        )
+        self._mark(request, queryset, "done")
 
     @admin.action(description=_("Cancel on the hospital's behalf"))
     def cancel_by_hospital(self, request, queryset):

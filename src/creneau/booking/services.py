@@ -192,6 +192,17 @@ def _consume_hold(hold: Hold, now: datetime) -> None:
     Slot.objects.filter(pk=hold.slot_id).update(held=F("held") - 1, booked=F("booked") + 1)
 
 
+def _book_place(scope: ChannelScope, slot: Slot, hold: Hold | None, now: datetime) -> None:
+    """Take one place of ``slot`` for a booking: the caller's own hold, or a free place."""
+    _check_bookable(scope, slot, now)
+    if hold is not None:
+        if hold.channel_id != scope.channel.pk:
+            raise BookingError("hold_not_found", _("No such hold."), status=404)
+        _consume_hold(hold, now)
+    elif not _take_place(slot, now):
+        raise _slot_taken()
+
+
 def _translate_overlap(error: IntegrityError) -> BookingError:
     if NO_OVERLAP_CONSTRAINT in str(error):
         return _slot_taken()
@@ -261,14 +272,8 @@ def appointment_book(
         with transaction.atomic():
             # The perimeter is checked again at booking even from a hold: it may have been
             # narrowed since the hold was taken.
-            _check_bookable(scope, slot, now)
             _lock_practitioners(slot.practitioner_id)
-            if hold is not None:
-                if hold.channel_id != scope.channel.pk:
-                    raise BookingError("hold_not_found", _("No such hold."), status=404)
-                _consume_hold(hold, now)
-            elif not _take_place(slot, now):
-                raise _slot_taken()
+            _book_place(scope, slot, hold, now)
             appointment = Appointment.objects.create(
                 slot=slot,
                 practitioner_role_id=slot.practitioner_role_id,
@@ -368,13 +373,7 @@ def appointment_reschedule(
                 pk=appointment.pk, status=Appointment.Status.BOOKED
             ).exists():
                 raise BookingError("not_movable", _("This appointment can no longer be moved."))
-            _check_bookable(scope, slot, now)
-            if hold is not None:
-                if hold.channel_id != scope.channel.pk:
-                    raise BookingError("hold_not_found", _("No such hold."), status=404)
-                _consume_hold(hold, now)
-            elif not _take_place(slot, now):
-                raise _slot_taken()
+            _book_place(scope, slot, hold, now)
             _free_time(appointment)
             old_slot_id, previous = appointment.slot_id, appointment.starts_at
             appointment.slot = slot
