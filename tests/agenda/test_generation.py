@@ -183,6 +183,9 @@ def test_the_command_generates_and_lists_orphaned_appointments(tmp_path):
     assert " 0 slots created" in answer.stdout and "unchanged" in answer.stdout
     refused = run_creneau("slots", "generate", "--horizon-weeks", "500", env=env)
     assert refused.returncode != 0 and "--horizon-weeks" in refused.stderr
+    empty = run_creneau("slots", "generate", env=hub_env(tmp_path / "new"))
+    assert empty.returncode != 0 and "creneau migrate" in empty.stderr
+    assert "Traceback" not in empty.stderr
 
 
 class _Rollback(Exception):

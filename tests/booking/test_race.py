@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 import psycopg
 import pytest
 
-from tests.cli import hub_env, start_demo_hub
+from tests.cli import hub_env, run_creneau, start_demo_hub
 
 CLIENTS = 200
 PG_URL = os.environ.get("CRENEAU_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creneau")
@@ -73,7 +73,7 @@ def race_hub(request, tmp_path_factory):
         base, process = start_demo_hub(data_dir, env)
     except RuntimeError as error:
         pytest.fail(str(error))
-    yield base, database
+    yield base, database, {**env, "CRENEAU_DATA_DIR": str(data_dir)}
     process.terminate()
     process.wait(timeout=30)
     if name:
@@ -98,7 +98,7 @@ def contested_slots(base: str) -> list[dict]:
 
 
 def test_two_hundred_clients_race_for_three_places_and_exactly_three_win(race_hub):
-    base, database = race_hub
+    base, database, _env = race_hub
     slots = contested_slots(base)
     rng = random.Random(7)
     targets = [rng.choice(slots)["id"] for _ in range(CLIENTS)]
@@ -148,3 +148,23 @@ def test_two_hundred_clients_race_for_three_places_and_exactly_three_win(race_hu
         f"select booked, capacity from agenda_slot where public_id in ({ids}) and booked > 0"
     )
     assert sorted(counters) == [(1, 1)] * 3
+
+
+def test_the_nightly_roll_in_two_processes_extends_the_horizon_once(race_hub):
+    """`creneau slots generate --jobs 2` beside a serving hub: the horizon grows from two weeks
+    to three, and a second run (in two processes again) creates nothing."""
+    _base, database, env = race_hub
+    before = database.rows("select count(*) from agenda_slot")[0][0]
+    jobs = "2" if database.engine == "postgresql" else "1"
+    grown = run_creneau("slots", "generate", "--horizon-weeks", "3", "--jobs", jobs, env=env)
+    assert grown.returncode == 0, grown.stderr
+    created = int(grown.stdout.split(" slots created")[0].rsplit(" ", 1)[1])
+    assert created > 0
+    assert database.rows("select count(*) from agenda_slot")[0][0] == before + created
+    again = run_creneau("slots", "generate", "--horizon-weeks", "3", "--jobs", jobs, env=env)
+    assert " 0 slots created" in again.stdout, again.stdout + again.stderr
+    duplicates = database.rows(
+        "select count(*) from (select 1 from agenda_slot group by practitioner_role_id, "
+        "visit_type_id, starts_at having count(*) > 1) d"
+    )
+    assert duplicates == [(0,)]

@@ -1,4 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from creneau.booking.models import Appointment
@@ -27,6 +29,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, action, horizon_weeks, establishment, practitioner, jobs, **options):
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            raise CommandError("The database is not up to date: run `creneau migrate` first.")
         if horizon_weeks is not None and not 1 <= horizon_weeks <= 104:
             raise CommandError("--horizon-weeks: give a number of weeks between 1 and 104.")
         roles = PractitionerRole.objects.filter(is_active=True)
