@@ -158,6 +158,11 @@ def _database(url: str) -> dict:
     else:
         config.setdefault("OPTIONS", {})
         config["CONN_HEALTH_CHECKS"] = True
+        if env_bool("CRENEAU_DB_PREPARED_STATEMENTS", True):
+            # Parameters bound by the server, and the queries a request repeats (channel,
+            # search, booking) prepared after five uses: planning the search's joins costs
+            # more than running them. Turn off behind a pooler in transaction mode.
+            config["OPTIONS"].update({"server_side_binding": True, "prepare_threshold": 5})
     return config
 
 

@@ -23,7 +23,7 @@ from creneau.booking.queries import PARIS
 from creneau.channels import queries as directory
 from creneau.channels.api import ChannelOut, channel_out
 from creneau.channels.queries import ChannelScope, channel_scope_for_request
-from creneau.directory.models import Specialty
+from creneau.directory.models import Specialty, VisitType
 from creneau.errors import DomainError
 
 router = Router(tags=["booking"])
@@ -306,7 +306,17 @@ def _json(request: HttpRequest, status: int, body: dict) -> HttpResponse:
 
 
 def _resolve_visit_type(scope: ChannelScope, ident: str):
-    found = directory.visit_types_in_scope(scope).filter(Q(public_id=ident) | Q(code=ident)).first()
+    # Codes are unique per organisation: the channel's own organisation answers first, with
+    # one look-up of its unique key; another organisation's visit type (or one named by its
+    # id) must be offered in the perimeter.
+    found = (
+        VisitType.objects.filter(
+            organisation_id=scope.channel.organisation_id, code=ident, is_active=True
+        )
+        .order_by()
+        .first()
+        or directory.visit_types_in_scope(scope).filter(Q(public_id=ident) | Q(code=ident)).first()
+    )
     if found is None:
         raise DomainError(
             "visit_type_not_found",
@@ -553,9 +563,12 @@ def appointment_book(request: HttpRequest, payload: AppointmentIn):
             hold=hold,
             reason=payload.reason,
         )
-        appointment = queries.access_appointment(
-            public_id=booked.appointment.public_id, token=booked.manage_token
-        )
+        # The slot carries what the answer shows: no need to read the appointment back.
+        booked_slot = slot or hold.slot
+        appointment = booked.appointment
+        appointment.practitioner = booked_slot.practitioner
+        appointment.establishment = booked_slot.establishment
+        appointment.visit_type = booked_slot.visit_type
         return 201, _appointment(appointment, booked.manage_token)
 
     return _idempotent(request, scope, run)

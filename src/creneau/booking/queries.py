@@ -210,7 +210,7 @@ def access_appointment(*, public_id: str, token: str | None) -> Appointment:
 
 def access_hold(*, scope: ChannelScope, public_id: str) -> Hold:
     hold = (
-        Hold.objects.select_related("slot")
+        Hold.objects.select_related("slot__practitioner", "slot__establishment", "slot__visit_type")
         .filter(public_id=public_id, channel=scope.channel)
         .first()
     )
@@ -231,7 +231,13 @@ def access_waiting_list_entry(*, public_id: str, token: str | None) -> WaitingLi
 
 
 def slot_by_id(public_id: str) -> Slot:
-    slot = Slot.objects.filter(public_id=public_id).first()
+    slot = (
+        Slot.objects.select_related(
+            "practitioner", "establishment", "visit_type", "practitioner_role__department"
+        )
+        .filter(public_id=public_id)
+        .first()
+    )
     if slot is None:
         raise BookingError("slot_not_found", _("No such slot."), status=404)
     return slot

@@ -36,6 +36,7 @@ from creneau.directory.models import Establishment, Practitioner, VisitType
 from creneau.errors import DomainError
 
 NO_OVERLAP_CONSTRAINT = "booking_appointment_no_overlap"
+MAX_SLOT_LENGTH = timedelta(minutes=480)  # VisitType.duration_minutes and slot_minutes bound
 # The first key of PostgreSQL's two-key advisory locks: Créneau's practitioners' time.
 _LOCK_SPACE = 0x43524E
 
@@ -138,7 +139,12 @@ def _lock_practitioners(*practitioner_ids: int) -> None:
 
 def _overlapping_other_slots(practitioner_id: int, starts_at, ends_at, slot_id: int | None):
     found = Slot.objects.filter(
-        practitioner_id=practitioner_id, starts_at__lt=ends_at, ends_at__gt=starts_at
+        practitioner_id=practitioner_id,
+        starts_at__lt=ends_at,
+        ends_at__gt=starts_at,
+        # No slot lasts longer than the longest visit (8 hours): this bound keeps the index
+        # scan to the hours around the appointment instead of the practitioner's whole agenda.
+        starts_at__gt=starts_at - MAX_SLOT_LENGTH,
     )
     return found.exclude(pk=slot_id) if slot_id else found
 
