@@ -208,7 +208,11 @@ class Slot(models.Model):
         db_constraint=False,
         db_index=False,
     )
-    visit_type = models.ForeignKey(VisitType, on_delete=models.PROTECT, related_name="slots")
+    # Searched through the partial index of free slots below; the full index would only serve
+    # the refusal to delete a visit type that has slots, a rare admin action.
+    visit_type = models.ForeignKey(
+        VisitType, on_delete=models.PROTECT, related_name="slots", db_index=False
+    )
     specialty = models.ForeignKey(
         Specialty, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
