@@ -33,6 +33,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with no request counted against the per-client limits."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def aphp(db) -> Organisation:
     return Organisation.objects.get(runs_hub=True)

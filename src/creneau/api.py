@@ -6,6 +6,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
 from creneau.booking.api import router as booking_router
+from creneau.booking.throttling import Throttled
 from creneau.channels.api import router as directory_router
 from creneau.errors import DomainError
 
@@ -32,7 +33,10 @@ def error_response(request: HttpRequest, status: int, code: str, message: str, *
 
 @api.exception_handler(DomainError)
 def _domain_error(request: HttpRequest, error: DomainError) -> HttpResponse:
-    return error_response(request, error.status, error.code, error.message)
+    response = error_response(request, error.status, error.code, error.message)
+    if isinstance(error, Throttled):
+        response["Retry-After"] = str(max(1, error.retry_after))
+    return response
 
 
 @api.exception_handler(ValidationError)

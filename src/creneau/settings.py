@@ -206,6 +206,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+CRENEAU_BEHIND_PROXY = PRODUCTION and env_bool("CRENEAU_BEHIND_PROXY", True)
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -213,7 +214,7 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("CRENEAU_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CRENEAU_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("CRENEAU_HSTS_PRELOAD", True)
-    if env_bool("CRENEAU_BEHIND_PROXY", True):
+    if CRENEAU_BEHIND_PROXY:
         # The TLS-terminating proxy in front of gunicorn says which scheme the client used.
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -253,3 +254,27 @@ CRENEAU_HOLD_MINUTES = env_int("CRENEAU_HOLD_MINUTES", 10)
 CRENEAU_OFFER_MINUTES = env_int("CRENEAU_OFFER_MINUTES", 120)
 CRENEAU_HORIZON_WEEKS = env_int("CRENEAU_HORIZON_WEEKS", 26)
 CRENEAU_IDEMPOTENCY_HOURS = max(24, env_int("CRENEAU_IDEMPOTENCY_HOURS", 48))
+
+
+def _rate(name: str, default: str) -> tuple[int, int]:
+    """``COUNT/SECONDS``, e.g. ``30/600``; ``0`` switches the limit off."""
+    raw = env_str(name, default) or default
+    if raw.strip() == "0":
+        return (0, 0)
+    try:
+        count, seconds = (int(part) for part in raw.split("/"))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must look like 30/600 (count/seconds), not {raw!r}"
+        ) from None
+    if count < 1 or seconds < 1:
+        raise ImproperlyConfigured(f"{name}: the count and the seconds must be positive")
+    return (count, seconds)
+
+
+# Per client address: holds, bookings and waiting-list requests without an account.
+CRENEAU_RATE_LIMITS = {
+    "hold": _rate("CRENEAU_RATE_HOLDS", "30/600"),
+    "book": _rate("CRENEAU_RATE_BOOKINGS", "20/3600"),
+    "wait": _rate("CRENEAU_RATE_WAITING_LIST", "10/3600"),
+}

@@ -233,3 +233,34 @@ def test_waiting_list_through_the_api(client, neurosurgery, clock):
     )
     assert accepted.status_code == 201 and accepted.json()["manage_token"]
     assert client.get(f"/api/v1/waiting-list/{entry['id']}").status_code == 404
+
+
+def test_one_connection_cannot_hold_every_slot(client, neurosurgery, settings):
+    """Holds, bookings and waiting-list requests are limited per client address, with a 429
+    that says when to come back; another address is not affected."""
+    settings.CRENEAU_RATE_LIMITS = {**settings.CRENEAU_RATE_LIMITS, "hold": (3, 600)}
+    slots = Slot.objects.filter(practitioner_role=neurosurgery, bookable_until__gt=NOW)
+    ids = [s.public_id for s in slots.order_by("starts_at")[:5]]
+    answers = [post(client, "/api/v1/holds", {"slot": slot}) for slot in ids[:4]]
+    assert [a.status_code for a in answers] == [201, 201, 201, 429]
+    refused = answers[-1]
+    assert refused.json()["code"] == "too_many_requests"
+    assert 0 < int(refused.headers["Retry-After"]) <= 600
+    other = client.post(
+        "/api/v1/holds",
+        json.dumps({"slot": ids[4]}),
+        content_type="application/json",
+        REMOTE_ADDR="192.0.2.7",
+    )
+    assert other.status_code == 201
+    assert Slot.objects.get(public_id=ids[3]).held == 0
+
+
+def test_behind_the_proxy_the_address_it_appended_counts(rf, settings):
+    from creneau.booking.throttling import client_address
+
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.4", REMOTE_ADDR="127.0.0.1")
+    settings.CRENEAU_BEHIND_PROXY = False
+    assert client_address(request) == "127.0.0.1"  # a forged header is not trusted directly
+    settings.CRENEAU_BEHIND_PROXY = True
+    assert client_address(request) == "198.51.100.4"

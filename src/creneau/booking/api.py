@@ -20,6 +20,7 @@ from creneau.booking import idempotency, queries, services
 from creneau.booking.models import Appointment, WaitingListEntry
 from creneau.booking.patients import patient_details_clean
 from creneau.booking.queries import PARIS
+from creneau.booking.throttling import throttle
 from creneau.channels import queries as directory
 from creneau.channels.api import ChannelOut, channel_out
 from creneau.channels.queries import ChannelScope, channel_scope_for_request
@@ -525,6 +526,7 @@ def practitioner_availability(
 @router.post("/holds", response={201: HoldOut}, summary="Keep a slot while the patient types")
 def hold_create(request: HttpRequest, payload: HoldIn):
     scope = channel_scope_for_request(request)
+    throttle(request, "hold")
     slot = queries.slot_by_id(payload.slot)
     hold = services.hold_create(scope=scope, slot=slot)
     now = timezone.now()
@@ -553,6 +555,7 @@ def appointment_book(request: HttpRequest, payload: AppointmentIn):
     """Book a slot, directly or through a hold. Send an `Idempotency-Key` header to make
     retries safe. The answer's `manage_token` is shown once: it opens the appointment."""
     scope = channel_scope_for_request(request)
+    throttle(request, "book")
 
     def run():
         slot, hold = _slot_or_hold(scope, payload.slot, payload.hold)
@@ -621,6 +624,7 @@ def appointment_reschedule(request: HttpRequest, appointment_id: str, payload: R
 @router.post("/waiting-list", response={201: WaitingListOut}, summary="Join the waiting list")
 def waiting_list_join(request: HttpRequest, payload: WaitingListIn):
     scope = channel_scope_for_request(request)
+    throttle(request, "wait")
 
     def run():
         joined = services.waiting_list_join(
