@@ -32,11 +32,13 @@ def free_port() -> int:
 
 def start_demo_hub(data_dir: Path, env: dict[str, str], *, timeout: float = 180):
     """`creneau demo` on a free loopback port: real gunicorn, the data in ``data_dir``.
-    Returns the base URL and the process; the caller terminates it."""
+    Returns the base URL and the process; the caller terminates it. The server's output goes
+    to ``data_dir/server.log``: a pipe nobody reads would fill and block the server."""
     port = free_port()
+    log = (Path(data_dir) / "server.log").open("w", encoding="utf-8")
     process = subprocess.Popen(
         [*CRENEAU, "demo", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
@@ -49,7 +51,7 @@ def start_demo_hub(data_dir: Path, env: dict[str, str], *, timeout: float = 180)
             return base, process
         except OSError as error:
             if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
+                output = (Path(data_dir) / "server.log").read_text(encoding="utf-8")
                 raise RuntimeError("the demo stopped: " + output) from error
             time.sleep(0.5)
     process.kill()

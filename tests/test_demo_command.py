@@ -187,3 +187,13 @@ def test_a_patient_finds_holds_books_moves_and_cancels_the_earliest_neurosurgery
     assert status == 200 and cancelled["status"] == "cancelled_patient"
     again = get_json(base + "/api/v1/slots?specialty=neurosurgery&limit=100")["items"]
     assert later["id"] in {i["id"] for i in again}
+
+
+def test_an_unknown_page_is_a_clear_404_page_not_a_server_error(demo_hub):
+    base = demo_hub[0]
+    for path in ("/favicon.ico", "/rendez-vous/inconnu"):
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(base + path, timeout=10)
+        assert missing.value.code == 404
+        page = missing.value.read().decode()
+        assert "<html" in page and "Créneau" in page
