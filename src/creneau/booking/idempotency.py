@@ -67,20 +67,19 @@ def _check_key(key: str) -> None:
         )
 
 
-def _pad(key: str) -> bytes:
-    return hashlib.sha256(b"creneau-seal\x00" + key.encode()).digest()
+def _xor_pad(key: str, raw: bytes) -> bytes:
+    """XOR with a pad derived from the client's key: the same call seals and unseals."""
+    pad = hashlib.sha256(b"creneau-seal\x00" + key.encode()).digest()
+    pad = (pad * (len(raw) // len(pad) + 1))[: len(raw)]
+    return bytes(a ^ b for a, b in zip(raw, pad, strict=True))
 
 
 def _seal(key: str, token: str) -> str:
-    raw = token.encode()
-    pad = (_pad(key) * (len(raw) // 32 + 1))[: len(raw)]
-    return bytes(a ^ b for a, b in zip(raw, pad, strict=True)).hex()
+    return _xor_pad(key, token.encode()).hex()
 
 
 def _unseal(key: str, sealed: str) -> str:
-    raw = bytes.fromhex(sealed)
-    pad = (_pad(key) * (len(raw) // 32 + 1))[: len(raw)]
-    return bytes(a ^ b for a, b in zip(raw, pad, strict=True)).decode()
+    return _xor_pad(key, bytes.fromhex(sealed)).decode()
 
 
 def idempotency_claim(

@@ -344,7 +344,7 @@ def appointment_cancel(
             by=user,
         )
         if appointment.slot_id:
-            waiting_list_offer_slot(slot=Slot.objects.get(pk=appointment.slot_id), now=now)
+            waiting_list_offer_slot(slot_id=appointment.slot_id, now=now)
     return appointment
 
 
@@ -398,7 +398,7 @@ def appointment_reschedule(
                 previous_starts_at=previous,
             )
             if old_slot_id:
-                waiting_list_offer_slot(slot=Slot.objects.get(pk=old_slot_id), now=now)
+                waiting_list_offer_slot(slot_id=old_slot_id, now=now)
     except IntegrityError as error:
         raise _translate_overlap(error) from error
     return appointment
@@ -492,11 +492,14 @@ def _entries_for(slot: Slot, now: datetime):
     )
 
 
-def waiting_list_offer_slot(*, slot: Slot, now: datetime | None = None) -> WaitingListOffer | None:
+def waiting_list_offer_slot(
+    *, slot_id: int, now: datetime | None = None
+) -> WaitingListOffer | None:
     """Offer a freed slot to the first waiting patient it suits, in order of registration, with
-    an exclusive hold; a patient who was already offered this slot is passed over."""
+    an exclusive hold; a patient who was already offered this slot is passed over. The slot is
+    read here, once, as the caller's transaction has left it."""
     now = now or timezone.now()
-    slot.refresh_from_db()
+    slot = Slot.objects.get(pk=slot_id)
     if not slot.is_offered or slot.bookable_until <= now:
         return None
     with transaction.atomic():
@@ -596,7 +599,7 @@ def _close_offer(offer: WaitingListOffer, status: str, now: datetime) -> None:
     WaitingListEntry.objects.filter(
         pk=offer.entry_id, status=WaitingListEntry.Status.OFFERED
     ).update(status=WaitingListEntry.Status.EXPIRED)
-    waiting_list_offer_slot(slot=offer.hold.slot, now=now)
+    waiting_list_offer_slot(slot_id=offer.hold.slot_id, now=now)
 
 
 def waiting_list_match(*, now: datetime | None = None) -> int:
@@ -622,7 +625,7 @@ def waiting_list_match(*, now: datetime | None = None) -> int:
         if entry.practitioner_id:
             candidates = candidates.filter(practitioner_id=entry.practitioner_id)
         slot = candidates.exclude(holds__offer__entry=entry).order_by("starts_at").first()
-        if slot is not None and waiting_list_offer_slot(slot=slot, now=now) is not None:
+        if slot is not None and waiting_list_offer_slot(slot_id=slot.pk, now=now) is not None:
             offered += 1
     return offered
 
