@@ -213,6 +213,8 @@ def start_server(env: dict, port: int, workers: int, threads: int) -> subprocess
         # The load comes from one address: per-client limits off (the report says so).
         "CRENEAU_RATE_HOLDS": "0",
         "CRENEAU_RATE_BOOKINGS": "0",
+        "CRENEAU_RATE_BOOKINGS_PER_PHONE": "0",
+        "CRENEAU_HOLDS_PER_VISITOR": "0",
         "CRENEAU_RATE_WAITING_LIST": "0",
     }
     process = subprocess.Popen(

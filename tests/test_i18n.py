@@ -47,7 +47,9 @@ def test_the_home_page_speaks_french_by_default_and_english_on_request(client):
     french = client.get("/").content.decode()
     assert "Nos hôpitaux" in french
     assert '<html lang="fr">' in french
-    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
-    english = client.get("/").content.decode()
+    # The language switch is a link to the same page under /en/ (no cookie needed).
+    assert 'href="/en/" hreflang="en"' in french
+    english = client.get("/en/").content.decode()
     assert "Our hospitals" in english
     assert '<html lang="en">' in english
+    assert 'href="/" hreflang="fr"' in english

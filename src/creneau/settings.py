@@ -109,7 +109,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "creneau.web.middleware.CreneauLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -192,6 +192,9 @@ USE_TZ = True
 TIME_ZONE = env_str("CRENEAU_TIME_ZONE", "Europe/Paris") or "Europe/Paris"
 
 STATIC_URL = "/static/"
+# Uploaded branding (logos), served by the hub's own view with a restrictive policy.
+MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_URL = "/media/"
 # Only for deployments that put a web server in front and run collectstatic.
 STATIC_ROOT = env_str("CRENEAU_STATIC_ROOT") or None
 # Static files are served by WhiteNoise straight from the installed packages: neither the demo
@@ -277,4 +280,8 @@ CRENEAU_RATE_LIMITS = {
     "hold": _rate("CRENEAU_RATE_HOLDS", "30/600"),
     "book": _rate("CRENEAU_RATE_BOOKINGS", "20/3600"),
     "wait": _rate("CRENEAU_RATE_WAITING_LIST", "10/3600"),
+    # Per phone number, whatever the address: one person cannot fill an agenda from many.
+    "book_phone": _rate("CRENEAU_RATE_BOOKINGS_PER_PHONE", "5/86400"),
 }
+# Holds one visitor (client address) may keep at once; 0 switches the cap off.
+CRENEAU_HOLDS_PER_VISITOR = env_int("CRENEAU_HOLDS_PER_VISITOR", 3)

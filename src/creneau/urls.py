@@ -1,19 +1,28 @@
+from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from creneau.api import api
-from creneau.web import views as web_views
+from creneau.web import embed
 
 admin.site.site_header = _("Créneau — administration")
 admin.site.site_title = _("Créneau")
 admin.site.index_title = _("Directory, channels and perimeters")
 
 urlpatterns = [
-    path("", web_views.home, name="home"),
-    path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("embed.js", embed.embed_js, name="embed_js"),
+    path("branding/<str:kind>/<str:public_id>.css", embed.branding_css, name="branding_css"),
+    path("branding/<str:kind>/<str:public_id>/logo", embed.branding_logo, name="branding_logo"),
+    # Patient pages: French at /, English at /en/ (the language is in the address, since a
+    # widget inside another site's page cannot keep a cookie).
+    *i18n_patterns(
+        path("", include("creneau.web.urls", namespace="site")),
+        path("embed/<str:channel_key>/", include("creneau.web.urls", namespace="embed")),
+        prefix_default_language=False,
+    ),
 ]
 
 handler404 = "creneau.web.views.not_found"

@@ -54,7 +54,11 @@ def race_hub(request, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp(f"race-{request.param}")
     # Two hundred clients from one loopback address: the per-client limits would stop them
     # before the race does.
-    extra = {"CRENEAU_HORIZON_WEEKS": "2", "CRENEAU_RATE_BOOKINGS": "0"}
+    extra = {
+        "CRENEAU_HORIZON_WEEKS": "2",
+        "CRENEAU_RATE_BOOKINGS": "0",
+        "CRENEAU_RATE_BOOKINGS_PER_PHONE": "0",
+    }
     name = None
     if request.param == "postgresql":
         admin_url = PG_URL.rsplit("/", 1)[0] + "/postgres"

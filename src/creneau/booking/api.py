@@ -20,7 +20,7 @@ from creneau.booking import idempotency, queries, services
 from creneau.booking.models import Appointment, WaitingListEntry
 from creneau.booking.patients import patient_details_clean
 from creneau.booking.queries import PARIS
-from creneau.booking.throttling import throttle
+from creneau.booking.throttling import client_key, throttle, throttle_phone
 from creneau.channels import queries as directory
 from creneau.channels.api import ChannelOut, channel_out
 from creneau.channels.queries import ChannelScope, channel_scope_for_request
@@ -528,7 +528,7 @@ def hold_create(request: HttpRequest, payload: HoldIn):
     scope = channel_scope_for_request(request)
     throttle(request, "hold")
     slot = queries.slot_by_id(payload.slot)
-    hold = services.hold_create(scope=scope, slot=slot)
+    hold = services.hold_create(scope=scope, slot=slot, client=client_key(request))
     now = timezone.now()
     body = {
         "id": hold.public_id,
@@ -559,9 +559,11 @@ def appointment_book(request: HttpRequest, payload: AppointmentIn):
 
     def run():
         slot, hold = _slot_or_hold(scope, payload.slot, payload.hold)
+        patient = _patient(payload.patient)
+        throttle_phone(patient.phone)
         booked = services.appointment_book(
             scope=scope,
-            patient=_patient(payload.patient),
+            patient=patient,
             slot=slot,
             hold=hold,
             reason=payload.reason,

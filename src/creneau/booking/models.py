@@ -42,6 +42,8 @@ class Hold(models.Model):
     purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.BOOKING)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
+    # A keyed hash of the client address, to cap the holds one visitor keeps at once.
+    client = models.CharField(max_length=24, blank=True, default="")
 
     class Meta:
         indexes = [
@@ -49,7 +51,12 @@ class Hold(models.Model):
                 fields=["slot", "expires_at"],
                 condition=Q(status="active"),
                 name="booking_hold_active",
-            )
+            ),
+            models.Index(
+                fields=["client", "expires_at"],
+                condition=Q(status="active"),
+                name="booking_hold_active_client",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -225,17 +225,35 @@ def hold_create(
     slot: Slot,
     minutes: int | None = None,
     purpose: str = "booking",  # Hold.Purpose
+    client: str = "",
     now: datetime | None = None,
 ) -> Hold:
+    """Keep a place while the patient types. ``client`` (a keyed hash of the visitor's address)
+    caps how many places one visitor keeps at once."""
     now = now or timezone.now()
     minutes = minutes or settings.CRENEAU_HOLD_MINUTES
     expires_at = min(now + timedelta(minutes=minutes), slot.bookable_until)
     with transaction.atomic():
         _check_bookable(scope, slot, now)
+        cap = settings.CRENEAU_HOLDS_PER_VISITOR
+        if client and cap:
+            kept = Hold.objects.filter(
+                client=client, status=Hold.Status.ACTIVE, expires_at__gt=now
+            ).count()
+            if kept >= cap:
+                raise BookingError(
+                    "too_many_holds",
+                    _(
+                        "You are already keeping %(count)s slots. Finish or give up one of "
+                        "those bookings first, or wait a few minutes."
+                    )
+                    % {"count": kept},
+                    status=429,
+                )
         if not _take_place(slot, now, hold_until=expires_at):
             raise _slot_taken()
         return Hold.objects.create(
-            slot=slot, channel=scope.channel, expires_at=expires_at, purpose=purpose
+            slot=slot, channel=scope.channel, expires_at=expires_at, purpose=purpose, client=client
         )
 
 

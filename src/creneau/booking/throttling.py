@@ -4,6 +4,7 @@ minutes at a time. Counted in Django's cache (per process by default; a shared c
 production) over fixed windows; no client address is stored anywhere else."""
 
 import hashlib
+import hmac
 import time
 
 from django.conf import settings
@@ -17,12 +18,18 @@ from creneau.errors import DomainError
 class Throttled(DomainError):
     status = 429
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            "too_many_requests",
-            _("Too many attempts from this connection. Please try again in %(minutes)s minutes.")
-            % {"minutes": max(1, round(retry_after / 60))},
-        )
+    def __init__(self, retry_after: int, *, per_phone: bool = False) -> None:
+        minutes = max(1, round(retry_after / 60))
+        if per_phone:
+            message = _(
+                "Too many bookings for this phone number. Please try again in %(minutes)s "
+                "minutes, or call the hospital."
+            )
+        else:
+            message = _(
+                "Too many attempts from this connection. Please try again in %(minutes)s minutes."
+            )
+        super().__init__("too_many_requests", message % {"minutes": minutes})
         self.retry_after = retry_after
 
 
@@ -35,14 +42,31 @@ def client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+def client_key(request: HttpRequest) -> str:
+    """The client address as a short keyed hash: what limits count, never the address itself."""
+    return _keyed(client_address(request))
+
+
+def _keyed(value: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:24]
+
+
 def throttle(request: HttpRequest, action: str) -> None:
     """Count one ``action`` for the request's client; refuse past the configured limit."""
+    _count(action, client_key(request))
+
+
+def throttle_phone(phone: str, action: str = "book_phone") -> None:
+    """Count one ``action`` for a patient's phone number (E.164), from wherever it comes."""
+    _count(action, _keyed(phone), per_phone=True)
+
+
+def _count(action: str, who: str, *, per_phone: bool = False) -> None:
     limit, window = settings.CRENEAU_RATE_LIMITS.get(action, (0, 0))
     if not limit:
         return
     started = int(time.time()) // window * window
-    client = hashlib.sha256(client_address(request).encode()).hexdigest()[:24]
-    key = f"throttle:{action}:{client}:{started}"
+    key = f"throttle:{action}:{who}:{started}"
     cache.add(key, 0, timeout=window + 5)
     try:
         count = cache.incr(key)
@@ -50,4 +74,4 @@ def throttle(request: HttpRequest, action: str) -> None:
         cache.add(key, 1, timeout=window + 5)
         count = 1
     if count > limit:
-        raise Throttled(retry_after=started + window - int(time.time()))
+        raise Throttled(retry_after=started + window - int(time.time()), per_phone=per_phone)

@@ -1,18 +1,54 @@
 """Channels (the ways in) and the perimeters that bound what each of them may offer."""
 
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from creneau.directory.models import (
+    Branding,
     Department,
     Establishment,
     Organisation,
     PractitionerRole,
     PublicIdField,
 )
+
+
+def parse_origins(text: str) -> list[str]:
+    """The origins of a widget channel, one per line, normalised (scheme://host[:port])."""
+    origins = []
+    for line in text.splitlines():
+        line = line.strip().rstrip("/")
+        if not line:
+            continue
+        parts = urlsplit(line)
+        if (
+            parts.scheme not in {"https", "http"}
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username
+            or "*" in line
+        ):
+            raise ValidationError(
+                _(
+                    "%(origin)s is not an origin: write scheme and host only, such as "
+                    "https://www.example-hospital.fr."
+                ),
+                params={"origin": line[:100]},
+            )
+        port = f":{parts.port}" if parts.port else ""
+        origins.append(f"{parts.scheme}://{parts.hostname}{port}")
+    return origins
+
+
+def validate_origins(text: str) -> None:
+    parse_origins(text)
 
 
 def new_channel_key() -> str:
@@ -138,7 +174,7 @@ class PerimeterPractitionerRole(models.Model):
         return f"v{self.version_id}: {self.practitioner_role_id}"
 
 
-class Channel(models.Model):
+class Channel(Branding):
     class Kind(models.TextChoices):
         PUBLIC_SITE = "public_site", _("public site")
         EMBED = "embed", _("embedded widget")
@@ -163,6 +199,15 @@ class Channel(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    allowed_origins = models.TextField(
+        _("origins allowed to embed"),
+        blank=True,
+        validators=[validate_origins],
+        help_text=_(
+            "For a widget: the sites whose pages may show it, one origin per line "
+            "(https://www.example-hospital.fr). No other page can frame it."
+        ),
+    )
 
     class Meta:
         verbose_name = _("channel")
@@ -178,6 +223,10 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def origins(self) -> list[str]:
+        return parse_origins(self.allowed_origins)
 
 
 class ChannelEvent(models.Model):

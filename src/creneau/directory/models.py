@@ -9,6 +9,12 @@ from django.db.models.functions import Lower
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from creneau.directory.branding import (
+    FONT_CHOICES,
+    font_stack,
+    validate_brand_colour,
+    validate_logo,
+)
 from creneau.directory.identifiers import new_public_id, validate_finess, validate_rpps
 from creneau.directory.text import fold
 
@@ -34,6 +40,38 @@ class PublicIdField(models.CharField):
         super().__init__(*args, **kwargs)
 
 
+def branding_upload_to(instance, filename: str) -> str:
+    extension = filename.rsplit(".", 1)[-1].lower()
+    return f"branding/{instance.public_id}-{new_public_id()}.{extension}"
+
+
+class Branding(models.Model):
+    """How patient pages look: a colour, a font and a logo, all served by the hub."""
+
+    brand_colour = models.CharField(
+        _("brand colour"),
+        max_length=7,
+        blank=True,
+        validators=[validate_brand_colour],
+        help_text=_("#rrggbb, dark enough for white text on it (WCAG AA); blank for the default."),
+    )
+    font = models.CharField(_("font"), max_length=20, choices=FONT_CHOICES, blank=True)
+    logo = models.FileField(
+        _("logo"),
+        upload_to=branding_upload_to,
+        blank=True,
+        validators=[validate_logo],
+        help_text=_("PNG, JPEG, WebP or SVG, under 512 KB; served by the hub itself."),
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def font_stack(self) -> str:
+        return font_stack(self.font) if self.font else ""
+
+
 class BilingualLabel(models.Model):
     """French and English labels, the one shown following the active language."""
 
@@ -51,7 +89,7 @@ class BilingualLabel(models.Model):
         return self.label_en if (get_language() or "fr").startswith("en") else self.label_fr
 
 
-class Organisation(models.Model):
+class Organisation(Branding):
     public_id = PublicIdField()
     name = models.CharField(_("name"), max_length=200)
     short_name = models.CharField(_("short name"), max_length=40, blank=True)

@@ -1,37 +1,531 @@
-"""Patient pages. Each view resolves the channel, reads through the perimeter, renders."""
+"""Patient pages, on the hub's own site and inside the widgets hospitals embed. Each view gets
+its ``PatientSite`` (channel, perimeter, branding), loads through the booking app's queries and
+access functions, calls one service, and renders or redirects."""
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Min
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from creneau.agenda.models import Slot
+from creneau.booking import queries, services
+from creneau.booking.calendar import appointment_ics
+from creneau.booking.models import Appointment, Hold, WaitingListEntry, WaitingListOffer
+from creneau.booking.queries import PARIS, SlotQuery, distance_km, slots_search_queryset
+from creneau.booking.services import BookingError
+from creneau.booking.throttling import client_key, throttle, throttle_phone
 from creneau.channels.queries import (
-    channel_scope_for_request,
     establishments_in_scope,
+    practitioners_in_scope,
     specialties_in_scope,
+    visit_types_in_scope,
 )
+from creneau.directory.models import Establishment, Specialty, VisitType
+from creneau.directory.text import fold
 from creneau.errors import DomainError
+from creneau.web.forms import CancelForm, PatientForm, SearchForm, WaitingListForm
+from creneau.web.site import PatientSite, error_page, patient_page
+
+RESULT_GROUPS = 10
+SLOTS_PER_GROUP = 4
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    try:
-        scope = channel_scope_for_request(request)
-    except DomainError as error:
-        return render(
-            request,
-            "web/error.html",
-            {"title": _("Unavailable"), "message": error.message},
-            status=error.status,
-        )
-    establishments = list(establishments_in_scope(scope))
+class Redirect(HttpResponseRedirect):
+    status_code = 303  # after a POST, the browser GETs the next page
+
+
+def _language() -> str:
+    return "en" if (get_language() or "fr").startswith("en") else "fr"
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding a slot
+
+
+def _what_choices(site: PatientSite) -> tuple[list[Specialty], list[VisitType]]:
+    specialties = list(specialties_in_scope(site.scope))
+    visit_types = list(visit_types_in_scope(site.scope).filter(new_patients_allowed=True))
+    return specialties, visit_types
+
+
+def _matching_establishments(site: PatientSite, where: str) -> list[Establishment]:
+    """Hospitals whose name, city or postcode matches what the patient typed, accents aside."""
+    words = fold(where).split()
+    found = []
+    for place in establishments_in_scope(site.scope):
+        haystack = fold(f"{place.name} {place.city} {place.postcode}")
+        if all(word in haystack for word in words):
+            found.append(place)
+    return found
+
+
+@dataclass
+class ResultGroup:
+    role_id: int
+    slots: list[Slot]
+    distance: float | None = None
+
+    @property
+    def first(self) -> Slot:
+        return self.slots[0]
+
+
+@patient_page
+def home(request: HttpRequest, site: PatientSite) -> HttpResponse:
+    specialties, visit_types = _what_choices(site)
     return render(
         request,
         "web/home.html",
         {
-            "organisation": scope.channel.organisation,
-            "establishments": establishments,
-            "specialties": list(specialties_in_scope(scope)),
+            "site": site,
+            "organisation": site.organisation,
+            "form": SearchForm(initial={"when": "soon"}),
+            "specialties": specialties,
+            "visit_types": visit_types,
+            "establishments": list(establishments_in_scope(site.scope)),
         },
     )
+
+
+@patient_page
+def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
+    form = SearchForm(request.GET)
+    specialties, visit_types = _what_choices(site)
+    context = {
+        "site": site,
+        "organisation": site.organisation,
+        "form": form,
+        "specialties": specialties,
+        "visit_types": visit_types,
+        "searched": False,
+    }
+    if not form.is_valid():
+        return render(request, "web/search.html", context, status=422)
+    data = form.cleaned_data
+    what = data["what"] or ""
+    query: dict = {}
+    if what.startswith("v:"):
+        query["visit_type"] = next((v for v in visit_types if v.public_id == what[2:]), None)
+    elif what.startswith("s:"):
+        query["specialty"] = next((s for s in specialties if s.code == what[2:]), None)
+    if not any(query.values()):
+        form.add_error("what", _("Choose a specialty or a reason for the visit."))
+        return render(request, "web/search.html", context, status=422)
+    now = timezone.now()
+    starts_after = None
+    if data["when"] == "date":
+        if data["date"] is None:
+            form.add_error("date", _("Choose a date, or “As soon as possible”."))
+            return render(request, "web/search.html", context, status=422)
+        starts_after = datetime.combine(data["date"], time(), tzinfo=PARIS)
+    found, _distances = slots_search_queryset(
+        site.scope, SlotQuery(**query, starts_after=starts_after), now
+    )
+    places = None
+    if data["where"]:
+        places = _matching_establishments(site, data["where"])
+        found = found.filter(establishment_id__in=[p.pk for p in places])
+    earliest = list(
+        found.order_by()
+        .values("practitioner_role_id")
+        .annotate(first=Min("starts_at"))
+        .order_by("first", "practitioner_role_id")[: RESULT_GROUPS * 3]
+    )
+    near = data["latitude"] is not None and data["longitude"] is not None
+    groups = []
+    for row in earliest:
+        slots = list(
+            found.filter(practitioner_role_id=row["practitioner_role_id"])[:SLOTS_PER_GROUP]
+        )
+        if not slots:
+            continue
+        group = ResultGroup(role_id=row["practitioner_role_id"], slots=slots)
+        place = slots[0].establishment
+        if near and place.latitude is not None:
+            group.distance = distance_km(
+                data["latitude"], data["longitude"], place.latitude, place.longitude
+            )
+        groups.append(group)
+    if near:
+        groups.sort(key=lambda g: (g.distance is None, g.distance or 0, g.first.starts_at))
+    context.update(
+        searched=True,
+        groups=groups[:RESULT_GROUPS],
+        places=places,
+        near=near,
+        waiting_list_url=site.url(
+            "waiting_join",
+            visit_type=query["visit_type"].public_id if query.get("visit_type") else None,
+            specialty=query["specialty"].code if query.get("specialty") else None,
+        ),
+    )
+    return render(request, "web/search.html", context)
+
+
+def _week_start(raw: str | None) -> date | None:
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@patient_page
+def practitioner(request: HttpRequest, site: PatientSite, practitioner_id: str) -> HttpResponse:
+    person = practitioners_in_scope(site.scope, ident=practitioner_id).first()
+    if person is None:
+        raise DomainError("not_found", _("No practitioner matches this link here."), status=404)
+    roles = person.visible_roles
+    specialty_ids = {s.pk for role in roles for s in role.specialties.all()}
+    visit_types = list(
+        visit_types_in_scope(site.scope)
+        .filter(specialty_id__in=specialty_ids)
+        .filter(organisation_id__in={role.establishment.organisation_id for role in roles})
+    )
+    visit_type = next((v for v in visit_types if v.public_id == request.GET.get("visit")), None)
+    week = queries.practitioner_availability(
+        site.scope,
+        practitioner=person,
+        week_start=_week_start(request.GET.get("week")),
+        visit_type=visit_type,
+    )
+    return render(
+        request,
+        "web/practitioner.html",
+        {
+            "site": site,
+            "organisation": site.organisation,
+            "practitioner": person,
+            "roles": roles,
+            "visit_types": visit_types,
+            "visit_type": visit_type,
+            "week": week,
+            **_week_links(
+                site, week, "practitioner", person.public_id, visit=request.GET.get("visit")
+            ),
+            "action": site.url("hold"),
+        },
+    )
+
+
+def _week_links(site: PatientSite, week, name: str, *args, **query) -> dict:
+    today = timezone.localdate(timezone.now(), PARIS)
+    previous = week.week_start - timedelta(days=7)
+    links = {
+        "previous_week": site.url(name, *args, week=previous.isoformat(), **query)
+        if week.week_start > today
+        else None,
+        "next_week": site.url(
+            name, *args, week=(week.week_start + timedelta(days=7)).isoformat(), **query
+        ),
+        "jump_week": None,
+        "has_slots": any(slots for _day, slots in week.days),
+    }
+    if week.next_available is not None:
+        jump = timezone.localtime(week.next_available.starts_at, PARIS).date()
+        links["jump_week"] = site.url(name, *args, week=jump.isoformat(), **query)
+    return links
+
+
+# ---------------------------------------------------------------------------------------------
+# Holding and booking
+
+
+@patient_page
+def hold(request: HttpRequest, site: PatientSite) -> HttpResponse:
+    if request.method != "POST":
+        return Redirect(site.url("home"))
+    slot = queries.slot_by_id(request.POST.get("slot", ""))
+    back = site.url("practitioner", slot.practitioner.public_id)
+    try:
+        throttle(request, "hold")
+        held = services.hold_create(scope=site.scope, slot=slot, client=client_key(request))
+    except DomainError as error:
+        return error_page(request, site, error, back=back, back_label=_("Choose another slot"))
+    return Redirect(site.url("book", held.public_id))
+
+
+def _active_hold(site: PatientSite, hold_id: str) -> Hold:
+    held = queries.access_hold(scope=site.scope, public_id=hold_id)
+    if held.status == Hold.Status.CONSUMED:
+        raise BookingError(
+            "hold_used",
+            _(
+                "This slot has already been booked with this form. Look for the confirmation "
+                "message, or book again."
+            ),
+            status=410,
+        )
+    if held.status != Hold.Status.ACTIVE or held.expires_at <= timezone.now():
+        raise BookingError(
+            "hold_expired",
+            _(
+                "The slot was kept for you for a limited time, which has passed. Please choose a "
+                "slot again."
+            ),
+            status=410,
+        )
+    return held
+
+
+@patient_page
+def book(request: HttpRequest, site: PatientSite, hold_id: str) -> HttpResponse:
+    held = queries.access_hold(scope=site.scope, public_id=hold_id)
+    back = site.url("practitioner", held.slot.practitioner.public_id)
+    try:
+        held = _active_hold(site, hold_id)
+    except DomainError as error:
+        return error_page(request, site, error, back=back, back_label=_("Choose another slot"))
+    form = PatientForm(request.POST or None)
+    if request.method == "POST":
+        patient = form.patient(_language())
+        if patient is not None:
+            try:
+                throttle(request, "book")
+                throttle_phone(patient.phone)
+                booked = services.appointment_book(scope=site.scope, patient=patient, hold=held)
+            except DomainError as error:
+                return error_page(
+                    request, site, error, back=back, back_label=_("Choose another slot")
+                )
+            return Redirect(
+                site.url(
+                    "manage", booked.appointment.public_id, token=booked.manage_token, done="booked"
+                )
+            )
+    remaining = max(0, int((held.expires_at - timezone.now()).total_seconds()))
+    return render(
+        request,
+        "web/book.html",
+        {
+            "site": site,
+            "organisation": site.organisation,
+            "hold": held,
+            "slot": held.slot,
+            "form": form,
+            "remaining": remaining,
+            "back": back,
+        },
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+@patient_page
+def release(request: HttpRequest, site: PatientSite, hold_id: str) -> HttpResponse:
+    held = queries.access_hold(scope=site.scope, public_id=hold_id)
+    if request.method == "POST" and held.status == Hold.Status.ACTIVE:
+        services.hold_release(hold=held)
+    return Redirect(site.url("practitioner", held.slot.practitioner.public_id))
+
+
+# ---------------------------------------------------------------------------------------------
+# Managing an appointment, from its link
+
+
+def _token(request: HttpRequest) -> str:
+    return request.POST.get("token") or request.GET.get("token") or ""
+
+
+def _appointment(request: HttpRequest, appointment_id: str) -> Appointment:
+    return queries.access_appointment(public_id=appointment_id, token=_token(request))
+
+
+@patient_page
+def manage(request: HttpRequest, site: PatientSite, appointment_id: str) -> HttpResponse:
+    appointment = _appointment(request, appointment_id)
+    token = _token(request)
+    now = timezone.now()
+    link = site.absolute(site.url("manage", appointment.public_id, token=token))
+    return render(
+        request,
+        "web/manage.html",
+        {
+            "site": site,
+            "organisation": site.organisation,
+            "appointment": appointment,
+            "token": token,
+            "done": request.GET.get("done"),
+            "link": link,
+            "can_change": appointment.status == Appointment.Status.BOOKED
+            and appointment.starts_at > now,
+            "cancel_form": CancelForm(),
+            "calendar_url": site.url("calendar", appointment.public_id, token=token),
+            "move_url": site.url("move", appointment.public_id, token=token),
+        },
+    )
+
+
+@patient_page
+def calendar(request: HttpRequest, site: PatientSite, appointment_id: str) -> HttpResponse:
+    appointment = _appointment(request, appointment_id)
+    link = site.absolute(site.url("manage", appointment.public_id, token=_token(request)))
+    response = HttpResponse(
+        appointment_ics(appointment, manage_url=link), content_type="text/calendar; charset=utf-8"
+    )
+    response["Content-Disposition"] = 'attachment; filename="rendez-vous.ics"'
+    return response
+
+
+@patient_page
+def cancel(request: HttpRequest, site: PatientSite, appointment_id: str) -> HttpResponse:
+    appointment = _appointment(request, appointment_id)
+    token = _token(request)
+    if request.method != "POST":
+        return Redirect(site.url("manage", appointment.public_id, token=token))
+    form = CancelForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    back = site.url("manage", appointment.public_id, token=token)
+    try:
+        services.appointment_cancel(
+            appointment=appointment, channel_scope=site.scope, reason=reason
+        )
+    except DomainError as error:
+        return error_page(request, site, error, back=back, back_label=_("Back to my appointment"))
+    return Redirect(site.url("manage", appointment.public_id, token=token, done="cancelled"))
+
+
+@patient_page
+def move(request: HttpRequest, site: PatientSite, appointment_id: str) -> HttpResponse:
+    appointment = _appointment(request, appointment_id)
+    token = _token(request)
+    back = site.url("manage", appointment.public_id, token=token)
+    if request.method == "POST":
+        try:
+            slot = queries.slot_by_id(request.POST.get("slot", ""))
+            services.appointment_reschedule(appointment=appointment, scope=site.scope, slot=slot)
+        except DomainError as error:
+            return error_page(
+                request, site, error, back=back, back_label=_("Back to my appointment")
+            )
+        return Redirect(site.url("manage", appointment.public_id, token=token, done="moved"))
+    if appointment.status != Appointment.Status.BOOKED or appointment.starts_at <= timezone.now():
+        return error_page(
+            request,
+            site,
+            BookingError("not_movable", _("This appointment can no longer be moved.")),
+            back=back,
+            back_label=_("Back to my appointment"),
+        )
+    week = queries.practitioner_availability(
+        site.scope,
+        practitioner=appointment.practitioner,
+        week_start=_week_start(request.GET.get("week")),
+        visit_type=appointment.visit_type,
+    )
+    others = queries.slots_search(site.scope, visit_type=appointment.visit_type, limit=6).slots
+    others = [slot for slot in others if slot.practitioner_id != appointment.practitioner_id]
+    return render(
+        request,
+        "web/move.html",
+        {
+            "site": site,
+            "organisation": site.organisation,
+            "appointment": appointment,
+            "token": token,
+            "week": week,
+            **_week_links(site, week, "move", appointment.public_id, token=token),
+            "others": others,
+            "hidden": [("token", token)],
+            "action": site.url("move", appointment.public_id),
+            "back": back,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The waiting list
+
+
+@patient_page
+def waiting_join(request: HttpRequest, site: PatientSite) -> HttpResponse:
+    choices = visit_types_in_scope(site.scope, specialty=request.GET.get("specialty") or None)
+    choices = list(choices.filter(new_patients_allowed=True))
+    form = WaitingListForm(
+        request.POST or None, initial={"visit_type": request.GET.get("visit_type")}
+    )
+    form.fields["visit_type"].choices = [
+        (v.public_id, f"{v.label} — {v.specialty.label}") for v in choices
+    ]
+    if request.method == "POST":
+        patient = form.patient(_language())
+        if patient is not None:
+            chosen = next(v for v in choices if v.public_id == form.cleaned_data["visit_type"])
+            before = datetime.combine(form.cleaned_data["before"], time(), tzinfo=PARIS)
+            throttle(request, "wait")
+            joined = services.waiting_list_join(
+                scope=site.scope, visit_type=chosen, before=before, patient=patient
+            )
+            return Redirect(
+                site.url(
+                    "waiting_entry",
+                    joined.entry.public_id,
+                    token=joined.manage_token,
+                    done="joined",
+                )
+            )
+    return render(
+        request,
+        "web/waiting_join.html",
+        {"site": site, "organisation": site.organisation, "form": form},
+        status=422 if request.method == "POST" else 200,
+    )
+
+
+@patient_page
+def waiting_entry(request: HttpRequest, site: PatientSite, entry_id: str) -> HttpResponse:
+    entry = queries.access_waiting_list_entry(public_id=entry_id, token=_token(request))
+    token = _token(request)
+    here = site.url("waiting_entry", entry.public_id, token=token)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "accept":
+                booked = services.waiting_list_accept(entry=entry, scope=site.scope)
+                return Redirect(
+                    site.url(
+                        "manage",
+                        booked.appointment.public_id,
+                        token=booked.manage_token,
+                        done="booked",
+                    )
+                )
+            if action == "decline":
+                services.waiting_list_decline(entry=entry)
+            elif action == "cancel":
+                services.waiting_list_cancel(entry=entry)
+        except DomainError as error:
+            return error_page(request, site, error, back=here, back_label=_("Back to my request"))
+        return Redirect(here)
+    offer = (
+        entry.offers.filter(status=WaitingListOffer.Status.PENDING, expires_at__gt=timezone.now())
+        .select_related(
+            "hold__slot__practitioner", "hold__slot__establishment", "hold__slot__visit_type"
+        )
+        .first()
+    )
+    return render(
+        request,
+        "web/waiting_entry.html",
+        {
+            "site": site,
+            "organisation": site.organisation,
+            "entry": entry,
+            "offer": offer,
+            "token": token,
+            "done": request.GET.get("done"),
+            "link": site.absolute(here),
+            "waiting": entry.status
+            in {WaitingListEntry.Status.WAITING, WaitingListEntry.Status.OFFERED},
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors outside the patient views
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -44,7 +538,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(
         request,
         "web/error.html",
-        {"title": _("Page not found"), "message": _("This address leads nowhere.")},
+        {"title": _("Page not found"), "message": _("This address leads nowhere."), "back": "/"},
         status=404,
     )
 
@@ -54,5 +548,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse({"code": "server_error", "message": message}, status=500)
     return render(
-        request, "web/error.html", {"title": _("Server error"), "message": message}, status=500
+        request,
+        "web/error.html",
+        {"title": _("Server error"), "message": message, "back": "/"},
+        status=500,
     )

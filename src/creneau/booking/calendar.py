@@ -1,0 +1,52 @@
+"""An appointment as an iCalendar event (RFC 5545), for "add to my calendar" and, later, the
+invitations attached to messages: the same UID throughout, a SEQUENCE that grows with each
+move, and the event's time given in Europe/Paris with its VTIMEZONE, so that calendars show the
+right hour on both sides of a daylight-saving change."""
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from icalendar import Calendar, Event
+
+from creneau.booking.models import Appointment, AppointmentEvent
+from creneau.booking.queries import PARIS
+
+PRODUCT_ID = "-//Créneau//Appointment booking hub//FR"
+
+
+def appointment_uid(appointment: Appointment) -> str:
+    return f"appointment-{appointment.public_id}@creneau"
+
+
+def appointment_ics(appointment: Appointment, *, manage_url: str = "") -> bytes:
+    sequence = appointment.events.filter(action=AppointmentEvent.Action.MOVED).count()
+    cancelled = not appointment.is_active
+    calendar = Calendar()
+    calendar.add("prodid", PRODUCT_ID)
+    calendar.add("version", "2.0")
+    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
+    event = Event()
+    event.add("uid", appointment_uid(appointment))
+    event.add("sequence", sequence + (1 if cancelled else 0))
+    event.add("dtstamp", timezone.now())
+    event.add("dtstart", timezone.localtime(appointment.starts_at, PARIS))
+    event.add("dtend", timezone.localtime(appointment.ends_at, PARIS))
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
+    place = appointment.establishment
+    event.add(
+        "summary",
+        _("%(visit)s with %(practitioner)s")
+        % {
+            "visit": appointment.visit_type.label,
+            "practitioner": appointment.practitioner.display_name,
+        },
+    )
+    event.add("location", f"{place.name}, {place.address}, {place.postcode} {place.city}")
+    lines = [appointment.visit_type.preparation]
+    if manage_url:
+        lines.append(_("See, move or cancel: %(url)s") % {"url": manage_url})
+    event.add("description", "\n\n".join(line for line in lines if line))
+    if manage_url:
+        event.add("url", manage_url)
+    calendar.add_component(event)
+    calendar.add_missing_timezones()
+    return calendar.to_ical()

@@ -1,0 +1,97 @@
+"""The forms patients fill: parsed by Django forms, checked by the booking app's own rules."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from creneau.booking.patients import PatientDetails, PatientDetailsInvalid, patient_details_clean
+
+
+class SearchForm(forms.Form):
+    what = forms.CharField(label=_("Specialty or reason for the visit"), required=False)
+    where = forms.CharField(label=_("Hospital, city or postcode"), required=False, max_length=100)
+    when = forms.ChoiceField(
+        label=_("When"),
+        choices=[("soon", _("As soon as possible")), ("date", _("From a date"))],
+        required=False,
+        initial="soon",
+        widget=forms.RadioSelect,
+    )
+    date = forms.DateField(
+        label=_("Date"), required=False, widget=forms.DateInput({"type": "date"})
+    )
+    latitude = forms.FloatField(
+        required=False, min_value=-90, max_value=90, widget=forms.HiddenInput
+    )
+    longitude = forms.FloatField(
+        required=False, min_value=-180, max_value=180, widget=forms.HiddenInput
+    )
+
+
+class PatientForm(forms.Form):
+    last_name = forms.CharField(
+        label=_("Last name"),
+        max_length=100,
+        widget=forms.TextInput({"autocomplete": "family-name"}),
+    )
+    first_name = forms.CharField(
+        label=_("First name"),
+        max_length=100,
+        widget=forms.TextInput({"autocomplete": "given-name"}),
+    )
+    birth_date = forms.DateField(
+        label=_("Date of birth"),
+        widget=forms.DateInput({"type": "date", "autocomplete": "bday"}),
+    )
+    phone = forms.CharField(
+        label=_("Mobile phone"),
+        max_length=30,
+        help_text=_("For the confirmation and the reminder, for example 06 12 34 56 78."),
+        widget=forms.TextInput({"type": "tel", "autocomplete": "tel"}),
+    )
+    email = forms.EmailField(
+        label=_("E-mail (optional)"),
+        required=False,
+        widget=forms.EmailInput({"autocomplete": "email"}),
+    )
+
+    def patient(self, language: str) -> PatientDetails | None:
+        """The details checked by the booking rules, or None with the errors on the form."""
+        if not self.is_valid():
+            return None
+        data = self.cleaned_data
+        try:
+            return patient_details_clean(
+                last_name=data["last_name"],
+                first_name=data["first_name"],
+                birth_date=data["birth_date"],
+                phone=data["phone"],
+                email=data["email"] or "",
+                language=language,
+            )
+        except PatientDetailsInvalid as error:
+            self.add_error(error.field if error.field in self.fields else None, error.message)
+            return None
+
+
+class WaitingListForm(PatientForm):
+    visit_type = forms.ChoiceField(label=_("Visit"))
+    before = forms.DateField(
+        label=_("I would like an appointment before"),
+        widget=forms.DateInput({"type": "date"}),
+    )
+
+    field_order = ["visit_type", "before"]
+
+
+class CancelForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Why are you cancelling? (optional)"),
+        required=False,
+        choices=[
+            ("", _("I prefer not to say")),
+            ("no_longer_needed", _("I no longer need this appointment")),
+            ("unavailable", _("I am not available at that time")),
+            ("elsewhere", _("I found an appointment elsewhere")),
+            ("other", _("Another reason")),
+        ],
+    )
