@@ -34,10 +34,19 @@ def start_demo_hub(data_dir: Path, env: dict[str, str], *, timeout: float = 180)
     """`creneau demo` on a free loopback port: real gunicorn, the data in ``data_dir``.
     Returns the base URL and the process; the caller terminates it. The server's output goes
     to ``data_dir/server.log``: a pipe nobody reads would fill and block the server."""
-    port = free_port()
+    port, example_port = free_port(), free_port()
     log = (Path(data_dir) / "server.log").open("w", encoding="utf-8")
     process = subprocess.Popen(
-        [*CRENEAU, "demo", "--port", str(port), "--data-dir", str(data_dir)],
+        [
+            *CRENEAU,
+            "demo",
+            "--port",
+            str(port),
+            "--example-port",
+            str(example_port),
+            "--data-dir",
+            str(data_dir),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,

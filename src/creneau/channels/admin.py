@@ -169,20 +169,56 @@ class ChannelAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         fields = ["organisation", "name", "kind", "perimeter", "is_active"]
-        return [*fields, "key", "try_it"] if obj is not None else fields
+        look = ["allowed_origins", "brand_colour", "font", "logo"]
+        if obj is None:
+            return [*fields, *look]
+        extra = ["snippet", "preview"] if obj.kind == Channel.Kind.EMBED else ["try_it"]
+        return [*fields, "key", *look, *extra]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["organisation", "kind", "key", "try_it"] if obj is not None else []
+        return ["organisation", "kind", "key", "try_it", "snippet", "preview"] if obj else []
+
+    def get_form(self, request, obj=None, **kwargs):
+        self._hub = request.build_absolute_uri("/").rstrip("/")
+        return super().get_form(request, obj, **kwargs)
 
     @admin.display(description=_("Try it"))
     def try_it(self, channel):
         url = f"/api/v1/establishments?channel={channel.key}"
         return format_html('<a href="{}">{}</a>', url, url)
 
+    @admin.display(description=_("Snippet for the hospital's page"))
+    def snippet(self, channel):
+        hub = getattr(self, "_hub", "")
+        script = f'<script src="{hub}/embed.js" data-channel="{channel.key}" async></script>'
+        frame = (
+            f'<iframe src="{hub}/embed/{channel.key}/" title="Prendre rendez-vous" '
+            'style="width:100%;height:700px;border:0"></iframe>'
+        )
+        return format_html(
+            '<p>{}</p><textarea readonly rows="2" cols="90" aria-label="{}">{}</textarea>'
+            '<p>{}</p><textarea readonly rows="3" cols="90" aria-label="{}">{}</textarea>'
+            "<p>{}</p>",
+            _("With JavaScript (the frame resizes to its content):"),
+            _("Snippet with JavaScript"),
+            script,
+            _("Without JavaScript:"),
+            _("Snippet without JavaScript"),
+            frame,
+            _("Only the origins listed above may show the widget: list the hospital site's."),
+        )
+
+    @admin.display(description=_("Preview"))
+    def preview(self, channel):
+        url = f"/embed/{channel.key}/"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("Open the widget")
+        )
+
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if not change:
-            created = services.channel_create(
+            stored = services.channel_create(
                 organisation=data["organisation"],
                 name=data["name"],
                 kind=data["kind"],
@@ -192,16 +228,23 @@ class ChannelAdmin(admin.ModelAdmin):
             )
             if not data["is_active"]:
                 services.channel_set_active(
-                    channel=created, active=False, by=request.user, via="admin"
+                    channel=stored, active=False, by=request.user, via="admin"
                 )
-            obj.pk, obj.key, obj.public_id = created.pk, created.key, created.public_id
-            return
-        stored = Channel.objects.get(pk=obj.pk)
-        services.channel_update(
+            obj.pk, obj.key, obj.public_id = stored.pk, stored.key, stored.public_id
+        else:
+            stored = Channel.objects.get(pk=obj.pk)
+            services.channel_update(
+                channel=stored,
+                name=data["name"],
+                perimeter=data["perimeter"],
+                is_active=data["is_active"],
+                by=request.user,
+                via="admin",
+            )
+        services.channel_appearance_set(
             channel=stored,
-            name=data["name"],
-            perimeter=data["perimeter"],
-            is_active=data["is_active"],
-            by=request.user,
-            via="admin",
+            allowed_origins=data.get("allowed_origins", ""),
+            brand_colour=data.get("brand_colour", ""),
+            font=data.get("font", ""),
+            logo=data.get("logo") if "logo" in form.changed_data else None,
         )

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import translation
@@ -17,6 +18,7 @@ from creneau.channels.models import (
     PerimeterEstablishment,
     PerimeterPractitionerRole,
     PerimeterVersion,
+    parse_origins,
 )
 from creneau.channels.queries import perimeter_current_version
 from creneau.directory.models import Department, Establishment, Organisation, PractitionerRole
@@ -226,6 +228,31 @@ def channel_update(
         channel.save(update_fields=["name"])
     channel_rebind(channel=channel, perimeter=perimeter, by=by, via=via)
     return channel_set_active(channel=channel, active=is_active, by=by, via=via)
+
+
+@transaction.atomic
+def channel_appearance_set(
+    *,
+    channel: Channel,
+    allowed_origins: str,
+    brand_colour: str = "",
+    font: str = "",
+    logo=None,
+) -> Channel:
+    """A widget's embedding origins and look. The origins are checked and stored normalised,
+    one per line; they become the frame-ancestors of every page of the widget."""
+    try:
+        origins = parse_origins(allowed_origins)
+    except ValidationError as error:
+        raise ChannelError("invalid_origin", " ".join(error.messages), status=422) from None
+    channel.allowed_origins = "\n".join(dict.fromkeys(origins))
+    channel.brand_colour = brand_colour
+    channel.font = font
+    if logo is not None:
+        channel.logo = logo or ""
+    channel.full_clean(validate_unique=False, validate_constraints=False)
+    channel.save(update_fields=["allowed_origins", "brand_colour", "font", "logo"])
+    return channel
 
 
 @transaction.atomic

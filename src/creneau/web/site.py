@@ -52,8 +52,9 @@ class PatientSite:
         return self.scope.channel.organisation
 
     def url(self, name: str, *args, **query) -> str:
-        kwargs = {"channel_key": self.channel_key} if self.embed else {}
-        path = reverse(f"{self.namespace}:{name}", args=args, kwargs=kwargs or None)
+        # The widget's key is the first part of each of its addresses.
+        args = (self.channel_key, *args) if self.embed else args
+        path = reverse(f"{self.namespace}:{name}", args=args)
         query = {key: value for key, value in query.items() if value not in (None, "")}
         return f"{path}?{urlencode(query)}" if query else path
 

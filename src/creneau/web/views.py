@@ -132,15 +132,18 @@ def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
         found = found.filter(establishment_id__in=[p.pk for p in places])
     earliest = list(
         found.order_by()
-        .values("practitioner_role_id")
+        .values("practitioner_role_id", "visit_type_id")
         .annotate(first=Min("starts_at"))
-        .order_by("first", "practitioner_role_id")[: RESULT_GROUPS * 3]
+        .order_by("first", "practitioner_role_id", "visit_type_id")[: RESULT_GROUPS * 3]
     )
     near = data["latitude"] is not None and data["longitude"] is not None
     groups = []
     for row in earliest:
+        # One card per practitioner, place and visit: the times on it are for that visit.
         slots = list(
-            found.filter(practitioner_role_id=row["practitioner_role_id"])[:SLOTS_PER_GROUP]
+            found.filter(
+                practitioner_role_id=row["practitioner_role_id"], visit_type_id=row["visit_type_id"]
+            )[:SLOTS_PER_GROUP]
         )
         if not slots:
             continue
@@ -187,12 +190,7 @@ def practitioner(request: HttpRequest, site: PatientSite, practitioner_id: str) 
         .filter(organisation_id__in={role.establishment.organisation_id for role in roles})
     )
     visit_type = next((v for v in visit_types if v.public_id == request.GET.get("visit")), None)
-    week = queries.practitioner_availability(
-        site.scope,
-        practitioner=person,
-        week_start=_week_start(request.GET.get("week")),
-        visit_type=visit_type,
-    )
+    week = _week(request, site, practitioner=person, visit_type=visit_type)
     return render(
         request,
         "web/practitioner.html",
@@ -210,6 +208,17 @@ def practitioner(request: HttpRequest, site: PatientSite, practitioner_id: str) 
             "action": site.url("hold"),
         },
     )
+
+
+def _week(request: HttpRequest, site: PatientSite, **criteria):
+    """The week asked for; without one, this week, or the first week with a free slot."""
+    asked = _week_start(request.GET.get("week"))
+    week = queries.practitioner_availability(site.scope, week_start=asked, **criteria)
+    empty = not any(slots for _day, slots in week.days)
+    if asked is None and empty and week.next_available is not None:
+        first = timezone.localtime(week.next_available.starts_at, PARIS).date()
+        week = queries.practitioner_availability(site.scope, week_start=first, **criteria)
+    return week
 
 
 def _week_links(site: PatientSite, week, name: str, *args, **query) -> dict:
@@ -410,11 +419,8 @@ def move(request: HttpRequest, site: PatientSite, appointment_id: str) -> HttpRe
             back=back,
             back_label=_("Back to my appointment"),
         )
-    week = queries.practitioner_availability(
-        site.scope,
-        practitioner=appointment.practitioner,
-        week_start=_week_start(request.GET.get("week")),
-        visit_type=appointment.visit_type,
+    week = _week(
+        request, site, practitioner=appointment.practitioner, visit_type=appointment.visit_type
     )
     others = queries.slots_search(site.scope, visit_type=appointment.visit_type, limit=6).slots
     others = [slot for slot in others if slot.practitioner_id != appointment.practitioner_id]

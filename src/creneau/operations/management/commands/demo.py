@@ -15,6 +15,7 @@ from creneau.directory.demo import demo_directory_load
 from creneau.directory.models import Organisation
 from creneau.operations.jobs import nightly_roll
 from creneau.operations.server import serve
+from creneau.web.demo import demo_widget_ensure, serve_example_page
 
 ADMIN_USERNAME = "demo-admin"
 CREDENTIALS_FILE = "demo-credentials.json"
@@ -29,6 +30,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument(
+            "--example-port",
+            type=int,
+            help="where the example hospital page is served (default: the port after --port)",
+        )
+        parser.add_argument(
             "--data-dir", help="where the database and credentials go (default: ./creneau-data)"
         )
         parser.add_argument("--reset", action="store_true", help="delete the demo data first")
@@ -36,7 +42,8 @@ class Command(BaseCommand):
             "--no-serve", action="store_true", help="prepare the data and credentials, then exit"
         )
 
-    def handle(self, *args, port, reset, no_serve, **options):
+    def handle(self, *args, port, example_port, reset, no_serve, **options):
+        example_port = example_port or port + 1
         data_dir = Path(settings.DATA_DIR)
         data_dir.mkdir(parents=True, exist_ok=True)
         if reset:
@@ -56,13 +63,18 @@ class Command(BaseCommand):
                 self.stdout.write("Opening the agendas…")
                 report = demo_agenda_load()
             self.stdout.write(f"{report.created} slots for {report.roles} practitioner roles.")
-        credentials = self._credentials(data_dir, port)
+        organisation = Organisation.objects.get(runs_hub=True)
+        widget = demo_widget_ensure(organisation=organisation, example_port=example_port)
+        credentials = self._credentials(data_dir, port, widget, example_port)
         base = credentials["hub_url"]
+        example = credentials["widget"]["example_page"]
         self.stdout.write(
             "\n".join(
                 [
                     "",
-                    f"Patient site   {base}/",
+                    f"Patient site   {base}/   (English: {base}/en/)",
+                    f"Widget         {base}/embed/{widget.key}/",
+                    f"Hospital page  {example}   (an example page that embeds the widget)",
                     f"Admin          {base}/admin/  "
                     f"(login {credentials['admin']['username']} / "
                     f"{credentials['admin']['password']})",
@@ -73,6 +85,7 @@ class Command(BaseCommand):
             )
         )
         if not no_serve:
+            serve_example_page(port=example_port, hub=base, key=widget.key)
             serve(bind=f"127.0.0.1:{port}", workers=2, threads=4)
 
     def _reset(self, data_dir: Path) -> None:
@@ -87,7 +100,7 @@ class Command(BaseCommand):
         (data_dir / CREDENTIALS_FILE).unlink(missing_ok=True)
         self.stdout.write("Demo data deleted.")
 
-    def _credentials(self, data_dir: Path, port: int) -> dict:
+    def _credentials(self, data_dir: Path, port: int, widget: Channel, example_port: int) -> dict:
         path = data_dir / CREDENTIALS_FILE
         previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         password = previous.get("admin", {}).get("password") or secrets.token_urlsafe(12)
@@ -112,6 +125,11 @@ class Command(BaseCommand):
                 }
                 for channel in Channel.objects.select_related("organisation", "perimeter")
             ],
+            "widget": {
+                "key": widget.key,
+                "allowed_origins": widget.origins,
+                "example_page": f"http://localhost:{example_port}/",
+            },
             "api_clients": previous.get("api_clients", []),
         }
         path.write_text(json.dumps(credentials, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -1,0 +1,105 @@
+"""A patient finds a neurosurgeon of the public hospitals, books, moves and cancels, in French
+on a desktop and in English on a phone, in headless Chromium against a real hub. Every page is
+checked with axe-core and kept as a screenshot."""
+
+import re
+from pathlib import Path
+
+import icalendar
+import pytest
+
+pytestmark = pytest.mark.browser
+
+PRIVATE = re.compile(r"Horizon|Clinique|privé", re.IGNORECASE)
+TEXT = {
+    "fr": {
+        "search": "Rechercher",
+        "confirm": "Confirmer le rendez-vous",
+        "booked": "Votre rendez-vous est réservé",
+        "calendar": "Ajouter à mon agenda",
+        "move": "Déplacer ce rendez-vous",
+        "moved": "Votre rendez-vous a été déplacé",
+        "cancel_open": "Annuler ce rendez-vous",
+        "cancel": "Annuler le rendez-vous",
+        "cancelled": "Votre rendez-vous a été annulé",
+        "kept": "Ce créneau vous est réservé jusqu\u2019à",
+    },
+    "en": {
+        "search": "Search",
+        "confirm": "Confirm the appointment",
+        "booked": "Your appointment is booked",
+        "calendar": "Add to my calendar",
+        "move": "Move this appointment",
+        "moved": "Your appointment has been moved",
+        "cancel_open": "Cancel this appointment",
+        "cancel": "Cancel the appointment",
+        "cancelled": "Your appointment has been cancelled",
+        "kept": "This slot is kept for you until",
+    },
+}
+
+
+def book_move_cancel(page, start: str, language: str, phone: str, accessible, label: str):
+    text = TEXT[language]
+    page.goto(start)
+    accessible(page, f"{label}-1-home")
+    page.select_option("#what", "s:neurosurgery")
+    page.get_by_role("button", name=text["search"], exact=True).click()
+    results = page.locator(".result")
+    assert results.count() >= 3
+    # The public site offers the public hospitals' neurosurgeons only, never a private clinic.
+    for place in page.locator(".result .place").all_inner_texts():
+        assert not PRIVATE.search(place), place
+    accessible(page, f"{label}-2-results")
+
+    page.locator(".result button.slot").first.click()
+    assert text["kept"] in page.locator(".timer").inner_text()
+    # The countdown runs in the page.
+    assert re.search(r"\d+:\d\d", page.locator("[data-countdown]").inner_text())
+    accessible(page, f"{label}-3-details")
+    page.fill("#id_last_name", "Lefèvre")
+    page.fill("#id_first_name", "Anne")
+    page.fill("#id_birth_date", "1975-06-14")
+    page.fill("#id_phone", phone)
+    page.get_by_role("button", name=text["confirm"]).click()
+
+    assert page.get_by_role("heading", name=text["booked"]).is_visible()
+    link = page.locator("#manage-link").inner_text()
+    assert "token=" in link
+    when = page.locator(".summary .when").inner_text()
+    booked = page.locator(".summary").inner_text()
+    accessible(page, f"{label}-4-confirmation")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name=text["calendar"]).click()
+    ics = Path(download.value.path()).read_bytes()
+    event = icalendar.Calendar.from_ical(ics).walk("VEVENT")[0]
+    starts = event.decoded("dtstart")
+    assert str(starts.tzinfo) == "Europe/Paris"
+    assert f"{starts:%H:%M}" in when
+
+    page.goto(link)  # the link alone opens the appointment
+    page.get_by_role("link", name=text["move"]).click()
+    accessible(page, f"{label}-5-move")
+    page.locator("button.slot").first.click()
+    assert page.get_by_role("heading", name=text["moved"]).is_visible()
+    assert page.locator(".summary").inner_text() != booked
+
+    page.get_by_text(text["cancel_open"]).click()
+    page.select_option("#id_reason", "unavailable")
+    page.get_by_role("button", name=text["cancel"]).click()
+    assert page.get_by_role("heading", name=text["cancelled"]).is_visible()
+    accessible(page, f"{label}-6-cancelled")
+    # Once cancelled, the link shows the appointment but offers no change any more.
+    assert page.get_by_role("link", name=text["move"]).count() == 0
+    assert page.problems == []
+
+
+def test_a_patient_books_moves_and_cancels_in_french_on_a_desktop(hub, page, accessible):
+    book_move_cancel(page, hub + "/", "fr", "06 11 22 33 44", accessible, "fr-desktop")
+
+
+def test_a_patient_books_moves_and_cancels_in_english_on_a_phone(hub, phone_page, accessible):
+    book_move_cancel(phone_page, hub + "/en/", "en", "+33 7 55 44 33 22", accessible, "en-phone")
+    width = phone_page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390  # nothing overflows the phone's screen sideways
