@@ -1,0 +1,324 @@
+"""Patient pages and the widget through the whole middleware stack (no browser): what each page
+shows and refuses, its headers, and the abuse limits. The browser tests cover the same flow in
+Chromium; these run on SQLite and PostgreSQL."""
+
+import re
+from datetime import timedelta
+from html import unescape
+
+import icalendar
+import pytest
+from django.core.exceptions import ValidationError
+
+from creneau.agenda.models import Slot
+from creneau.booking.models import Appointment, Hold, WaitingListEntry
+from creneau.channels import services
+from creneau.channels.models import Channel, parse_origins
+from creneau.directory.branding import validate_brand_colour
+from creneau.directory.models import Department
+from tests.conftest import NOW
+
+pytestmark = pytest.mark.django_db
+
+DETAILS = {
+    "last_name": "Durand",
+    "first_name": "Camille",
+    "birth_date": "1968-09-21",
+    "phone": "06 45 67 89 01",
+}
+
+
+@pytest.fixture
+def neurosurgery(pitie_neurosurgeon, private_neurosurgeon, open_agenda):
+    open_agenda(pitie_neurosurgeon, codes=("neurosurgery-first", "neurosurgery-spine"))
+    open_agenda(private_neurosurgeon)
+    return pitie_neurosurgeon
+
+
+@pytest.fixture
+def widget(aphp, pitie_neurosurgeon) -> Channel:
+    department = Department.objects.get(pk=pitie_neurosurgeon.department_id)
+    perimeter = services.perimeter_create(
+        organisation=aphp,
+        name="Neurochirurgie Pitié",
+        establishments=[department.establishment],
+        departments=[department],
+    )
+    channel = services.channel_create(
+        organisation=aphp, name="Widget", kind=Channel.Kind.EMBED, perimeter=perimeter
+    )
+    return services.channel_appearance_set(
+        channel=channel,
+        allowed_origins="https://www.example-hospital.fr/\n",
+        brand_colour="#6b2d5c",
+    )
+
+
+def free_slots(role, count: int, code="neurosurgery-first") -> list[Slot]:
+    """Bookable now, one visit type, at distinct times (no two overlap)."""
+    found = (
+        Slot.objects.filter(
+            practitioner_role=role, visit_type__code=code, booked=0, held=0, overlaps=0
+        )
+        .filter(bookable_from__lte=NOW, bookable_until__gt=NOW)
+        .order_by("starts_at")
+    )
+    return list(found[:count])
+
+
+def free_slot(role, code="neurosurgery-first") -> Slot:
+    return free_slots(role, 1, code)[0]
+
+
+def book_through_pages(client, slot, prefix="", details=DETAILS):
+    held = client.post(f"{prefix}/hold/", {"slot": slot.public_id})
+    assert held.status_code == 303, held.content.decode()[:500]
+    booked = client.post(held["Location"], details)
+    assert booked.status_code == 303, booked.content.decode()[:2000]
+    return booked["Location"]
+
+
+def test_search_shows_the_earliest_public_slots_per_practitioner_and_none_private(
+    client, neurosurgery, clock
+):
+    page = client.get("/search/", {"what": "s:neurosurgery", "when": "soon"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Hôpital de la Pitié-Salpêtrière" in html
+    assert "Horizon" not in html and "Clinique" not in html
+    first = free_slot(neurosurgery)
+    assert first.public_id in html
+    # Where: a postcode that no public hospital has finds nothing, accents do not matter.
+    assert (
+        "Hôpital de la Pitié"
+        in client.get(
+            "/search/", {"what": "s:neurosurgery", "where": "pitie salpetriere"}
+        ).content.decode()
+    )
+    nothing = client.get("/search/", {"what": "s:neurosurgery", "where": "13001"})
+    assert "Aucun hôpital de ce site ne correspond" in nothing.content.decode()
+    missing = client.get("/search/", {"what": ""})
+    assert missing.status_code == 422
+    assert "Choisissez une spécialité" in missing.content.decode()
+
+
+def test_book_see_download_move_and_cancel_through_the_pages(client, neurosurgery, clock):
+    slot = free_slot(neurosurgery)
+    manage = book_through_pages(client, slot)
+    appointment = Appointment.objects.get(slot=slot)
+    assert appointment.patient_phone == "+33645678901"
+    page = client.get(manage)
+    html = page.content.decode()
+    assert "Votre rendez-vous est réservé" in html
+    assert page["Cache-Control"] == "no-store"
+    assert not page.cookies  # nothing the flow needs lives in a cookie
+
+    calendar = unescape(re.search(r'href="([^"]*calendar\.ics[^"]*)"', html).group(1))
+    ics = icalendar.Calendar.from_ical(client.get(calendar).content)
+    event = ics.walk("VEVENT")[0]
+    assert event["uid"] == f"appointment-{appointment.public_id}@creneau"
+    assert str(event.decoded("dtstart").tzinfo) == "Europe/Paris"
+    assert event.decoded("dtstart") == slot.starts_at
+    assert ics.walk("VTIMEZONE")[0]["tzid"] == "Europe/Paris"
+
+    token = re.search(r"token=([\w-]+)", manage).group(1)
+    target = free_slot(neurosurgery, "neurosurgery-first")
+    moved = client.post(
+        f"/appointments/{appointment.public_id}/move/", {"token": token, "slot": target.public_id}
+    )
+    assert moved.status_code == 303
+    appointment.refresh_from_db()
+    assert appointment.slot_id == target.pk
+    sequence = icalendar.Calendar.from_ical(client.get(calendar).content).walk("VEVENT")[0]
+    assert sequence["sequence"] == 1  # a calendar that imported it updates the same event
+
+    cancelled = client.post(
+        f"/appointments/{appointment.public_id}/cancel/", {"token": token, "reason": "elsewhere"}
+    )
+    assert cancelled.status_code == 303
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.CANCELLED_BY_PATIENT
+    assert appointment.cancel_reason == "elsewhere"
+    again = client.post(f"/appointments/{appointment.public_id}/cancel/", {"token": token})
+    assert again.status_code == 409
+    assert "plus réservé" in again.content.decode()
+
+
+def test_a_wrong_token_and_an_unknown_appointment_look_the_same(client, neurosurgery, clock):
+    manage = book_through_pages(client, free_slot(neurosurgery))
+    public_id = manage.split("/")[2]
+    wrong = client.get(f"/appointments/{public_id}/", {"token": "x" * 43})
+    unknown = client.get("/appointments/aaaaaaaaaaaaaaaa/", {"token": "x" * 43})
+    assert wrong.status_code == unknown.status_code == 404
+    strip = re.compile(r"/appointments/\w+/")
+    assert strip.sub("", wrong.content.decode()) == strip.sub("", unknown.content.decode())
+    assert "Durand" not in wrong.content.decode()
+
+
+def test_an_expired_hold_and_a_taken_slot_have_clear_pages(client, neurosurgery, clock):
+    slot = free_slot(neurosurgery)
+    held = client.post("/hold/", {"slot": slot.public_id})
+    clock.shift(timedelta(minutes=11))
+    late = client.post(held["Location"], DETAILS)
+    assert late.status_code == 410
+    assert "Trop tard" in late.content.decode()
+    assert "Choisir un autre créneau" in late.content.decode()
+    book_through_pages(client, slot)
+    taken = client.post("/hold/", {"slot": slot.public_id})
+    assert taken.status_code == 409
+    assert "Ce créneau vient d\u2019être pris" in taken.content.decode()
+
+
+def test_patient_details_are_checked_field_by_field_and_nothing_is_booked(
+    client, neurosurgery, clock
+):
+    slot = free_slot(neurosurgery)
+    held = client.post("/en/hold/", {"slot": slot.public_id})
+    page = client.post(held["Location"], {**DETAILS, "phone": "12", "birth_date": "2090-01-01"})
+    assert page.status_code == 422
+    html = page.content.decode()
+    assert 'id="id_birth_date-error"' in html and "future" in html
+    assert not Appointment.objects.filter(slot=slot).exists()
+
+
+def test_a_form_posted_from_another_site_is_refused(client, neurosurgery, clock):
+    slot = free_slot(neurosurgery)
+    refused = client.post(
+        "/hold/", {"slot": slot.public_id}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert refused.status_code == 403
+    other = client.post(
+        "/hold/", {"slot": slot.public_id}, headers={"Origin": "https://evil.example"}
+    )
+    assert other.status_code == 403
+    assert not Hold.objects.filter(slot=slot).exists()
+
+
+def test_one_visitor_keeps_at_most_three_slots_at_once(client, neurosurgery, clock, settings):
+    settings.CRENEAU_HOLDS_PER_VISITOR = 3
+    slots = free_slots(neurosurgery, 4)
+    for slot in slots[:3]:
+        assert client.post("/hold/", {"slot": slot.public_id}).status_code == 303
+    fourth = client.post("/hold/", {"slot": slots[3].public_id})
+    assert fourth.status_code == 429
+    assert "Vous gardez déjà 3 créneaux" in fourth.content.decode()
+    other = client.post("/hold/", {"slot": slots[3].public_id}, REMOTE_ADDR="192.0.2.7")
+    assert other.status_code == 303
+
+
+def test_bookings_are_limited_per_phone_number_in_pages_and_api(
+    client, neurosurgery, clock, settings
+):
+    settings.CRENEAU_RATE_LIMITS = {**settings.CRENEAU_RATE_LIMITS, "book_phone": (2, 86400)}
+    slots = free_slots(neurosurgery, 3)
+    book_through_pages(client, slots[0], details={**DETAILS, "phone": "0645678901"})
+    book_through_pages(client, slots[1], details={**DETAILS, "phone": "+33 6 45 67 89 01"})
+    held = client.post("/hold/", {"slot": slots[2].public_id}, REMOTE_ADDR="198.51.100.4")
+    page = client.post(held["Location"], DETAILS, REMOTE_ADDR="198.51.100.4")
+    assert page.status_code == 429
+    assert int(page["Retry-After"]) > 0
+    assert "Trop de réservations pour ce numéro" in page.content.decode()
+    api = client.post(
+        "/api/v1/appointments",
+        {"slot": slots[2].public_id, "patient": {**DETAILS, "phone": "06 45 67 89 01"}},
+        content_type="application/json",
+    )
+    assert api.status_code == 429
+    assert api.json()["code"] == "too_many_requests"
+
+
+def test_the_widget_is_framed_only_by_its_origins_and_offers_only_its_perimeter(
+    client, widget, neurosurgery, clock
+):
+    home = client.get(f"/embed/{widget.key}/")
+    assert home.status_code == 200
+    policy = home["Content-Security-Policy"]
+    assert "frame-ancestors https://www.example-hospital.fr;" in policy
+    assert "X-Frame-Options" not in home
+    assert 'data-embed-origins="https://www.example-hospital.fr"' in home.content.decode()
+    site = client.get("/")
+    assert "frame-ancestors 'none'" in site["Content-Security-Policy"]
+    assert site["X-Frame-Options"] == "DENY"
+    # The widget's colour, from its own stylesheet (no inline style under the policy).
+    css = re.search(r'href="(/branding/channel/[^"]+)"', home.content.decode()).group(1)
+    assert "--brand-colour: #6b2d5c;" in client.get(css).content.decode()
+
+    results = client.get(f"/embed/{widget.key}/search/", {"what": "s:neurosurgery"})
+    ids = set(re.findall(r'name="slot" value="(\w+)"', results.content.decode()))
+    assert ids
+    offered = Slot.objects.filter(public_id__in=ids)
+    assert {s.practitioner_role.department_id for s in offered} == {neurosurgery.department_id}
+    # A slot of another hospital cannot be held through the widget, even by its id.
+    elsewhere = (
+        Slot.objects.exclude(establishment=neurosurgery.establishment).filter(booked=0).first()
+    )
+    refused = client.post(f"/embed/{widget.key}/hold/", {"slot": elsewhere.public_id})
+    assert refused.status_code == 403
+    # The flow completes inside the widget and the appointment records the widget's channel.
+    book_through_pages(client, free_slot(neurosurgery), prefix=f"/embed/{widget.key}")
+    assert Appointment.objects.get(channel=widget).establishment == neurosurgery.establishment
+
+
+def test_a_public_site_key_or_an_unknown_key_is_no_widget(client, public_site):
+    assert client.get(f"/embed/{public_site.key}/").status_code == 404
+    assert client.get("/embed/nope/").status_code == 404
+
+
+def test_embed_js_is_served_for_any_site_and_checks_origins(client):
+    script = client.get("/embed.js")
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("text/javascript")
+    assert script["Cross-Origin-Resource-Policy"] == "cross-origin"
+    assert b"event.origin !== hub" in script.content
+
+
+def test_waiting_list_join_then_take_the_offered_slot(client, neurosurgery, clock):
+    joined = client.post(
+        "/waiting-list/",
+        {**DETAILS, "visit_type": neurosurgery_first_id(neurosurgery), "before": "2027-03-20"},
+    )
+    assert joined.status_code == 303, joined.content.decode()[:1500]
+    entry_url = joined["Location"]
+    entry = WaitingListEntry.objects.get()
+    slot = free_slot(neurosurgery)
+    other = book_through_pages(client, slot, details={**DETAILS, "phone": "0611111111"})
+    token = re.search(r"token=([\w-]+)", other).group(1)
+    client.post(f"/appointments/{other.split('/')[2]}/cancel/", {"token": token})
+    offer = client.get(entry_url)
+    assert "Un créneau vous est proposé" in offer.content.decode()
+    entry_token = re.search(r"token=([\w-]+)", entry_url).group(1)
+    taken = client.post(
+        f"/waiting-list/{entry.public_id}/", {"token": entry_token, "action": "accept"}
+    )
+    assert taken.status_code == 303
+    assert Appointment.objects.filter(slot=slot, status="booked").count() == 1
+
+
+def neurosurgery_first_id(role) -> str:
+    from creneau.directory.models import VisitType
+
+    return VisitType.objects.get(
+        organisation_id=role.establishment.organisation_id, code="neurosurgery-first"
+    ).public_id
+
+
+def test_brand_colours_must_keep_white_text_readable_and_origins_must_be_origins():
+    validate_brand_colour("#12417a")
+    with pytest.raises(ValidationError, match=r"4[.,]5:1"):
+        validate_brand_colour("#ffdd00")
+    with pytest.raises(ValidationError):
+        validate_brand_colour("blue")
+    assert parse_origins("https://WWW.Hopital.fr/\nhttp://localhost:8001") == [
+        "https://www.hopital.fr",
+        "http://localhost:8001",
+    ]
+    for bad in ("https://hopital.fr/page", "*.hopital.fr", "javascript:alert(1)", "https://*.fr"):
+        with pytest.raises(ValidationError):
+            parse_origins(bad)
+
+
+def test_the_same_page_in_english_by_its_address(client, neurosurgery, clock):
+    english = client.get("/en/search/", {"what": "s:neurosurgery"})
+    assert '<html lang="en">' in english.content.decode()
+    assert "Earliest slots" in english.content.decode()
+    assert 'href="/search/?what=s%3Aneurosurgery" hreflang="fr"' in english.content.decode()
