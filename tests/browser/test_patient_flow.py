@@ -103,3 +103,35 @@ def test_a_patient_books_moves_and_cancels_in_english_on_a_phone(hub, phone_page
     book_move_cancel(phone_page, hub + "/en/", "en", "+33 7 55 44 33 22", accessible, "en-phone")
     width = phone_page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing overflows the phone's screen sideways
+
+
+def test_the_other_patient_pages_are_accessible_too(hub, page, accessible):
+    """The practitioner's week, the waiting list (form, its errors, the request's page) and an
+    error page: axe-core on each."""
+    page.goto(hub + "/search/?what=s%3Aneurosurgery&when=soon")
+    page.locator(".result h3 a").first.click()
+    assert page.locator(".day").count() == 7
+    assert page.locator(".day button.slot").count() >= 1
+    accessible(page, "fr-desktop-7-practitioner")
+
+    page.goto(hub + "/waiting-list/?specialty=neurosurgery")
+    accessible(page, "fr-desktop-8-waiting-list")
+    page.get_by_role("button", name="S’inscrire sur la liste d’attente").click()  # noqa: RUF001
+    assert page.locator(".error").count() >= 4
+    accessible(page, "fr-desktop-9-waiting-list-errors")
+    # The form came back with status 422, which Chromium logs; nothing else may be logged.
+    assert [p for p in page.problems if "422" not in p] == []
+    page.problems.clear()
+    page.fill("#id_before", "2099-01-01")
+    page.fill("#id_last_name", "Petit")
+    page.fill("#id_first_name", "Hugo")
+    page.fill("#id_birth_date", "2001-02-03")
+    page.fill("#id_phone", "06 22 33 44 55")
+    page.get_by_role("button", name="S’inscrire sur la liste d’attente").click()  # noqa: RUF001
+    assert page.get_by_role("heading", name="Vous êtes sur la liste d’attente").is_visible()  # noqa: RUF001
+    accessible(page, "fr-desktop-10-waiting-list-entry")
+    assert page.problems == []
+
+    page.goto(hub + "/appointments/aaaaaaaaaaaaaaaa/?token=nope")
+    assert page.get_by_role("heading", name="Lien non valide").is_visible()
+    accessible(page, "fr-desktop-11-invalid-link")
