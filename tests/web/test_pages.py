@@ -322,3 +322,14 @@ def test_the_same_page_in_english_by_its_address(client, neurosurgery, clock):
     assert '<html lang="en">' in english.content.decode()
     assert "Earliest slots" in english.content.decode()
     assert 'href="/search/?what=s%3Aneurosurgery" hreflang="fr"' in english.content.decode()
+
+
+def test_the_admin_shows_the_widget_snippet_and_a_preview(client, hospital_admin, widget):
+    client.force_login(hospital_admin)
+    page = client.get(f"/admin/channels/channel/{widget.pk}/change/")
+    assert page.status_code == 200
+    html = unescape(page.content.decode())
+    assert f'<script src="http://testserver/embed.js" data-channel="{widget.key}" async>' in html
+    assert f'<iframe src="http://testserver/embed/{widget.key}/"' in html
+    assert f'href="/embed/{widget.key}/"' in html
+    assert "https://www.example-hospital.fr" in html
