@@ -45,6 +45,7 @@ def book_move_cancel(page, start: str, language: str, phone: str, accessible, la
     accessible(page, f"{label}-1-home")
     page.select_option("#what", "s:neurosurgery")
     page.get_by_role("button", name=text["search"], exact=True).click()
+    page.wait_for_selector(".result")  # the results page has loaded
     results = page.locator(".result")
     assert results.count() >= 3
     # The public site offers the public hospitals' neurosurgeons only, never a private clinic.
@@ -110,6 +111,7 @@ def test_the_other_patient_pages_are_accessible_too(hub, page, accessible):
     error page: axe-core on each."""
     page.goto(hub + "/search/?what=s%3Aneurosurgery&when=soon")
     page.locator(".result h3 a").first.click()
+    page.wait_for_selector(".day")
     assert page.locator(".day").count() == 7
     assert page.locator(".day button.slot").count() >= 1
     accessible(page, "fr-desktop-7-practitioner")
