@@ -187,15 +187,19 @@ def _consume_hold(hold: Hold, now: datetime) -> None:
         hold.refresh_from_db(fields=["status"])
         if hold.status == Hold.Status.CONSUMED:
             raise BookingError("hold_used", _("This hold has already been used for a booking."))
-        raise BookingError(
-            "hold_expired",
-            _(
-                "The slot was kept for you for a limited time, which has passed. Please choose "
-                "a slot again."
-            ),
-            status=410,
-        )
+        raise hold_expired_error()
     Slot.objects.filter(pk=hold.slot_id).update(held=F("held") - 1, booked=F("booked") + 1)
+
+
+def hold_expired_error() -> BookingError:
+    return BookingError(
+        "hold_expired",
+        _(
+            "The slot was kept for you for a limited time, which has passed. Please choose "
+            "a slot again."
+        ),
+        status=410,
+    )
 
 
 def _book_place(scope: ChannelScope, slot: Slot, hold: Hold | None, now: datetime) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from csp.constants import NONE
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse, translate_url
@@ -109,9 +110,7 @@ def came_from_here(request: HttpRequest) -> bool:
     if fetch_site is not None:
         return fetch_site in {"same-origin", "none"}
     origin = request.headers.get("Origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return origin == f"{request.scheme}://{request.get_host()}"
+    return origin is None or origin == f"{request.scheme}://{request.get_host()}"
 
 
 def error_page(
@@ -190,8 +189,6 @@ def patient_page(view):
 def _language_links(request: HttpRequest) -> list[tuple[str, str, str]]:
     """(code, name, url) for each language: the same page in that language, by its URL (a
     cookie would not survive inside a widget)."""
-    from django.conf import settings
-
     current = get_language()
     links = []
     for code, name in settings.LANGUAGES:

@@ -16,7 +16,7 @@ from creneau.agenda.models import Slot
 from creneau.booking import queries, services
 from creneau.booking.calendar import appointment_ics
 from creneau.booking.models import Appointment, Hold, WaitingListEntry, WaitingListOffer
-from creneau.booking.queries import PARIS, SlotQuery, distance_km, slots_search_queryset
+from creneau.booking.queries import PARIS, Near, SlotQuery, slots_search_queryset
 from creneau.booking.services import BookingError
 from creneau.booking.throttling import client_key, throttle, throttle_phone
 from creneau.channels.queries import (
@@ -66,7 +66,6 @@ def _matching_establishments(site: PatientSite, where: str) -> list[Establishmen
 
 @dataclass
 class ResultGroup:
-    role_id: int
     slots: list[Slot]
     distance: float | None = None
 
@@ -123,8 +122,11 @@ def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
             form.add_error("date", _("Choose a date, or “As soon as possible”."))
             return render(request, "web/search.html", context, status=422)
         starts_after = datetime.combine(data["date"], time(), tzinfo=PARIS)
-    found, _distances = slots_search_queryset(
-        site.scope, SlotQuery(**query, starts_after=starts_after), now
+    near = None
+    if data["latitude"] is not None and data["longitude"] is not None:
+        near = Near(latitude=data["latitude"], longitude=data["longitude"])
+    found, distances = slots_search_queryset(
+        site.scope, SlotQuery(**query, starts_after=starts_after, near=near), now
     )
     places = None
     if data["where"]:
@@ -136,7 +138,6 @@ def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
         .annotate(first=Min("starts_at"))
         .order_by("first", "practitioner_role_id", "visit_type_id")[: RESULT_GROUPS * 3]
     )
-    near = data["latitude"] is not None and data["longitude"] is not None
     groups = []
     for row in earliest:
         # One card per practitioner, place and visit: the times on it are for that visit.
@@ -147,20 +148,14 @@ def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
         )
         if not slots:
             continue
-        group = ResultGroup(role_id=row["practitioner_role_id"], slots=slots)
-        place = slots[0].establishment
-        if near and place.latitude is not None:
-            group.distance = distance_km(
-                data["latitude"], data["longitude"], place.latitude, place.longitude
-            )
-        groups.append(group)
+        groups.append(ResultGroup(slots=slots, distance=distances.get(slots[0].establishment_id)))
     if near:
         groups.sort(key=lambda g: (g.distance is None, g.distance or 0, g.first.starts_at))
     context.update(
         searched=True,
         groups=groups[:RESULT_GROUPS],
         places=places,
-        near=near,
+        near=near is not None,
         waiting_list_url=site.url(
             "waiting_join",
             visit_type=query["visit_type"].public_id if query.get("visit_type") else None,
@@ -258,8 +253,8 @@ def hold(request: HttpRequest, site: PatientSite) -> HttpResponse:
     return Redirect(site.url("book", held.public_id))
 
 
-def _active_hold(site: PatientSite, hold_id: str) -> Hold:
-    held = queries.access_hold(scope=site.scope, public_id=hold_id)
+def _check_active(held: Hold) -> None:
+    """The booking form is shown only while the hold can still be booked."""
     if held.status == Hold.Status.CONSUMED:
         raise BookingError(
             "hold_used",
@@ -270,15 +265,7 @@ def _active_hold(site: PatientSite, hold_id: str) -> Hold:
             status=410,
         )
     if held.status != Hold.Status.ACTIVE or held.expires_at <= timezone.now():
-        raise BookingError(
-            "hold_expired",
-            _(
-                "The slot was kept for you for a limited time, which has passed. Please choose a "
-                "slot again."
-            ),
-            status=410,
-        )
-    return held
+        raise services.hold_expired_error()
 
 
 @patient_page
@@ -286,7 +273,7 @@ def book(request: HttpRequest, site: PatientSite, hold_id: str) -> HttpResponse:
     held = queries.access_hold(scope=site.scope, public_id=hold_id)
     back = site.url("practitioner", held.slot.practitioner.public_id)
     try:
-        held = _active_hold(site, hold_id)
+        _check_active(held)
     except DomainError as error:
         return error_page(request, site, error, back=back, back_label=_("Choose another slot"))
     form = PatientForm(request.POST or None)
@@ -339,6 +326,11 @@ def _token(request: HttpRequest) -> str:
     return request.POST.get("token") or request.GET.get("token") or ""
 
 
+def _manage_link(site: PatientSite, appointment: Appointment, token: str) -> str:
+    """The address that opens the appointment: what the patient keeps."""
+    return site.absolute(site.url("manage", appointment.public_id, token=token))
+
+
 def _appointment(request: HttpRequest, appointment_id: str) -> Appointment:
     return queries.access_appointment(public_id=appointment_id, token=_token(request))
 
@@ -348,7 +340,6 @@ def manage(request: HttpRequest, site: PatientSite, appointment_id: str) -> Http
     appointment = _appointment(request, appointment_id)
     token = _token(request)
     now = timezone.now()
-    link = site.absolute(site.url("manage", appointment.public_id, token=token))
     return render(
         request,
         "web/manage.html",
@@ -358,7 +349,7 @@ def manage(request: HttpRequest, site: PatientSite, appointment_id: str) -> Http
             "appointment": appointment,
             "token": token,
             "done": request.GET.get("done"),
-            "link": link,
+            "link": _manage_link(site, appointment, token),
             "can_change": appointment.status == Appointment.Status.BOOKED
             and appointment.starts_at > now,
             "cancel_form": CancelForm(),
@@ -371,7 +362,7 @@ def manage(request: HttpRequest, site: PatientSite, appointment_id: str) -> Http
 @patient_page
 def calendar(request: HttpRequest, site: PatientSite, appointment_id: str) -> HttpResponse:
     appointment = _appointment(request, appointment_id)
-    link = site.absolute(site.url("manage", appointment.public_id, token=_token(request)))
+    link = _manage_link(site, appointment, _token(request))
     response = HttpResponse(
         appointment_ics(appointment, manage_url=link), content_type="text/calendar; charset=utf-8"
     )
