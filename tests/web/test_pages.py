@@ -16,7 +16,7 @@ from creneau.channels import services
 from creneau.channels.models import Channel, parse_origins
 from creneau.directory.branding import validate_brand_colour
 from creneau.directory.models import Department
-from tests.conftest import NOW
+from tests.conftest import NOW, role_in
 
 pytestmark = pytest.mark.django_db
 
@@ -333,3 +333,18 @@ def test_the_admin_shows_the_widget_snippet_and_a_preview(client, hospital_admin
     assert f'<iframe src="http://testserver/embed/{widget.key}/"' in html
     assert f'href="/embed/{widget.key}/"' in html
     assert "https://www.example-hospital.fr" in html
+
+
+def test_a_shared_location_shows_distances_nearest_first(client, neurosurgery, open_agenda, clock):
+    bicetre = role_in("Hôpital Bicêtre", "neurosurgery")
+    open_agenda(bicetre)
+    pitie = neurosurgery.establishment
+    page = client.get(
+        "/search/",
+        {"what": "s:neurosurgery", "latitude": pitie.latitude, "longitude": pitie.longitude},
+    )
+    html = page.content.decode()
+    assert "les plus proches d’abord" in html  # noqa: RUF001
+    distances = [float(km.replace(",", ".")) for km in re.findall(r"à ([\d,]+) km", html)]
+    assert distances[0] == 0.0
+    assert distances == sorted(distances) and distances[-1] > 0
