@@ -33,7 +33,7 @@ def error_response(request: HttpRequest, status: int, code: str, message: str, *
 
 @api.exception_handler(DomainError)
 def _domain_error(request: HttpRequest, error: DomainError) -> HttpResponse:
-    response = error_response(request, error.status, error.code, error.message)
+    response = error_response(request, error.status, error.code, error.message, **error.details())
     if isinstance(error, Throttled):
         response["Retry-After"] = str(max(1, error.retry_after))
     return response

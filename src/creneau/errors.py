@@ -12,3 +12,7 @@ class DomainError(Exception):
         self.message = str(message)
         if status is not None:
             self.status = status
+
+    def details(self) -> dict[str, object]:
+        """More machine-readable fields for the JSON answer (none by default)."""
+        return {}

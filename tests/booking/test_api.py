@@ -133,9 +133,14 @@ def test_errors_are_json_with_a_code(client, neurosurgery, private_neurosurgeon,
     bad_phone = post(
         client,
         "/api/v1/appointments",
-        {"slot": slot.public_id, "patient": {**PATIENT, "phone": "12"}},
+        {"slot": slot.public_id, "patient": {**PATIENT, "phone": "12", "first_name": "R2D2"}},
     )
     assert (bad_phone.status_code, bad_phone.json()["code"]) == (422, "invalid_patient")
+    # Every field in error is named at once, not one per attempt.
+    assert [e["field"] for e in bad_phone.json()["errors"]] == [
+        "patient.first_name",
+        "patient.phone",
+    ]
     missing = post(client, "/api/v1/appointments", {"slot": slot.public_id})
     assert (missing.status_code, missing.json()["code"]) == (422, "invalid_request")
     both = post(

@@ -9,12 +9,13 @@ from html import unescape
 import icalendar
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from creneau.agenda.models import Slot
 from creneau.booking.models import Appointment, Hold, WaitingListEntry
 from creneau.channels import services
 from creneau.channels.models import Channel, parse_origins
-from creneau.directory.branding import validate_brand_colour
+from creneau.directory.branding import validate_brand_colour, validate_logo
 from creneau.directory.models import Department
 from tests.conftest import NOW, role_in
 
@@ -177,7 +178,13 @@ def test_patient_details_are_checked_field_by_field_and_nothing_is_booked(
     page = client.post(held["Location"], {**DETAILS, "phone": "12", "birth_date": "2090-01-01"})
     assert page.status_code == 422
     html = page.content.decode()
-    assert 'id="id_birth_date-error"' in html and "future" in html
+    assert 'id="id_birth_date_error"' in html and "future" in html
+    # The page opens on the first field in error, which names its error; the summary links to each.
+    birth = re.search(r"<input[^>]*name=\"birth_date\"[^>]*>", html)[0]
+    assert "autofocus" in birth and 'aria-describedby="id_birth_date_error"' in birth
+    assert "autofocus" not in re.search(r"<input[^>]*name=\"phone\"[^>]*>", html)[0]
+    assert '<a href="#id_birth_date">Date of birth: ' in html
+    assert '<a href="#id_phone">Mobile phone: ' in html
     assert not Appointment.objects.filter(slot=slot).exists()
 
 
@@ -348,3 +355,65 @@ def test_a_shared_location_shows_distances_nearest_first(client, neurosurgery, o
     distances = [float(km.replace(",", ".")) for km in re.findall(r"à ([\d,]+) km", html)]
     assert distances[0] == 0.0
     assert distances == sorted(distances) and distances[-1] > 0
+
+
+# The smallest valid PNG: one transparent pixel.
+PIXEL = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+)
+
+
+def admin_form_data(page) -> dict:
+    """What the admin's change form would send back unchanged."""
+    form = page.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form.initial.get(name, field.initial)
+        if name == "logo" or value is None:
+            continue
+        data[name] = value
+    return data
+
+
+def test_a_logo_uploaded_in_the_admin_heads_the_patient_pages(
+    client, hospital_admin, aphp, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(hospital_admin)
+    address = f"/admin/directory/organisation/{aphp.pk}/change/"
+    data = admin_form_data(client.get(address))
+
+    # A file that is not the image its name says is refused, and nothing changes.
+    fake = SimpleUploadedFile("logo.png", b"<script>alert(1)</script>", "image/png")
+    refused = client.post(address, {**data, "logo": fake})
+    assert refused.status_code == 200
+    assert "n\u2019est pas l\u2019image PNG" in unescape(refused.content.decode())
+    aphp.refresh_from_db()
+    assert not aphp.logo
+
+    saved = client.post(address, {**data, "logo": SimpleUploadedFile("aphp.png", PIXEL)})
+    assert saved.status_code == 302
+    aphp.refresh_from_db()
+    assert aphp.logo and aphp.name == data["name"]
+
+    home = client.get("/").content.decode()
+    src = re.search(r'<img class="logo" src="([^"]+)"', home)[1]
+    logo = client.get(src)
+    assert logo.status_code == 200 and logo["Content-Type"] == "image/png"
+    assert b"".join(logo.streaming_content) == PIXEL
+    assert "sandbox" in logo["Content-Security-Policy"]
+
+
+def test_a_logo_must_be_the_image_its_name_says():
+    svg = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>'
+    validate_logo(SimpleUploadedFile("logo.svg", svg))
+    validate_logo(SimpleUploadedFile("logo.jpg", b"\xff\xd8\xff\xe0" + bytes(20)))
+    for name, content in [
+        ("logo.svg", b"<html><script>alert(1)</script></html>"),
+        ("logo.jpg", PIXEL),
+        ("logo.gif", b"GIF89a"),
+        ("logo.webp", b"RIFF\0\0\0\0WAVE"),
+    ]:
+        with pytest.raises(ValidationError):
+            validate_logo(SimpleUploadedFile(name, content))

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -15,11 +16,28 @@ OLDEST_PATIENT_YEARS = 120
 
 
 class PatientDetailsInvalid(DomainError):
+    """Every field in error at once (``errors``: field -> message, in the form's order);
+    ``field`` and ``message`` name the first, for callers that show one."""
+
     status = 422
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        self.field, message = next(iter(errors.items()))
         super().__init__("invalid_patient", message)
-        self.field = field
+
+    def details(self) -> dict[str, object]:
+        # Named as the API's request names them, like the answer to a malformed request.
+        return {
+            "errors": [
+                {"field": f"patient.{field}", "message": message}
+                for field, message in self.errors.items()
+            ]
+        }
+
+
+class _Invalid(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -32,15 +50,43 @@ class PatientDetails:
     language: str
 
 
-def _name(value: str, field: str, label: str) -> str:
+def _name(value: str, label: str) -> str:
     cleaned = " ".join(value.split())
     if not cleaned:
-        raise PatientDetailsInvalid(field, _("The %(label)s is required.") % {"label": label})
+        raise _Invalid(_("The %(label)s is required.") % {"label": label})
     if len(cleaned) > 100 or any(ch.isdigit() or ch in "<>{}@" for ch in cleaned):
-        raise PatientDetailsInvalid(
-            field, _("The %(label)s does not look like a name.") % {"label": label}
-        )
+        raise _Invalid(_("The %(label)s does not look like a name.") % {"label": label})
     return cleaned
+
+
+def _birth_date(value: date) -> date:
+    today = timezone.localdate()
+    if value > today:
+        raise _Invalid(_("The date of birth is in the future."))
+    if today.year - value.year > OLDEST_PATIENT_YEARS:
+        raise _Invalid(_("The date of birth is not plausible."))
+    return value
+
+
+def _phone(value: str) -> str:
+    try:
+        # Numbers without a country code are read as French ones, as patients here write them.
+        number = phonenumbers.parse(value, "FR")
+    except phonenumbers.NumberParseException as error:
+        raise _Invalid(_("The phone number cannot be read.")) from error
+    if not phonenumbers.is_valid_number(number):
+        raise _Invalid(_("The phone number is not a valid number."))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if value:
+        try:
+            validate_email(value)
+        except ValidationError as error:
+            raise _Invalid(_("The e-mail address is not valid.")) from error
+    return value
 
 
 def patient_details_clean(
@@ -52,29 +98,20 @@ def patient_details_clean(
     email: str = "",
     language: str = "fr",
 ) -> PatientDetails:
-    today = timezone.localdate()
-    if birth_date > today:
-        raise PatientDetailsInvalid("birth_date", _("The date of birth is in the future."))
-    if today.year - birth_date.year > OLDEST_PATIENT_YEARS:
-        raise PatientDetailsInvalid("birth_date", _("The date of birth is not plausible."))
-    try:
-        # Numbers without a country code are read as French ones, as patients here write them.
-        number = phonenumbers.parse(phone, "FR")
-    except phonenumbers.NumberParseException as error:
-        raise PatientDetailsInvalid("phone", _("The phone number cannot be read.")) from error
-    if not phonenumbers.is_valid_number(number):
-        raise PatientDetailsInvalid("phone", _("The phone number is not a valid number."))
-    email = email.strip()
-    if email:
+    checks = {
+        "last_name": lambda: _name(last_name, _("last name")),
+        "first_name": lambda: _name(first_name, _("first name")),
+        "birth_date": lambda: _birth_date(birth_date),
+        "phone": lambda: _phone(phone),
+        "email": lambda: _email(email),
+    }
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field, check in checks.items():
         try:
-            validate_email(email)
-        except ValidationError as error:
-            raise PatientDetailsInvalid("email", _("The e-mail address is not valid.")) from error
-    return PatientDetails(
-        last_name=_name(last_name, "last_name", _("last name")),
-        first_name=_name(first_name, "first_name", _("first name")),
-        birth_date=birth_date,
-        phone=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        email=email,
-        language="en" if language.lower().startswith("en") else "fr",
-    )
+            cleaned[field] = check()
+        except _Invalid as error:
+            errors[field] = str(error)
+    if errors:
+        raise PatientDetailsInvalid(errors)
+    return PatientDetails(**cleaned, language="en" if language.lower().startswith("en") else "fr")

@@ -57,12 +57,33 @@ def validate_brand_colour(value: str) -> None:
         )
 
 
+def _looks_like(extension: str, head: bytes) -> bool:
+    """Whether the file's first bytes are those of the image its name announces."""
+    if extension == "png":
+        return head.startswith(b"\x89PNG\r\n\x1a\n")
+    if extension in ("jpg", "jpeg"):
+        return head.startswith(b"\xff\xd8\xff")
+    if extension == "webp":
+        return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith((b"<svg", b"<?xml", b"<!--")) and b"<svg" in text
+
+
 def validate_logo(file) -> None:
     name = (file.name or "").lower()
-    if not name.endswith(tuple(f".{ext}" for ext in LOGO_EXTENSIONS)):
+    extension = name.rsplit(".", 1)[-1] if "." in name else ""
+    if extension not in LOGO_EXTENSIONS:
         raise ValidationError(_("The logo must be a PNG, JPEG, WebP or SVG image."))
     if file.size > LOGO_MAX_BYTES:
         raise ValidationError(_("The logo must weigh less than 512 KB."))
+    file.seek(0)
+    head = file.read(1024)
+    file.seek(0)
+    if not _looks_like(extension, head):
+        raise ValidationError(
+            _("This file is not the %(kind)s image its name says."),
+            params={"kind": extension.upper()},
+        )
 
 
 def font_stack(code: str) -> str:

@@ -27,7 +27,33 @@ class SearchForm(forms.Form):
     )
 
 
-class PatientForm(forms.Form):
+class FocusFirstError(forms.Form):
+    """After a failed submit the page opens on the first field in error (the HTML
+    `autofocus` attribute: no script needed), which names its error through aria-describedby."""
+
+    def add_error(self, field, error) -> None:
+        super().add_error(field, error)
+        first = next((name for name in self.fields if name in self.errors), None)
+        for name, form_field in self.fields.items():
+            if name == first:
+                form_field.widget.attrs["autofocus"] = True
+            else:
+                form_field.widget.attrs.pop("autofocus", None)
+
+    def error_links(self) -> list[tuple[str, str]]:
+        """(field id, "label: error") for the summary above the form, in the form's order."""
+        return [
+            (
+                self[name].id_for_label,
+                _("%(label)s: %(error)s")
+                % {"label": field.label, "error": " ".join(self.errors[name])},
+            )
+            for name, field in self.fields.items()
+            if name in self.errors
+        ]
+
+
+class PatientForm(FocusFirstError):
     last_name = forms.CharField(
         label=_("Last name"),
         max_length=100,
@@ -69,7 +95,8 @@ class PatientForm(forms.Form):
                 language=language,
             )
         except PatientDetailsInvalid as error:
-            self.add_error(error.field if error.field in self.fields else None, error.message)
+            for field, message in error.errors.items():
+                self.add_error(field if field in self.fields else None, message)
             return None
 
 

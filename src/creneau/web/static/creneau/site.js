@@ -40,6 +40,16 @@
     });
   }
 
+  // Another week (or visit) loaded in place by htmx: take the keyboard and the screen reader
+  // to its title, as a new page would.
+  document.body.addEventListener("htmx:afterSettle", function () {
+    var title = document.getElementById("week-title");
+    if (title) {
+      title.setAttribute("tabindex", "-1");
+      title.focus();
+    }
+  });
+
   // Inside a widget: tell the hospital page (and only it) how tall the content is.
   var origins = (document.body.getAttribute("data-embed-origins") || "").split(" ").filter(Boolean);
   if (origins.length && window.parent !== window) {
