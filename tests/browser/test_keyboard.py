@@ -5,6 +5,7 @@ picker loads in place with htmx and still works where scripts are off."""
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -70,7 +71,7 @@ def test_a_patient_books_with_the_keyboard_alone(hub, page, accessible):
     page.keyboard.press("Enter")  # Enter in a field sends the form
 
     page.wait_for_selector("#manage-link")
-    assert page.get_by_role("heading", name="Votre rendez-vous est réservé").is_visible()
+    expect(page.get_by_role("heading", name="Votre rendez-vous est réservé")).to_be_visible()
     # The form came back once with status 422, which Chromium logs; nothing else may be logged.
     assert [p for p in page.problems if "422" not in p] == []
 

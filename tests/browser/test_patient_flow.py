@@ -7,6 +7,7 @@ from pathlib import Path
 
 import icalendar
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -63,8 +64,8 @@ def book_move_cancel(page, start: str, language: str, phone: str, accessible, la
     page.fill("#id_birth_date", "1975-06-14")
     page.fill("#id_phone", phone)
     page.get_by_role("button", name=text["confirm"]).click()
-
-    assert page.get_by_role("heading", name=text["booked"]).is_visible()
+    page.wait_for_selector("#manage-link")
+    expect(page.get_by_role("heading", name=text["booked"])).to_be_visible()
     link = page.locator("#manage-link").inner_text()
     assert "token=" in link
     when = page.locator(".summary .when").inner_text()
@@ -81,15 +82,16 @@ def book_move_cancel(page, start: str, language: str, phone: str, accessible, la
 
     page.goto(link)  # the link alone opens the appointment
     page.get_by_role("link", name=text["move"]).click()
+    page.wait_for_selector("form.week")  # the move page has loaded
     accessible(page, f"{label}-5-move")
     page.locator("button.slot").first.click()
-    assert page.get_by_role("heading", name=text["moved"]).is_visible()
+    expect(page.get_by_role("heading", name=text["moved"])).to_be_visible()
     assert page.locator(".summary").inner_text() != booked
 
     page.get_by_text(text["cancel_open"]).click()
     page.select_option("#id_reason", "unavailable")
     page.get_by_role("button", name=text["cancel"]).click()
-    assert page.get_by_role("heading", name=text["cancelled"]).is_visible()
+    expect(page.get_by_role("heading", name=text["cancelled"])).to_be_visible()
     accessible(page, f"{label}-6-cancelled")
     # Once cancelled, the link shows the appointment but offers no change any more.
     assert page.get_by_role("link", name=text["move"]).count() == 0
@@ -130,10 +132,10 @@ def test_the_other_patient_pages_are_accessible_too(hub, page, accessible):
     page.fill("#id_birth_date", "2001-02-03")
     page.fill("#id_phone", "06 22 33 44 55")
     page.get_by_role("button", name="S’inscrire sur la liste d’attente").click()  # noqa: RUF001
-    assert page.get_by_role("heading", name="Vous êtes sur la liste d’attente").is_visible()  # noqa: RUF001
+    expect(page.get_by_role("heading", name="Vous êtes sur la liste d’attente")).to_be_visible()  # noqa: RUF001
     accessible(page, "fr-desktop-10-waiting-list-entry")
     assert page.problems == []
 
     page.goto(hub + "/appointments/aaaaaaaaaaaaaaaa/?token=nope")
-    assert page.get_by_role("heading", name="Lien non valide").is_visible()
+    expect(page.get_by_role("heading", name="Lien non valide")).to_be_visible()
     accessible(page, "fr-desktop-11-invalid-link")

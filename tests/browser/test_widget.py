@@ -6,6 +6,7 @@ widget offers nothing outside its perimeter (one department of one hospital)."""
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from creneau.web.demo import serve_example_page
 from tests.browser.conftest import CHROMIUM, FLAGS, new_page
@@ -66,7 +67,7 @@ def test_the_example_hospital_page_embeds_the_widget_and_a_booking_completes_in_
     accessible(page, "widget-3-details", frame=frame)
     frame.get_by_role("button", name="Confirmer le rendez-vous").click()
     frame.wait_for_selector("#manage-link")
-    assert frame.get_by_role("heading", name="Votre rendez-vous est réservé").is_visible()
+    expect(frame.get_by_role("heading", name="Votre rendez-vous est réservé")).to_be_visible()
     assert "Pitié-Salpêtrière" in frame.locator(".summary").inner_text()
     accessible(page, "widget-4-confirmation", frame=frame)
     # Nothing relied on a cookie: the whole flow ran without one.
