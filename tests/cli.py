@@ -2,13 +2,60 @@
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+import pytest
+
 CRENEAU = [sys.executable, "-m", "creneau"]
+PG_URL = os.environ.get("CRENEAU_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creneau")
+
+
+class Database:
+    """Reads a hub's database directly, to see what was really stored."""
+
+    def __init__(self, engine: str, target: str) -> None:
+        self.engine, self.target = engine, target
+
+    def rows(self, sql: str) -> list[tuple]:
+        if self.engine == "sqlite":
+            with sqlite3.connect(self.target) as connection:
+                return connection.execute(sql).fetchall()
+        with psycopg.connect(self.target) as connection:
+            return connection.execute(sql).fetchall()
+
+
+@contextmanager
+def hub_database(engine: str, data_dir: Path) -> Iterator[tuple[dict[str, str], Database]]:
+    """A database of its own for a hub run as a separate process: the SQLite file in its data
+    directory, or a new PostgreSQL database dropped afterwards. Yields the hub's extra
+    environment and a reader. In CI a missing PostgreSQL fails, never skips."""
+    if engine == "sqlite":
+        yield {}, Database("sqlite", str(Path(data_dir) / "creneau.sqlite3"))
+        return
+    admin_url = PG_URL.rsplit("/", 1)[0] + "/postgres"
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is not reachable at {admin_url}: CI needs it")
+        pytest.skip("PostgreSQL is not reachable")
+    name = f"creneau_hub_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield {"CRENEAU_DATABASE_URL": url}, Database("postgresql", url)
+    finally:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
 
 
 def hub_env(data_dir: Path | str, **extra: str) -> dict[str, str]:
@@ -30,7 +77,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_demo_hub(data_dir: Path, env: dict[str, str], *, timeout: float = 180):
+def start_demo_hub(data_dir: Path, env: dict[str, str], *args: str, timeout: float = 180):
     """`creneau demo` on a free loopback port: real gunicorn, the data in ``data_dir``.
     Returns the base URL and the process; the caller terminates it. The server's output goes
     to ``data_dir/server.log``: a pipe nobody reads would fill and block the server."""
@@ -46,6 +93,7 @@ def start_demo_hub(data_dir: Path, env: dict[str, str], *, timeout: float = 180)
             str(example_port),
             "--data-dir",
             str(data_dir),
+            *args,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

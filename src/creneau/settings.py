@@ -97,10 +97,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",
     "csp",
+    "django_tasks",
+    "django_tasks_db",
     "creneau.directory",
     "creneau.channels",
     "creneau.agenda",
     "creneau.booking",
+    "creneau.notify",
     "creneau.web",
     "creneau.operations",
 ]
@@ -285,3 +288,56 @@ CRENEAU_RATE_LIMITS = {
 }
 # Holds one visitor (client address) may keep at once; 0 switches the cap off.
 CRENEAU_HOLDS_PER_VISITOR = env_int("CRENEAU_HOLDS_PER_VISITOR", 3)
+
+
+# Background jobs: Django's tasks API (django-tasks) on the database, so that a job is written
+# in the same transaction as the change that causes it. ``creneau worker`` runs them.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+CRENEAU_TASK_RESULTS_DAYS = env_int("CRENEAU_TASK_RESULTS_DAYS", 7)
+
+# Messages to patients. Links in them start with the hub's public address.
+CRENEAU_PUBLIC_URL = env_str("CRENEAU_PUBLIC_URL", "http://localhost:8000") or ""
+CRENEAU_OUTBOX = Path(env_str("CRENEAU_OUTBOX") or DATA_DIR / "outbox")
+CRENEAU_REMINDER_HOURS = env_int("CRENEAU_REMINDER_HOURS", 48)
+# A reminder that can no longer come this long before the appointment is not sent.
+CRENEAU_REMINDER_MIN_LEAD_MINUTES = env_int("CRENEAU_REMINDER_MIN_LEAD_MINUTES", 60)
+CRENEAU_MESSAGE_MAX_ATTEMPTS = max(1, env_int("CRENEAU_MESSAGE_MAX_ATTEMPTS", 8))
+# How long a worker keeps a message it is sending before another may take it again.
+CRENEAU_MESSAGE_LEASE_SECONDS = max(1, env_int("CRENEAU_MESSAGE_LEASE_SECONDS", 120))
+# How often the worker looks for messages whose job was lost or whose retry time has come.
+CRENEAU_SWEEP_SECONDS = max(1, env_int("CRENEAU_SWEEP_SECONDS", 60))
+
+DEFAULT_FROM_EMAIL = env_str("CRENEAU_EMAIL_FROM", "rendez-vous@localhost") or ""
+_smtp_host = env_str("CRENEAU_SMTP_HOST")
+if _smtp_host:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _smtp_host
+    EMAIL_PORT = env_int("CRENEAU_SMTP_PORT", 587)
+    EMAIL_HOST_USER = env_str("CRENEAU_SMTP_USER", "") or ""
+    EMAIL_HOST_PASSWORD = env_str("CRENEAU_SMTP_PASSWORD", "") or ""
+    EMAIL_USE_TLS = env_bool("CRENEAU_SMTP_STARTTLS", EMAIL_PORT == 587)
+    EMAIL_USE_SSL = env_bool("CRENEAU_SMTP_SSL", EMAIL_PORT == 465)
+    EMAIL_TIMEOUT = env_int("CRENEAU_SMTP_TIMEOUT", 20)
+else:
+    # No SMTP server configured: each e-mail is a file in the outbox (the demo's mailbox).
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = CRENEAU_OUTBOX / "email"
+
+CRENEAU_SMS_BACKEND = env_str("CRENEAU_SMS_BACKEND", "file") or "file"
+CRENEAU_SMS_HTTP = {
+    "url": env_str("CRENEAU_SMS_URL", "") or "",
+    "body": env_str(
+        "CRENEAU_SMS_BODY",
+        '{"to": "$to", "text": "$text", "sender": "$sender", "reference": "$reference"}',
+    )
+    or "",
+    "content_type": env_str("CRENEAU_SMS_CONTENT_TYPE", "json") or "json",
+    "sender": env_str("CRENEAU_SMS_SENDER", "") or "",
+    "user": env_str("CRENEAU_SMS_USER", "") or "",
+    "password": env_str("CRENEAU_SMS_PASSWORD", "") or "",
+    "token": env_str("CRENEAU_SMS_TOKEN", "") or "",
+    "timeout": env_int("CRENEAU_SMS_TIMEOUT", 10),
+    "reference_field": env_str("CRENEAU_SMS_REFERENCE_FIELD", "") or "",
+}
+if CRENEAU_SMS_BACKEND == "http" and not CRENEAU_SMS_HTTP["url"]:
+    raise ImproperlyConfigured("CRENEAU_SMS_BACKEND=http needs CRENEAU_SMS_URL.")

@@ -6,22 +6,17 @@ practitioner: each pair is one place, guarded by the overlap check (the exclusio
 PostgreSQL), not by a slot's own counter."""
 
 import json
-import os
 import random
-import sqlite3
 import threading
 import urllib.error
 import urllib.request
-import uuid
 from collections import Counter, defaultdict
 
-import psycopg
 import pytest
 
-from tests.cli import hub_env, run_creneau, start_demo_hub
+from tests.cli import hub_database, hub_env, run_creneau, start_demo_hub
 
 CLIENTS = 200
-PG_URL = os.environ.get("CRENEAU_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creneau")
 
 
 def post(url: str, body: dict) -> tuple[int, dict]:
@@ -35,20 +30,6 @@ def post(url: str, body: dict) -> tuple[int, dict]:
         return error.code, json.load(error)
 
 
-class Database:
-    """Reads the hub's database directly, to count what was really stored."""
-
-    def __init__(self, engine: str, target: str) -> None:
-        self.engine, self.target = engine, target
-
-    def rows(self, sql: str) -> list[tuple]:
-        if self.engine == "sqlite":
-            with sqlite3.connect(self.target) as connection:
-                return connection.execute(sql).fetchall()
-        with psycopg.connect(self.target) as connection:
-            return connection.execute(sql).fetchall()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"], scope="module")
 def race_hub(request, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp(f"race-{request.param}")
@@ -59,32 +40,15 @@ def race_hub(request, tmp_path_factory):
         "CRENEAU_RATE_BOOKINGS": "0",
         "CRENEAU_RATE_BOOKINGS_PER_PHONE": "0",
     }
-    name = None
-    if request.param == "postgresql":
-        admin_url = PG_URL.rsplit("/", 1)[0] + "/postgres"
+    with hub_database(request.param, data_dir) as (engine_env, database):
+        env = hub_env(tmp_path_factory.mktemp("elsewhere"), **extra, **engine_env)
         try:
-            admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-        except psycopg.OperationalError:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"PostgreSQL is not reachable at {admin_url}: CI needs it")
-            pytest.skip("PostgreSQL is not reachable")
-        name = f"creneau_race_{uuid.uuid4().hex[:10]}"
-        admin.execute(f'CREATE DATABASE "{name}"')
-        extra["CRENEAU_DATABASE_URL"] = PG_URL.rsplit("/", 1)[0] + "/" + name
-        database = Database("postgresql", extra["CRENEAU_DATABASE_URL"])
-    else:
-        database = Database("sqlite", str(data_dir / "creneau.sqlite3"))
-    env = hub_env(tmp_path_factory.mktemp("elsewhere"), **extra)
-    try:
-        base, process = start_demo_hub(data_dir, env)
-    except RuntimeError as error:
-        pytest.fail(str(error))
-    yield base, database, {**env, "CRENEAU_DATA_DIR": str(data_dir)}
-    process.terminate()
-    process.wait(timeout=30)
-    if name:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.close()
+            base, process = start_demo_hub(data_dir, env)
+        except RuntimeError as error:
+            pytest.fail(str(error))
+        yield base, database, {**env, "CRENEAU_DATA_DIR": str(data_dir)}
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def contested_slots(base: str) -> list[dict]:

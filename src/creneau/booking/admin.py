@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from creneau.booking import services
 from creneau.booking.models import Appointment, AppointmentEvent, WaitingListEntry
+from creneau.notify.admin import MessageInline
 
 
 class AppointmentEventInline(admin.TabularInline):
@@ -35,12 +36,12 @@ class AppointmentAdmin(admin.ModelAdmin):
     search_fields = ["patient_last_name", "public_id"]
     list_select_related = ["practitioner", "establishment", "visit_type", "channel"]
     date_hierarchy = "starts_at"
-    inlines = [AppointmentEventInline]
+    inlines = [AppointmentEventInline, MessageInline]
     actions = ["mark_arrived", "mark_no_show", "mark_done", "cancel_by_hospital"]
-    exclude = ["manage_token_hash"]
+    exclude = ["manage_token_hash", "sealed_token"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if f.name != "manage_token_hash"]
+        return [f.name for f in self.model._meta.fields if f.name not in self.exclude]
 
     def has_add_permission(self, request):
         return False
@@ -96,10 +97,10 @@ class WaitingListEntryAdmin(admin.ModelAdmin):
     list_display = ["created_at", "patient_last_name", "visit_type", "before", "status"]
     list_filter = ["status"]
     list_select_related = ["visit_type"]
-    exclude = ["manage_token_hash"]
+    exclude = ["manage_token_hash", "sealed_token"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if f.name != "manage_token_hash"]
+        return [f.name for f in self.model._meta.fields if f.name not in self.exclude]
 
     def has_add_permission(self, request):
         return False

@@ -17,14 +17,30 @@ def appointment_uid(appointment: Appointment) -> str:
     return f"appointment-{appointment.public_id}@creneau"
 
 
-def appointment_ics(appointment: Appointment, *, manage_url: str = "") -> bytes:
+def appointment_ics(
+    appointment: Appointment, *, manage_url: str = "", organizer: str = ""
+) -> bytes:
+    """The event as a file to add (METHOD:PUBLISH), or, given the organizer's address, as an
+    invitation sent to the patient (RFC 6047 iMIP: METHOD:REQUEST, then CANCEL, with ORGANIZER
+    and ATTENDEE) that updates or removes the same event in their calendar."""
     sequence = appointment.events.filter(action=AppointmentEvent.Action.MOVED).count()
     cancelled = not appointment.is_active
     calendar = Calendar()
     calendar.add("prodid", PRODUCT_ID)
     calendar.add("version", "2.0")
-    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
+    if cancelled:
+        calendar.add("method", "CANCEL")
+    else:
+        calendar.add("method", "REQUEST" if organizer else "PUBLISH")
     event = Event()
+    if organizer:
+        event.add("organizer", f"mailto:{organizer}")
+        if appointment.patient_email:
+            event.add(
+                "attendee",
+                f"mailto:{appointment.patient_email}",
+                parameters={"ROLE": "REQ-PARTICIPANT", "PARTSTAT": "ACCEPTED", "RSVP": "FALSE"},
+            )
     event.add("uid", appointment_uid(appointment))
     event.add("sequence", sequence + (1 if cancelled else 0))
     event.add("dtstamp", timezone.now())

@@ -77,9 +77,11 @@ class PatientRecord(models.Model):
     patient_email = models.EmailField(_("e-mail"), blank=True)
     patient_language = models.CharField(max_length=5, default="fr")
     reason = models.CharField(_("reason for the visit"), max_length=500, blank=True)
-    # SHA-256 of the patient's manage token: the token is 256 random bits, so a fast hash is
+    # SHA-256 of the patient's manage token: the token is 128 random bits, so a fast hash is
     # enough, and a leaked table gives no working link.
-    manage_token_hash = models.CharField(max_length=64, editable=False)
+    manage_token_hash = models.CharField(max_length=64, editable=False, db_index=True)
+    # The same token sealed (creneau.sealing) for the links in messages sent later.
+    sealed_token = models.TextField(editable=False, blank=True)
 
     class Meta:
         abstract = True

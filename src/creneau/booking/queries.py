@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from creneau.agenda.models import Slot
 from creneau.agenda.queries import offerable_slots
 from creneau.booking.models import Appointment, Hold, WaitingListEntry
-from creneau.booking.services import BookingError, token_matches
+from creneau.booking.services import BookingError, token_hash, token_matches
 from creneau.channels.queries import ChannelScope
 from creneau.directory.models import Establishment, Practitioner, Specialty, VisitType
 
@@ -206,6 +206,19 @@ def access_appointment(*, public_id: str, token: str | None) -> Appointment:
     if appointment is None or not token_matches(token, appointment.manage_token_hash):
         raise BookingError("not_found", _("No appointment matches this link."), status=404)
     return appointment
+
+
+def by_link_token(token: str) -> Appointment | WaitingListEntry:
+    """What the short link in a message opens: the appointment or waiting-list request whose
+    token it carries (found by the token's hash; the same 404 for anything else)."""
+    hashed = token_hash(token)
+    found = (
+        Appointment.objects.filter(manage_token_hash=hashed).first()
+        or WaitingListEntry.objects.filter(manage_token_hash=hashed).first()
+    )
+    if found is None:
+        raise BookingError("not_found", _("Nothing matches this link."), status=404)
+    return found
 
 
 def access_hold(*, scope: ChannelScope, public_id: str) -> Hold:

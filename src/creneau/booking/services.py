@@ -34,6 +34,8 @@ from creneau.booking.patients import PatientDetails
 from creneau.channels.queries import ChannelScope, channel_scope_for_key
 from creneau.directory.models import Establishment, Practitioner, VisitType
 from creneau.errors import DomainError
+from creneau.notify.services import appointment_messages_queue, offer_messages_queue
+from creneau.sealing import seal
 
 NO_OVERLAP_CONSTRAINT = "booking_appointment_no_overlap"
 MAX_SLOT_LENGTH = timedelta(minutes=480)  # VisitType.duration_minutes and slot_minutes bound
@@ -49,13 +51,14 @@ def _slot_taken() -> BookingError:
     return BookingError("slot_taken", _("This slot has just been taken. Please choose another."))
 
 
-def new_token() -> tuple[str, str]:
-    """A manage token (256 random bits) and the hash that is all the database keeps of it."""
-    token = secrets.token_urlsafe(32)
-    return token, token_hash(token)
+def new_token() -> str:
+    """A manage token: 128 random bits (22 characters, short enough for a link in one SMS, and
+    far beyond guessing, the more so behind the per-client limits). The database keeps its
+    hash, to find and check it, and a sealed copy, for the links in later messages."""
+    return secrets.token_urlsafe(16)
 
 
-def _patient_record(patient: PatientDetails, reason: str, hashed: str) -> dict:
+def _patient_record(patient: PatientDetails, reason: str, token: str) -> dict:
     return {
         "patient_last_name": patient.last_name,
         "patient_first_name": patient.first_name,
@@ -64,7 +67,8 @@ def _patient_record(patient: PatientDetails, reason: str, hashed: str) -> dict:
         "patient_email": patient.email,
         "patient_language": patient.language,
         "reason": reason.strip()[:500],
-        "manage_token_hash": hashed,
+        "manage_token_hash": token_hash(token),
+        "sealed_token": seal(token),
     }
 
 
@@ -261,6 +265,24 @@ def hold_create(
         )
 
 
+def holds_clean(*, now: datetime | None = None, keep_days: int = 2) -> tuple[int, int]:
+    """Tidy holds for the worker: void the expired ones (their places were already free to
+    search; this brings the slots' counters down), and delete ended booking holds older than
+    ``keep_days``. Returns (voided, deleted)."""
+    now = now or timezone.now()
+    voided = 0
+    expired = Hold.objects.filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
+    for slot_id in expired.values_list("slot_id", flat=True).distinct()[:5000]:
+        with transaction.atomic():
+            voided += _reclaim_expired_holds(slot_id, now)
+    deleted, _counts = Hold.objects.filter(
+        purpose=Hold.Purpose.BOOKING,
+        status__in=[Hold.Status.RELEASED, Hold.Status.CONSUMED],
+        expires_at__lt=now - timedelta(days=keep_days),
+    ).delete()
+    return voided, deleted
+
+
 def hold_release(*, hold: Hold, now: datetime | None = None) -> None:
     """Give a hold back before it expires (the patient chose another slot)."""
     with transaction.atomic():
@@ -295,7 +317,7 @@ def appointment_book(
     if hold is not None:
         slot = hold.slot
     assert slot is not None
-    token, hashed = new_token()
+    token = new_token()
     try:
         with transaction.atomic():
             # The perimeter is checked again at booking even from a hold: it may have been
@@ -312,7 +334,7 @@ def appointment_book(
                 ends_at=slot.ends_at,
                 channel=scope.channel,
                 perimeter_version=scope.version,
-                **_patient_record(patient, reason, hashed),
+                **_patient_record(patient, reason, token),
             )
             _occupy_time(appointment)
             AppointmentEvent.objects.create(
@@ -321,6 +343,7 @@ def appointment_book(
                 status=appointment.status,
                 channel=scope.channel,
             )
+            appointment_messages_queue(appointment=appointment, kind="confirmation", now=now)
     except IntegrityError as error:
         raise _translate_overlap(error) from error
     return Booked(appointment=appointment, manage_token=token)
@@ -364,6 +387,16 @@ def appointment_cancel(
             status=status,
             channel_id=channel_scope.channel.pk if channel_scope else appointment.channel_id,
             by=user,
+        )
+        appointment_messages_queue(
+            appointment=appointment,
+            kind="cancelled",
+            context=(
+                {"by": "hospital", "reason": reason.strip()[:200]}
+                if by_staff
+                else {"by": "patient"}
+            ),
+            now=now,
         )
         if appointment.slot_id:
             waiting_list_offer_slot(slot_id=appointment.slot_id, now=now)
@@ -418,6 +451,12 @@ def appointment_reschedule(
                 status=appointment.status,
                 channel=scope.channel,
                 previous_starts_at=previous,
+            )
+            appointment_messages_queue(
+                appointment=appointment,
+                kind="moved",
+                context={"previous_starts_at": previous.isoformat()},
+                now=now,
             )
             if old_slot_id:
                 waiting_list_offer_slot(slot_id=old_slot_id, now=now)
@@ -486,7 +525,7 @@ def waiting_list_join(
     now = now or timezone.now()
     if before <= now:
         raise BookingError("invalid_date", _("The date must be in the future."), status=422)
-    token, hashed = new_token()
+    token = new_token()
     with transaction.atomic():
         entry = WaitingListEntry.objects.create(
             channel=scope.channel,
@@ -494,7 +533,7 @@ def waiting_list_join(
             establishment=establishment,
             practitioner=practitioner,
             before=before,
-            **_patient_record(patient, reason, hashed),
+            **_patient_record(patient, reason, token),
         )
     return Joined(entry=entry, manage_token=token)
 
@@ -542,7 +581,9 @@ def waiting_list_offer_slot(
             )
             entry.status = WaitingListEntry.Status.OFFERED
             entry.save(update_fields=["status"])
-            return WaitingListOffer.objects.create(entry=entry, hold=hold, expires_at=expires_at)
+            offer = WaitingListOffer.objects.create(entry=entry, hold=hold, expires_at=expires_at)
+            offer_messages_queue(offer=offer, now=now)
+            return offer
     return None
 
 

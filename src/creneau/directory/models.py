@@ -1,6 +1,6 @@
 """The directory: who offers appointments, where, in which specialties, for which visits."""
 
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -163,6 +163,11 @@ class Establishment(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.finess})"
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The establishment's time zone, where its times are shown and reckoned."""
+        return ZoneInfo(self.time_zone)
+
 
 class Specialty(BilingualLabel):
     code = models.SlugField(_("code"), max_length=60, unique=True)
@@ -290,6 +295,16 @@ class VisitType(BilingualLabel):
         default=182,
         validators=[MinValueValidator(1), MaxValueValidator(730)],
         help_text=_("Slots further ahead than this are not offered yet."),
+    )
+    reminder_hours = models.PositiveSmallIntegerField(
+        _("reminder (hours before)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(24 * 14)],
+        help_text=_(
+            "When the patient is reminded, in hours before the appointment (local time); empty "
+            "for the hub's default (48), 0 for no reminder."
+        ),
     )
     is_active = models.BooleanField(_("active"), default=True)
 

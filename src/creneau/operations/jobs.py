@@ -1,15 +1,20 @@
-"""Periodic work, as plain functions: ``creneau slots generate`` and cron call them today; the
-background worker will schedule them (notifications issue)."""
+"""Periodic work, as plain functions, and the schedule on which ``creneau worker`` runs them:
+messages due, waiting-list offers passed on, holds tidied, agendas rolled forward each night."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from creneau.agenda.services import GenerationReport, slots_generate
 from creneau.booking.idempotency import idempotency_purge
-from creneau.booking.services import waiting_list_match, waiting_list_offers_expire
+from creneau.booking.queries import PARIS
+from creneau.booking.services import holds_clean, waiting_list_match, waiting_list_offers_expire
+from creneau.notify.services import messages_sweep
+from creneau.operations.models import ScheduledJob
 
 
 @dataclass
@@ -41,3 +46,79 @@ def nightly_roll(
     return RollReport(
         slots=report, offers_expired=expired, offers_made=made, idempotency_keys_purged=purged
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker's schedule
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job the worker runs by itself: every so often, or once a day at a local time."""
+
+    name: str
+    run: Callable[[], object]
+    every: timedelta | None = None
+    daily_at: time | None = None
+
+    def next_after(self, moment: datetime) -> datetime:
+        if self.every is not None:
+            return moment + self.every
+        assert self.daily_at is not None
+        local = timezone.localtime(moment, PARIS)
+        today = datetime.combine(local.date(), self.daily_at, tzinfo=PARIS)
+        upcoming = (
+            today
+            if today > local
+            else datetime.combine(local.date() + timedelta(days=1), self.daily_at, tzinfo=PARIS)
+        )
+        return upcoming.astimezone(UTC)
+
+
+def _task_results_prune() -> int:
+    from django_tasks_db.models import DBTaskResult
+
+    old = timezone.now() - timedelta(days=settings.CRENEAU_TASK_RESULTS_DAYS)
+    deleted, _counts = DBTaskResult.objects.finished().filter(finished_at__lt=old).delete()
+    return deleted
+
+
+def _roll() -> RollReport:
+    return nightly_roll()
+
+
+PERIODIC = {
+    job.name: job
+    for job in [
+        Periodic(
+            "messages",
+            lambda: messages_sweep(),
+            every=timedelta(seconds=settings.CRENEAU_SWEEP_SECONDS),
+        ),
+        Periodic("offers", lambda: waiting_list_offers_expire(), every=timedelta(minutes=1)),
+        Periodic("waiting_list", lambda: waiting_list_match(), every=timedelta(minutes=5)),
+        Periodic("holds", lambda: holds_clean(), every=timedelta(minutes=15)),
+        Periodic("roll", _roll, daily_at=time(2, 30)),
+        Periodic("task_results", _task_results_prune, daily_at=time(3, 30)),
+    ]
+}
+
+
+def periodic_enqueue_due(*, now: datetime | None = None) -> list[str]:
+    """Enqueue each periodic job whose time has come, once whatever the number of workers: the
+    run is claimed by moving its next time forward in one conditional update."""
+    from creneau.operations.tasks import run_periodic
+
+    now = now or timezone.now()
+    started = []
+    for job in PERIODIC.values():
+        first = now if job.every is not None else job.next_after(now)
+        ScheduledJob.objects.get_or_create(name=job.name, defaults={"next_run_at": first})
+        with transaction.atomic():
+            claimed = ScheduledJob.objects.filter(name=job.name, next_run_at__lte=now).update(
+                next_run_at=job.next_after(now), last_run_at=now
+            )
+            if claimed:
+                run_periodic.enqueue(job.name)
+                started.append(job.name)
+    return started

@@ -1,5 +1,8 @@
 """gunicorn, embedded: ``creneau serve`` and the demo run the same server."""
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -44,3 +47,26 @@ def default_options() -> dict[str, Any]:
         "workers": settings.CRENEAU_WORKERS,
         "threads": settings.CRENEAU_THREADS,
     }
+
+
+def _die_with_parent() -> None:
+    """In the child: be stopped when the process that started it dies, however it dies."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the caller's own clean-up still stops it
+
+
+def start_worker(log_path) -> subprocess.Popen:
+    """``creneau worker`` in a process of its own beside the server (the demo runs one)."""
+    log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 (the child keeps it open)
+    return subprocess.Popen(
+        [sys.executable, "-m", "creneau", "worker"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+        preexec_fn=_die_with_parent,  # started before any other thread of the demo
+    )

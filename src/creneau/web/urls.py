@@ -19,4 +19,7 @@ urlpatterns = [
     path("appointments/<str:appointment_id>/move/", views.move, name="move"),
     path("waiting-list/", views.waiting_join, name="waiting_join"),
     path("waiting-list/<str:entry_id>/", views.waiting_entry, name="waiting_entry"),
+    # The short addresses in messages: an appointment (a) or a waiting-list offer (w).
+    path("a/<str:token>", views.short_link, name="short_link"),
+    path("w/<str:token>", views.short_link, name="short_offer_link"),
 ]

@@ -336,6 +336,16 @@ def _appointment(request: HttpRequest, appointment_id: str) -> Appointment:
 
 
 @patient_page
+def short_link(request: HttpRequest, site: PatientSite, token: str) -> HttpResponse:
+    """The short address in an SMS (``/a/TOKEN/``): on to the appointment or the waiting-list
+    request it opens."""
+    found = queries.by_link_token(token)
+    if isinstance(found, Appointment):
+        return HttpResponseRedirect(site.url("manage", found.public_id, token=token))
+    return HttpResponseRedirect(site.url("waiting_entry", found.public_id, token=token))
+
+
+@patient_page
 def manage(request: HttpRequest, site: PatientSite, appointment_id: str) -> HttpResponse:
     appointment = _appointment(request, appointment_id)
     token = _token(request)

@@ -1,4 +1,5 @@
 import json
+import os
 import secrets
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from creneau.channels.services import organisation_public_site_ensure
 from creneau.directory.demo import demo_directory_load
 from creneau.directory.models import Organisation
 from creneau.operations.jobs import nightly_roll
-from creneau.operations.server import serve
+from creneau.operations.server import serve, start_worker
 from creneau.web.demo import demo_widget_ensure, serve_example_page
 
 ADMIN_USERNAME = "demo-admin"
@@ -41,8 +42,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-serve", action="store_true", help="prepare the data and credentials, then exit"
         )
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="do not run a background worker beside the server (messages wait in the queue)",
+        )
 
-    def handle(self, *args, port, example_port, reset, no_serve, **options):
+    def handle(self, *args, port, example_port, reset, no_serve, no_worker, **options):
         example_port = example_port or port + 1
         data_dir = Path(settings.DATA_DIR)
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +73,10 @@ class Command(BaseCommand):
         widget = demo_widget_ensure(organisation=organisation, example_port=example_port)
         credentials = self._credentials(data_dir, port, widget, example_port)
         base = credentials["hub_url"]
+        # Links in messages lead back to this demo, unless an address was configured.
+        if "CRENEAU_PUBLIC_URL" not in os.environ:
+            os.environ["CRENEAU_PUBLIC_URL"] = settings.CRENEAU_PUBLIC_URL = base
+        outbox = Path(settings.CRENEAU_OUTBOX)
         example = credentials["widget"]["example_page"]
         self.stdout.write(
             "\n".join(
@@ -80,13 +90,22 @@ class Command(BaseCommand):
                     f"{credentials['admin']['password']})",
                     f"API docs       {base}/api/docs",
                     f"Credentials    {data_dir / CREDENTIALS_FILE}",
+                    f"Outbox         {outbox}   (the patients' SMS in sms.jsonl, e-mails "
+                    "in email/: what the worker sent)",
                     "",
                 ]
             )
         )
-        if not no_serve:
-            serve_example_page(port=example_port, hub=base, key=widget.key)
+        if no_serve:
+            return
+        worker = None if no_worker else start_worker(data_dir / "worker.log")
+        serve_example_page(port=example_port, hub=base, key=widget.key)
+        try:
             serve(bind=f"127.0.0.1:{port}", workers=2, threads=4)
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=30)
 
     def _reset(self, data_dir: Path) -> None:
         database = settings.DATABASES["default"]

@@ -1,0 +1,304 @@
+"""Messages to patients: queued by the booking services in their own transaction (a rolled-back
+booking leaves no message, a committed one always has its own), then sent by the worker.
+
+Each message row is the truth about its delivery. A worker claims it with a conditional update
+(``sending``, a lease, one more attempt) committed before it calls the gateway, and records the
+outcome after; a worker killed in between leaves the lease to run out, and the message is taken
+again with the same idempotency key. Failures are retried with growing delays; a message past its
+use (the appointment has begun or changed, the offer has expired) is given up, never sent late."""
+
+import logging
+import smtplib
+from datetime import UTC, datetime, timedelta
+from email.mime.text import MIMEText
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from creneau.booking.models import Appointment, WaitingListOffer
+from creneau.errors import DomainError
+from creneau.notify.backends import DeliveryError, Sent, sms_backend
+from creneau.notify.models import Message
+from creneau.notify.texts import Rendered, render
+
+logger = logging.getLogger("creneau.notify")
+
+# Minutes to wait after each failed attempt; the last delay repeats until the attempts run out.
+BACKOFF_MINUTES = (1, 5, 15, 60, 180)
+PENDING = (Message.Status.QUEUED, Message.Status.FAILED)
+
+
+class NotifyError(DomainError):
+    pass
+
+
+def _media(record) -> list[str]:
+    # "sms" always (the phone is required), "email" when the patient gave an address.
+    return ["sms", "email"] if record.patient_email else ["sms"]
+
+
+def _enqueue(message: Message) -> None:
+    from creneau.notify.tasks import deliver_message
+
+    task = deliver_message
+    if message.send_after > timezone.now():
+        task = task.using(run_after=message.send_after)
+    task.enqueue(message.pk)
+
+
+def _create(**fields) -> list[Message]:
+    record = fields["appointment"] or fields["offer"].entry
+    messages = []
+    for medium in _media(record):
+        message = Message.objects.create(
+            medium=medium, next_attempt_at=fields["send_after"], **fields
+        )
+        _enqueue(message)
+        messages.append(message)
+    return messages
+
+
+def reminder_time(appointment: Appointment) -> datetime | None:
+    """The visit type's hours before the appointment, counted on the local clock: a reminder
+    48 hours before a Monday 09:00 comes on Saturday at 09:00 on both sides of a clock change."""
+    hours = appointment.visit_type.reminder_hours
+    if hours is None:
+        hours = settings.CRENEAU_REMINDER_HOURS
+    if not hours:
+        return None
+    local = timezone.localtime(appointment.starts_at, appointment.establishment.zone)
+    return (local - timedelta(hours=hours)).astimezone(UTC)
+
+
+def _reminders_reschedule(appointment: Appointment, now: datetime) -> None:
+    Message.objects.filter(
+        appointment=appointment, kind=Message.Kind.REMINDER, status__in=PENDING
+    ).update(status=Message.Status.GIVEN_UP, answer="superseded", lease_until=None)
+    if appointment.status != Appointment.Status.BOOKED:
+        return
+    due = reminder_time(appointment)
+    lead = timedelta(minutes=settings.CRENEAU_REMINDER_MIN_LEAD_MINUTES)
+    # None when the booking is made inside the reminder's window.
+    if due is not None and now < due < appointment.starts_at - lead:
+        _create(
+            appointment=appointment,
+            offer=None,
+            kind=Message.Kind.REMINDER,
+            send_after=due,
+            useful_until=appointment.starts_at - lead,
+        )
+
+
+def appointment_messages_queue(
+    *,
+    appointment: Appointment,
+    kind: str,
+    context: dict | None = None,
+    now: datetime | None = None,
+) -> list[Message]:
+    """Queue what a change to an appointment says to its patient (by SMS, and by e-mail when
+    they gave one), and set its reminder again. Called inside the change's transaction."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        messages = _create(
+            appointment=appointment,
+            offer=None,
+            kind=kind,
+            context=context or {},
+            send_after=now,
+            useful_until=appointment.starts_at,
+        )
+        _reminders_reschedule(appointment, now)
+    return messages
+
+
+def offer_messages_queue(*, offer: WaitingListOffer, now: datetime | None = None) -> list[Message]:
+    now = now or timezone.now()
+    with transaction.atomic():
+        return _create(
+            appointment=None,
+            offer=offer,
+            kind=Message.Kind.OFFER,
+            context={},
+            send_after=now,
+            useful_until=offer.expires_at,
+        )
+
+
+def message_resend(*, message: Message, now: datetime | None = None) -> Message:
+    """Staff ask for a message to go again: a new message of the same kind, with its own key,
+    so the record of the first stays as it was."""
+    now = now or timezone.now()
+    if message.useful_until <= now:
+        raise NotifyError(
+            "no_longer_useful", _("This message is past its use: it can no longer be sent.")
+        )
+    with transaction.atomic():
+        copy = Message.objects.create(
+            kind=message.kind,
+            medium=message.medium,
+            appointment=message.appointment,
+            offer=message.offer,
+            context=message.context,
+            send_after=now,
+            next_attempt_at=now,
+            useful_until=message.useful_until,
+        )
+        _enqueue(copy)
+    return copy
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery
+
+
+def _due(now: datetime) -> Q:
+    """Waiting for its (next) attempt, or held by a worker whose lease has run out."""
+    return Q(status__in=PENDING, next_attempt_at__lte=now) | Q(
+        status=Message.Status.SENDING, lease_until__lte=now
+    )
+
+
+def _claim(message_id: int, now: datetime) -> bool:
+    lease = timedelta(seconds=settings.CRENEAU_MESSAGE_LEASE_SECONDS)
+    claimed = Message.objects.filter(_due(now), pk=message_id).update(
+        status=Message.Status.SENDING, attempts=F("attempts") + 1, lease_until=now + lease
+    )
+    return bool(claimed)
+
+
+def _why_useless(message: Message, now: datetime) -> str:
+    if message.useful_until <= now:
+        return "too late: no longer useful"
+    if message.appointment is not None:
+        if message.kind == Message.Kind.CANCELLED:
+            return ""
+        if message.appointment.status != Appointment.Status.BOOKED:
+            return "appointment no longer booked"
+        return ""
+    if message.offer is not None and message.offer.status != WaitingListOffer.Status.PENDING:
+        return "offer no longer open"
+    return ""
+
+
+def _send(message: Message, text: Rendered) -> Sent:
+    record = message.appointment or message.offer.entry
+    if message.medium == Message.Medium.SMS:
+        return sms_backend().send(
+            to=record.patient_phone, text=text.sms, key=message.idempotency_key
+        )
+    return _send_email(message, text, record.patient_email)
+
+
+def _send_email(message: Message, text: Rendered, to: str) -> Sent:
+    from creneau.booking.calendar import appointment_ics
+
+    email = EmailMessage(
+        subject=text.subject,
+        body=text.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        headers={"Message-ID": f"<{message.idempotency_key}@creneau>"},
+    )
+    if message.appointment_id and message.kind != Message.Kind.REMINDER:
+        ics = appointment_ics(message.appointment, organizer=settings.DEFAULT_FROM_EMAIL)
+        method = "CANCEL" if b"METHOD:CANCEL" in ics else "REQUEST"
+        part = MIMEText(ics.decode(), "calendar", "utf-8")
+        part.set_param("method", method)
+        part.add_header("Content-Disposition", "attachment", filename="invitation.ics")
+        email.attach(part)
+    try:
+        get_connection(fail_silently=False).send_messages([email])
+    except smtplib.SMTPRecipientsRefused as error:
+        raise DeliveryError(f"recipient refused: {_codes(error)}", retry=False) from None
+    except smtplib.SMTPResponseException as error:
+        raise DeliveryError(f"{error.smtp_code}", retry=error.smtp_code < 500) from None
+    except (smtplib.SMTPException, OSError) as error:
+        raise DeliveryError(f"no answer: {type(error).__name__}", retry=True) from None
+    return Sent(reference=f"<{message.idempotency_key}@creneau>", answer="250 accepted")
+
+
+def _codes(error: smtplib.SMTPRecipientsRefused) -> str:
+    return " ".join(str(code) for code, _text in error.recipients.values())
+
+
+def _record(message: Message, **fields) -> None:
+    Message.objects.filter(pk=message.pk).update(lease_until=None, **fields)
+
+
+def message_deliver(*, message_id: int, now: datetime | None = None) -> str | None:
+    """Send one message if it is due and no other worker holds it; its status afterwards, or
+    None when there was nothing to do."""
+    now = now or timezone.now()
+    if not _claim(message_id, now):
+        return None
+    message = Message.objects.select_related(
+        "appointment__practitioner",
+        "appointment__establishment",
+        "appointment__visit_type",
+        "offer__entry",
+        "offer__hold__slot__practitioner",
+        "offer__hold__slot__establishment",
+        "offer__hold__slot__visit_type",
+    ).get(pk=message_id)
+    why = _why_useless(message, now)
+    if why:
+        _record(message, status=Message.Status.GIVEN_UP, answer=why)
+        logger.info(
+            "message %s (%s, %s) given up: %s", message.public_id, message.kind, message.medium, why
+        )
+        return "given_up"
+    try:
+        sent = _send(message, render(message))
+    except DeliveryError as error:
+        last = message.attempts >= settings.CRENEAU_MESSAGE_MAX_ATTEMPTS or not error.retry
+        delay = BACKOFF_MINUTES[min(message.attempts, len(BACKOFF_MINUTES)) - 1]
+        status = "given_up" if last else "failed"
+        _record(
+            message,
+            status=status,
+            answer=error.answer,
+            next_attempt_at=timezone.now() + timedelta(minutes=delay),
+        )
+        logger.warning(
+            "message %s (%s, %s) attempt %d failed: %s%s",
+            message.public_id,
+            message.kind,
+            message.medium,
+            message.attempts,
+            error.answer[:200],
+            "; given up" if last else f"; next try in {delay} min",
+        )
+        return status
+    _record(
+        message,
+        status=Message.Status.SENT,
+        sent_at=timezone.now(),
+        provider_reference=sent.reference[:200],
+        answer=sent.answer[:500],
+    )
+    logger.info("message %s (%s, %s) sent", message.public_id, message.kind, message.medium)
+    return "sent"
+
+
+def messages_due(*, now: datetime | None = None, limit: int = 200) -> list[int]:
+    now = now or timezone.now()
+    return list(
+        Message.objects.filter(_due(now or timezone.now()))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def messages_sweep(*, now: datetime | None = None) -> int:
+    """Send every message that is due and not held: those whose job was lost with a killed
+    worker, retries whose delay has passed, reminders that fell due while no worker ran."""
+    sent = 0
+    for message_id in messages_due(now=now):
+        if message_deliver(message_id=message_id) is not None:
+            sent += 1
+    return sent

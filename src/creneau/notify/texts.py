@@ -1,0 +1,229 @@
+"""What each message says, in the patient's language: an SMS short enough for one segment where
+the names allow it, an e-mail with the address and the preparation instructions. Nothing medical
+beyond what the patient needs: place, time, practitioner, preparation."""
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.template.defaultfilters import date as format_date
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from creneau.notify.models import Message
+from creneau.sealing import unseal
+
+# GSM 03.38: the basic set and its extension (which costs two characters each).
+GSM_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENDED = set("^{}\\[~]|€")
+_REPLACEMENTS = {
+    "\u2019": "'",  # right single quotation mark, the French apostrophe
+    "\u2018": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2013": "-",  # en dash
+    "\u2014": "-",  # em dash
+    "\u2026": "...",
+    "\u00a0": " ",
+    "\u202f": " ",
+}
+
+
+def sms_text(text: str) -> str:
+    """The text in the GSM alphabet, so that a segment holds 160 characters, not 70: typographic
+    quotes and dashes made plain, other accents dropped (ê → e), what remains replaced by '?'."""
+    out = []
+    for char in " ".join(text.split()):
+        char = _REPLACEMENTS.get(char, char)
+        if char in GSM_BASIC or char in GSM_EXTENDED:
+            out.append(char)
+            continue
+        base = unicodedata.normalize("NFKD", char)[0]
+        out.append(base if base in GSM_BASIC else "?")
+    return "".join(out)
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS segments the text takes (GSM 7-bit: 160, or 153 when split; else UCS-2)."""
+    if all(char in GSM_BASIC or char in GSM_EXTENDED for char in text):
+        length = sum(2 if char in GSM_EXTENDED else 1 for char in text)
+        return 1 if length <= 160 else -(-length // 153)
+    units = len(text.encode("utf-16-le")) // 2
+    return 1 if units <= 70 else -(-units // 67)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    sms: str
+    subject: str
+    body: str
+
+
+def _url(path: str, language: str) -> str:
+    prefix = "/en" if language == "en" else ""
+    return settings.CRENEAU_PUBLIC_URL.rstrip("/") + prefix + path
+
+
+def _when(moment: datetime, zone: ZoneInfo) -> dict[str, str]:
+    local = timezone.localtime(moment, zone)
+    return {
+        "day": format_date(local, "l d/m"),
+        "short_day": format_date(local, "d/m"),
+        "long_day": format_date(local, "l j F Y"),
+        "time": format_date(local, "H:i"),
+    }
+
+
+def render(message: Message) -> Rendered:
+    language = _language(message)
+    with translation.override(language):
+        if message.kind == Message.Kind.OFFER:
+            return _offer(message, language)
+        return _appointment(message, language)
+
+
+def _language(message: Message) -> str:
+    record = message.appointment or message.offer.entry  # type: ignore[union-attr]
+    return "en" if record.patient_language == "en" else "fr"
+
+
+def _appointment(message: Message, language: str) -> Rendered:
+    appointment = message.appointment
+    assert appointment is not None
+    place = appointment.establishment
+    facts = {
+        **_when(appointment.starts_at, place.zone),
+        "practitioner": appointment.practitioner.display_name,
+        "place": place.name,
+        "address": f"{place.address}, {place.postcode} {place.city}",
+        "visit": appointment.visit_type.label,
+    }
+    token = unseal(appointment.sealed_token)
+    manage = _url(f"/a/{token}", language) if token else ""
+    rebook = _url(f"/practitioners/{appointment.practitioner.public_id}/", language)
+    preparation = appointment.visit_type.preparation
+    kind = message.kind
+    if kind == Message.Kind.CONFIRMATION:
+        sms = _("Appointment confirmed: %(day)s at %(time)s, %(practitioner)s, %(place)s.") % facts
+        subject = _("Your appointment on %(long_day)s at %(time)s") % facts
+        opening = _("Your appointment is booked.")
+    elif kind == Message.Kind.REMINDER:
+        sms = _("Reminder: appointment %(day)s at %(time)s, %(practitioner)s, %(place)s.") % facts
+        subject = _("Reminder: your appointment on %(long_day)s at %(time)s") % facts
+        opening = _("This is a reminder of your appointment.")
+    elif kind == Message.Kind.MOVED:
+        before = _when(datetime.fromisoformat(message.context["previous_starts_at"]), place.zone)
+        facts["old_day"], facts["old_time"] = before["short_day"], before["time"]
+        sms = (
+            _(
+                "Appt of %(old_day)s %(old_time)s moved to %(day)s at %(time)s, "
+                "%(practitioner)s, %(place)s."
+            )
+            % facts
+        )
+        subject = _("Your appointment is moved to %(long_day)s at %(time)s") % facts
+        opening = _("Your appointment has been moved; the former time is free again.")
+    else:
+        reason = message.context.get("reason", "")
+        if message.context.get("by") == "hospital":
+            sms = _("The hospital cancelled your appointment of %(day)s at %(time)s") % facts
+            sms += f" ({reason})." if reason else "."
+            opening = _("The hospital had to cancel your appointment. Please accept our apologies.")
+            if reason:
+                opening += "\n" + _("Reason: %(reason)s") % {"reason": reason}
+        else:
+            sms = _("Your appointment of %(day)s at %(time)s is cancelled.") % facts
+            opening = _("Your appointment is cancelled, as you asked.")
+        subject = _("Cancelled: your appointment on %(long_day)s at %(time)s") % facts
+        sms += " " + _("Book again: %(url)s") % {"url": rebook}
+        body = "\n\n".join(
+            [
+                opening,
+                _("It was: %(visit)s with %(practitioner)s, %(long_day)s at %(time)s, %(place)s.")
+                % facts,
+                _("To book another appointment: %(url)s") % {"url": rebook},
+            ]
+        )
+        return Rendered(sms=sms_text(sms), subject=subject, body=body + _signature())
+    if manage:
+        sms += " " + _("Manage: %(url)s") % {"url": manage}
+    paragraphs = [
+        opening,
+        "\n".join(
+            [
+                _("When: %(long_day)s at %(time)s") % facts,
+                _("With: %(practitioner)s (%(visit)s)") % facts,
+                _("Where: %(place)s, %(address)s") % facts,
+            ]
+        ),
+    ]
+    if preparation:
+        paragraphs.append(_("To prepare:") + "\n" + preparation)
+    if manage:
+        paragraphs.append(_("To see, move or cancel it: %(url)s") % {"url": manage})
+    return Rendered(sms=sms_text(sms), subject=subject, body="\n\n".join(paragraphs) + _signature())
+
+
+def _offer(message: Message, language: str) -> Rendered:
+    offer = message.offer
+    assert offer is not None
+    slot = offer.hold.slot
+    zone = slot.establishment.zone
+    expires_on = timezone.localtime(offer.expires_at, zone).date()
+    facts = {
+        **_when(slot.starts_at, zone),
+        "practitioner": slot.practitioner.display_name,
+        "place": slot.establishment.name,
+        "address": f"{slot.establishment.address}, {slot.establishment.postcode} "
+        f"{slot.establishment.city}",
+        "visit": slot.visit_type.label,
+        # The time alone when the offer ends today, else its day too.
+        "until": format_date(
+            timezone.localtime(offer.expires_at, zone),
+            "H:i" if expires_on == timezone.localdate(timezone.now(), zone) else "d/m H:i",
+        ),
+        "until_day": format_date(timezone.localtime(offer.expires_at, zone), "l j F"),
+    }
+    token = unseal(offer.entry.sealed_token)
+    link = _url(f"/w/{token}", language) if token else ""
+    if link:
+        sms = _(
+            "Earlier slot: %(day)s at %(time)s, %(practitioner)s, %(place)s. "
+            "Take it before %(until)s: %(url)s"
+        ) % {**facts, "url": link}
+    else:
+        sms = (
+            _(
+                "Earlier slot: %(day)s at %(time)s, %(practitioner)s, %(place)s. "
+                "Kept until %(until)s."
+            )
+            % facts
+        )
+    paragraphs = [
+        _("An earlier slot has freed up and is kept for you until %(until_day)s at %(until)s.")
+        % facts,
+        "\n".join(
+            [
+                _("When: %(long_day)s at %(time)s") % facts,
+                _("With: %(practitioner)s (%(visit)s)") % facts,
+                _("Where: %(place)s, %(address)s") % facts,
+            ]
+        ),
+        _("Without an answer by then, it goes to the next patient on the list."),
+    ]
+    if link:
+        paragraphs.append(_("To take it or let it go: %(url)s") % {"url": link})
+    return Rendered(
+        sms=sms_text(sms),
+        subject=_("An earlier appointment on %(long_day)s at %(time)s") % facts,
+        body="\n\n".join(paragraphs) + _signature(),
+    )
+
+
+def _signature() -> str:
+    return "\n\n-- \n" + _("This message was sent by the hospital's appointment service.")
