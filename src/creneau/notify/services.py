@@ -288,7 +288,7 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> str | No
 def messages_due(*, now: datetime | None = None, limit: int = 200) -> list[int]:
     now = now or timezone.now()
     return list(
-        Message.objects.filter(_due(now or timezone.now()))
+        Message.objects.filter(_due(now))
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
