@@ -303,6 +303,15 @@ class Booked:
     manage_token: str
 
 
+def _share_loaded(slot: Slot, appointment: Appointment) -> None:
+    """Give the appointment what the caller already loaded with the slot (its visit type,
+    establishment, practitioner), rather than read them again for its messages."""
+    for name in ("visit_type", "establishment", "practitioner"):
+        field = Slot._meta.get_field(name)
+        if field.is_cached(slot):
+            setattr(appointment, name, getattr(slot, name))
+
+
 def appointment_book(
     *,
     scope: ChannelScope,
@@ -336,6 +345,7 @@ def appointment_book(
                 perimeter_version=scope.version,
                 **_patient_record(patient, reason, token),
             )
+            _share_loaded(slot, appointment)
             _occupy_time(appointment)
             AppointmentEvent.objects.create(
                 appointment=appointment,

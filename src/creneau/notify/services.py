@@ -41,24 +41,24 @@ def _media(record) -> list[str]:
     return ["sms", "email"] if record.patient_email else ["sms"]
 
 
-def _enqueue(message: Message) -> None:
-    from creneau.notify.tasks import deliver_message
+def _enqueue(messages: list[Message]) -> None:
+    """One job for messages due together (the SMS and the e-mail of one change)."""
+    from creneau.notify.tasks import deliver_messages
 
-    task = deliver_message
-    if message.send_after > timezone.now():
-        task = task.using(run_after=message.send_after)
-    task.enqueue(message.pk)
+    task = deliver_messages
+    due = messages[0].send_after
+    if due > timezone.now():
+        task = task.using(run_after=due)
+    task.enqueue([message.pk for message in messages])
 
 
 def _create(**fields) -> list[Message]:
     record = fields["appointment"] or fields["offer"].entry
-    messages = []
-    for medium in _media(record):
-        message = Message.objects.create(
-            medium=medium, next_attempt_at=fields["send_after"], **fields
-        )
-        _enqueue(message)
-        messages.append(message)
+    messages = Message.objects.bulk_create(
+        Message(medium=medium, next_attempt_at=fields["send_after"], **fields)
+        for medium in _media(record)
+    )
+    _enqueue(messages)
     return messages
 
 
@@ -74,10 +74,11 @@ def reminder_time(appointment: Appointment) -> datetime | None:
     return (local - timedelta(hours=hours)).astimezone(UTC)
 
 
-def _reminders_reschedule(appointment: Appointment, now: datetime) -> None:
-    Message.objects.filter(
-        appointment=appointment, kind=Message.Kind.REMINDER, status__in=PENDING
-    ).update(status=Message.Status.GIVEN_UP, answer="superseded", lease_until=None)
+def _reminders_reschedule(appointment: Appointment, now: datetime, *, new: bool) -> None:
+    if not new:  # a new appointment has no reminder yet
+        Message.objects.filter(
+            appointment=appointment, kind=Message.Kind.REMINDER, status__in=PENDING
+        ).update(status=Message.Status.GIVEN_UP, answer="superseded", lease_until=None)
     if appointment.status != Appointment.Status.BOOKED:
         return
     due = reminder_time(appointment)
@@ -103,7 +104,7 @@ def appointment_messages_queue(
     """Queue what a change to an appointment says to its patient (by SMS, and by e-mail when
     they gave one), and set its reminder again. Called inside the change's transaction."""
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         messages = _create(
             appointment=appointment,
             offer=None,
@@ -112,13 +113,13 @@ def appointment_messages_queue(
             send_after=now,
             useful_until=appointment.starts_at,
         )
-        _reminders_reschedule(appointment, now)
+        _reminders_reschedule(appointment, now, new=kind == Message.Kind.CONFIRMATION)
     return messages
 
 
 def offer_messages_queue(*, offer: WaitingListOffer, now: datetime | None = None) -> list[Message]:
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         return _create(
             appointment=None,
             offer=offer,
@@ -148,7 +149,7 @@ def message_resend(*, message: Message, now: datetime | None = None) -> Message:
             next_attempt_at=now,
             useful_until=message.useful_until,
         )
-        _enqueue(copy)
+        _enqueue([copy])
     return copy
 
 
