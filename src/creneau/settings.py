@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "creneau.agenda",
     "creneau.booking",
     "creneau.notify",
+    "creneau.ledger",
     "creneau.web",
     "creneau.operations",
 ]

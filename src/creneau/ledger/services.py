@@ -1,0 +1,42 @@
+"""Appending to the ledger: called by the services whose changes it records, in their
+transaction (DESIGN.md, invariant 6). An entry is canonical JSON with no patient data."""
+
+import json
+from datetime import datetime
+
+from django.utils import timezone
+
+from creneau.errors import DomainError
+from creneau.ledger.merkle import leaf_hash
+from creneau.ledger.models import Entry
+
+
+class LedgerError(DomainError):
+    pass
+
+
+def _no_floats(value) -> None:
+    if isinstance(value, float):
+        raise LedgerError("ledger_float", "Ledger entries hold no floating-point numbers.")
+    if isinstance(value, dict):
+        for item in value.values():
+            _no_floats(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _no_floats(item)
+
+
+def canonical(payload: dict) -> str:
+    """Sorted keys, no spaces, UTF-8 as is; integers and strings only (no floats)."""
+    _no_floats(payload)
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_append(*, kind: str, payload: dict, now: datetime | None = None) -> Entry:
+    """One INSERT, in the caller's transaction: the entry waits for the sequencer to give it
+    its place in the log."""
+    now = now or timezone.now()
+    data = canonical({**payload, "kind": kind, "at": now.isoformat(timespec="seconds")})
+    return Entry.objects.create(
+        kind=kind, data=data, leaf_hash=leaf_hash(data.encode()), created_at=now
+    )
