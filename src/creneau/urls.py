@@ -19,6 +19,8 @@ urlpatterns = [
     # Patient pages: French at /, English at /en/ (the language is in the address, since a
     # widget inside another site's page cannot keep a cookie).
     *i18n_patterns(
+        # The transparency ledger: public, no login (the page in both languages).
+        path("ledger/", include("creneau.ledger.urls", namespace="ledger")),
         path("", include("creneau.web.urls", namespace="site")),
         path("embed/<str:channel_key>/", include("creneau.web.urls", namespace="embed")),
         prefix_default_language=False,

@@ -334,15 +334,15 @@ def test_an_unanswered_offer_passes_to_the_next_patient_who_is_told_too(
 
 def test_the_schedule_starts_each_periodic_run_once(clock):
     started = periodic_enqueue_due()
-    assert set(started) == {"messages", "offers", "waiting_list", "holds"}
+    assert set(started) == {"messages", "offers", "waiting_list", "holds", "ledger"}
     assert periodic_enqueue_due() == []  # a second worker at the same moment starts nothing
     roll = ScheduledJob.objects.get(name="roll")
     # The nightly roll: next at 02:30 in Paris (01:30 UTC in winter).
     assert roll.next_run_at == datetime(2027, 3, 16, 1, 30, tzinfo=UTC)
     clock.shift(timedelta(minutes=1))
-    assert set(periodic_enqueue_due()) == {"messages", "offers"}
+    assert set(periodic_enqueue_due()) == {"messages", "offers", "ledger"}
     work()
-    assert DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 6  # one per run
+    assert DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 8  # one per run
 
 
 def test_english_messages_for_an_english_speaking_patient(

@@ -24,6 +24,8 @@ class Entry(models.Model):
 
     public_id = PublicIdField()
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The channel's public id, also inside ``data``: kept apart for the counts by channel.
+    channel = models.CharField(max_length=32, blank=True, db_index=True)
     # The canonical JSON of the entry (sorted keys, UTF-8, no floats): the leaf's bytes.
     data = models.TextField()
     leaf_hash = models.BinaryField(max_length=32)

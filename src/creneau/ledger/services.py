@@ -38,5 +38,9 @@ def entry_append(*, kind: str, payload: dict, now: datetime | None = None) -> En
     now = now or timezone.now()
     data = canonical({**payload, "kind": kind, "at": now.isoformat(timespec="seconds")})
     return Entry.objects.create(
-        kind=kind, data=data, leaf_hash=leaf_hash(data.encode()), created_at=now
+        kind=kind,
+        channel=str(payload.get("channel", "")),
+        data=data,
+        leaf_hash=leaf_hash(data.encode()),
+        created_at=now,
     )

@@ -13,6 +13,7 @@ from creneau.agenda.services import GenerationReport, slots_generate
 from creneau.booking.idempotency import idempotency_purge
 from creneau.booking.queries import PARIS
 from creneau.booking.services import holds_clean, waiting_list_match, waiting_list_offers_expire
+from creneau.ledger.checkpoints import checkpoint_make
 from creneau.notify.services import messages_sweep
 from creneau.operations.models import ScheduledJob
 
@@ -98,6 +99,11 @@ PERIODIC = {
         Periodic("offers", lambda: waiting_list_offers_expire(), every=timedelta(minutes=1)),
         Periodic("waiting_list", lambda: waiting_list_match(), every=timedelta(minutes=5)),
         Periodic("holds", lambda: holds_clean(), every=timedelta(minutes=15)),
+        Periodic(
+            "ledger",
+            lambda: checkpoint_make(),
+            every=timedelta(seconds=settings.CRENEAU_LEDGER_CHECKPOINT_SECONDS),
+        ),
         Periodic("roll", _roll, daily_at=time(2, 30)),
         Periodic("task_results", _task_results_prune, daily_at=time(3, 30)),
     ]
