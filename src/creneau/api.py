@@ -9,6 +9,7 @@ from creneau.booking.api import router as booking_router
 from creneau.booking.throttling import Throttled
 from creneau.channels.api import router as directory_router
 from creneau.errors import DomainError
+from creneau.ledger.services import refusal_append
 
 api = NinjaAPI(
     title="Créneau",
@@ -33,6 +34,7 @@ def error_response(request: HttpRequest, status: int, code: str, message: str, *
 
 @api.exception_handler(DomainError)
 def _domain_error(request: HttpRequest, error: DomainError) -> HttpResponse:
+    refusal_append(error)  # an out-of-perimeter attempt is recorded, after its rollback
     response = error_response(request, error.status, error.code, error.message, **error.details())
     if isinstance(error, Throttled):
         response["Retry-After"] = str(max(1, error.retry_after))

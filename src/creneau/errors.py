@@ -5,6 +5,10 @@ class DomainError(Exception):
     """A refusal a caller can understand: a stable snake_case ``code`` and a human message."""
 
     status = 400
+    # Set on a refusal the transparency ledger records (an out-of-perimeter attempt): what was
+    # asked, by which channel. Appended by the outermost layer, after the refused transaction
+    # has rolled back (creneau.ledger.services.refusal_append).
+    refusal: dict | None = None
 
     def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
         super().__init__(message)

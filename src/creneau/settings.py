@@ -346,13 +346,8 @@ if CRENEAU_SMS_BACKEND == "http" and not CRENEAU_SMS_HTTP["url"]:
 
 # The transparency ledger: checkpoints are signed notes whose first line (and key name) is the
 # log's origin; the Ed25519 signer key (PRIVATE+KEY+... as the Go note tools write it) comes from
-# the environment or a file, else, outside production, from the data directory (made once).
+# the environment (or CRENEAU_LEDGER_KEY_FILE), else from the data directory (made once there).
 CRENEAU_LEDGER_ORIGIN = env_str("CRENEAU_LEDGER_ORIGIN", "creneau.localhost/ledger") or ""
 CRENEAU_LEDGER_KEY = env_str("CRENEAU_LEDGER_KEY") or ""
 CRENEAU_LEDGER_KEY_PATH = DATA_DIR / "ledger-key"
-if PRODUCTION and not CRENEAU_LEDGER_KEY and not CRENEAU_LEDGER_KEY_PATH.exists():
-    raise ImproperlyConfigured(
-        "CRENEAU_LEDGER_KEY (or CRENEAU_LEDGER_KEY_FILE) must hold the ledger's signer key in "
-        "production: `creneau ledger keygen` makes one."
-    )
 CRENEAU_LEDGER_CHECKPOINT_SECONDS = max(5, env_int("CRENEAU_LEDGER_CHECKPOINT_SECONDS", 60))

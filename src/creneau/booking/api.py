@@ -26,6 +26,7 @@ from creneau.channels.api import ChannelOut, channel_out
 from creneau.channels.queries import ChannelScope, channel_scope_for_request
 from creneau.directory.models import Specialty, VisitType
 from creneau.errors import DomainError
+from creneau.ledger.services import receipt
 
 router = Router(tags=["booking"])
 
@@ -145,6 +146,11 @@ class AppointmentIn(Schema):
     reason: str = Field("", max_length=500)
 
 
+class LedgerReceipt(Schema):
+    entry: str
+    index: int | None
+
+
 class AppointmentOut(Schema):
     id: str
     status: str
@@ -159,6 +165,11 @@ class AppointmentOut(Schema):
     reason: str
     manage_token: str | None = Field(
         None, description="given once, at booking: keep it to see, move or cancel"
+    )
+    ledger: LedgerReceipt | None = Field(
+        None,
+        description="the transparency ledger's entry of the booking (or its last move): anyone "
+        "checks it at /ledger/entry/{entry}; index is null until the log has sequenced it",
     )
 
 
@@ -266,6 +277,9 @@ def _appointment(appointment: Appointment, token: str | None = None) -> dict:
         "patient_first_name": appointment.patient_first_name,
         "reason": appointment.reason,
         "manage_token": token,
+        "ledger": {"entry": appointment.ledger_entry, "index": None}
+        if appointment.ledger_entry
+        else None,
     }
 
 
@@ -374,6 +388,14 @@ def _slot_or_hold(scope: ChannelScope, slot: str | None, hold: str | None):
     return queries.slot_by_id(slot or ""), None
 
 
+def _with_receipt(body):
+    """The ledger index, once the booking's transaction has committed (the sequencer runs
+    outside it, so that bookings never wait on one another for the log)."""
+    if isinstance(body, dict) and body.get("ledger"):
+        body = {**body, "ledger": receipt(body["ledger"]["entry"])}
+    return body
+
+
 def _idempotent(
     request: HttpRequest, scope: ChannelScope, run: Callable[[], tuple[int, dict]]
 ) -> HttpResponse:
@@ -382,7 +404,7 @@ def _idempotent(
     if key is None:
         with transaction.atomic():
             status, body = run()
-        return _json(request, status, body)
+        return _json(request, status, _with_receipt(body))
     claim = idempotency.idempotency_claim(
         channel=scope.channel,
         key=key,
@@ -391,7 +413,7 @@ def _idempotent(
         ),
     )
     if isinstance(claim, idempotency.Replay):
-        response = _json(request, claim.status, claim.body)
+        response = _json(request, claim.status, _with_receipt(claim.body))
         response["Idempotent-Replayed"] = "true"
         return response
     try:
@@ -412,7 +434,7 @@ def _idempotent(
     except BaseException:
         idempotency.idempotency_release(claim=claim)
         raise
-    return _json(request, status, body)
+    return _json(request, status, _with_receipt(body))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -585,7 +607,7 @@ def appointment_detail(request: HttpRequest, appointment_id: str):
     appointment = queries.access_appointment(
         public_id=appointment_id, token=request.headers.get(TOKEN_HEADER)
     )
-    return _appointment(appointment)
+    return _with_receipt(_appointment(appointment))
 
 
 @router.post("/appointments/{appointment_id}/cancel", response=AppointmentOut, summary="Cancel")

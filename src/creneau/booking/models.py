@@ -121,6 +121,9 @@ class Appointment(PatientRecord):
     updated_at = models.DateTimeField(auto_now=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(_("cancellation reason"), max_length=300, blank=True)
+    # The patient's receipt: the transparency ledger's entry of the booking, or of its last
+    # move (its public id; its index once sequenced: /ledger/entry/ID).
+    ledger_entry = models.CharField(_("ledger entry"), max_length=16, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("appointment")

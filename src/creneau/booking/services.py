@@ -34,6 +34,9 @@ from creneau.booking.patients import PatientDetails
 from creneau.channels.queries import ChannelScope, channel_scope_for_key
 from creneau.directory.models import Establishment, Practitioner, VisitType
 from creneau.errors import DomainError
+from creneau.ledger import payloads
+from creneau.ledger.models import Entry
+from creneau.ledger.services import entry_append
 from creneau.notify.services import appointment_messages_queue, offer_messages_queue
 from creneau.sealing import seal
 
@@ -86,15 +89,44 @@ def token_matches(token: str | None, stored_hash: str) -> bool:
 
 def _check_bookable(scope: ChannelScope, slot: Slot, now: datetime) -> None:
     if not scope.practitioner_roles().filter(pk=slot.practitioner_role_id).exists():
-        raise BookingError(
+        error = BookingError(
             "out_of_perimeter",
             _("This slot is outside what this channel may book."),
             status=403,
         )
+        error.refusal = {
+            **_scope_fields(scope),
+            "slot": slot.public_id,
+            **payloads.place(slot),
+        }
+        raise error
     if not slot.is_offered or not slot.bookable_from <= now < slot.bookable_until:
         raise BookingError(
             "slot_unavailable", _("This slot can no longer be booked online."), status=409
         )
+
+
+def _scope_fields(scope: ChannelScope) -> dict:
+    return {"channel": scope.channel.public_id, "perimeter_version": scope.version.public_id}
+
+
+def _ledger(kind: str, appointment: Appointment, scope: ChannelScope | None, now, **more) -> None:
+    """The ledger entry of a change to an appointment, in the change's transaction."""
+    fields = _scope_fields(scope) if scope else {"channel": appointment.channel.public_id}
+    entry = entry_append(
+        kind=kind,
+        payload={
+            **fields,
+            "appointment": appointment.public_id,
+            "slot": appointment.slot.public_id if appointment.slot_id else "",
+            **payloads.place(appointment),
+            **more,
+        },
+        now=now,
+    )
+    if kind in (Entry.Kind.BOOKING, Entry.Kind.MOVE):
+        Appointment.objects.filter(pk=appointment.pk).update(ledger_entry=entry.public_id)
+        appointment.ledger_entry = entry.public_id
 
 
 def _reclaim_expired_holds(slot_id: int, now: datetime) -> int:
@@ -306,7 +338,7 @@ class Booked:
 def _share_loaded(slot: Slot, appointment: Appointment) -> None:
     """Give the appointment what the caller already loaded with the slot (its visit type,
     establishment, practitioner), rather than read them again for its messages."""
-    for name in ("visit_type", "establishment", "practitioner"):
+    for name in ("visit_type", "establishment", "practitioner", "practitioner_role"):
         field = Slot._meta.get_field(name)
         if field.is_cached(slot):
             setattr(appointment, name, getattr(slot, name))
@@ -347,6 +379,7 @@ def appointment_book(
             )
             _share_loaded(slot, appointment)
             _occupy_time(appointment)
+            _ledger(Entry.Kind.BOOKING, appointment, scope, now)
             AppointmentEvent.objects.create(
                 appointment=appointment,
                 action=AppointmentEvent.Action.BOOKED,
@@ -398,6 +431,13 @@ def appointment_cancel(
             channel_id=channel_scope.channel.pk if channel_scope else appointment.channel_id,
             by=user,
         )
+        _ledger(
+            Entry.Kind.CANCEL,
+            appointment,
+            channel_scope,
+            now,
+            by="hospital" if by_staff else "patient",
+        )
         appointment_messages_queue(
             appointment=appointment,
             kind="cancelled",
@@ -447,6 +487,7 @@ def appointment_reschedule(
             _book_place(scope, slot, hold, now)
             _free_time(appointment)
             old_slot_id, previous = appointment.slot_id, appointment.starts_at
+            old_slot_public = appointment.slot.public_id if appointment.slot_id else ""
             appointment.slot = slot
             appointment.practitioner_role_id = slot.practitioner_role_id
             appointment.practitioner_id = slot.practitioner_id
@@ -462,6 +503,7 @@ def appointment_reschedule(
                 channel=scope.channel,
                 previous_starts_at=previous,
             )
+            _ledger(Entry.Kind.MOVE, appointment, scope, now, from_slot=old_slot_public)
             appointment_messages_queue(
                 appointment=appointment,
                 kind="moved",

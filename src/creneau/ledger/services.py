@@ -44,3 +44,28 @@ def entry_append(*, kind: str, payload: dict, now: datetime | None = None) -> En
         leaf_hash=leaf_hash(data.encode()),
         created_at=now,
     )
+
+
+def refusal_append(error: DomainError) -> Entry | None:
+    """Record a refusal that carries what the ledger needs (``error.refusal``), in its own
+    transaction: the refused change itself was rolled back."""
+    if not error.refusal:
+        return None
+    return entry_append(kind=Entry.Kind.REFUSAL, payload={**error.refusal, "code": error.code})
+
+
+def receipt(public_id: str) -> dict:
+    """A patient's receipt for an entry: its id, and its index in the log, sequencing what is
+    pending first if it has none yet (a short pass outside the caller's transaction). Anyone
+    checks it at /ledger/entry/ID once a checkpoint covers it."""
+    from creneau.ledger import tree
+
+    if not public_id:
+        return {"entry": "", "index": None}
+    index = Entry.objects.filter(public_id=public_id).values_list("leaf_index", flat=True).first()
+    if index is None:
+        tree.sequence()
+        index = (
+            Entry.objects.filter(public_id=public_id).values_list("leaf_index", flat=True).first()
+        )
+    return {"entry": public_id, "index": index}

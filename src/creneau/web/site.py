@@ -28,6 +28,7 @@ from creneau.channels.models import Channel
 from creneau.channels.queries import ChannelScope, ChannelUnavailable, channel_scope_for_key
 from creneau.directory.branding import font_stack
 from creneau.errors import DomainError
+from creneau.ledger.services import refusal_append
 
 SITE, EMBED = "site", "embed"
 
@@ -121,6 +122,7 @@ def error_page(
     back: str | None = None,
     back_label: str | None = None,
 ) -> HttpResponse:
+    refusal_append(error)  # an out-of-perimeter attempt is recorded, after its rollback
     titles = {
         404: _("Link not valid"),
         409: _("This slot has just been taken"),

@@ -28,6 +28,7 @@ from creneau.channels.queries import (
 from creneau.directory.models import Establishment, Specialty, VisitType
 from creneau.directory.text import fold
 from creneau.errors import DomainError
+from creneau.ledger.services import receipt
 from creneau.web.forms import CancelForm, PatientForm, SearchForm, WaitingListForm
 from creneau.web.site import PatientSite, error_page, patient_page
 
@@ -365,6 +366,7 @@ def manage(request: HttpRequest, site: PatientSite, appointment_id: str) -> Http
             "cancel_form": CancelForm(),
             "calendar_url": site.url("calendar", appointment.public_id, token=token),
             "move_url": site.url("move", appointment.public_id, token=token),
+            "receipt": receipt(appointment.ledger_entry) if appointment.ledger_entry else None,
         },
     )
 
