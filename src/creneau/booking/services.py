@@ -35,7 +35,6 @@ from creneau.channels.queries import ChannelScope, channel_scope_for_key
 from creneau.directory.models import Establishment, Practitioner, VisitType
 from creneau.errors import DomainError
 from creneau.ledger import payloads
-from creneau.ledger.models import Entry
 from creneau.ledger.services import entry_append
 from creneau.notify.services import appointment_messages_queue, offer_messages_queue
 from creneau.sealing import seal
@@ -124,7 +123,7 @@ def _ledger(kind: str, appointment: Appointment, scope: ChannelScope | None, now
         },
         now=now,
     )
-    if kind in (Entry.Kind.BOOKING, Entry.Kind.MOVE):
+    if kind in ("booking", "move"):
         Appointment.objects.filter(pk=appointment.pk).update(ledger_entry=entry.public_id)
         appointment.ledger_entry = entry.public_id
 
@@ -379,7 +378,7 @@ def appointment_book(
             )
             _share_loaded(slot, appointment)
             _occupy_time(appointment)
-            _ledger(Entry.Kind.BOOKING, appointment, scope, now)
+            _ledger("booking", appointment, scope, now)
             AppointmentEvent.objects.create(
                 appointment=appointment,
                 action=AppointmentEvent.Action.BOOKED,
@@ -432,7 +431,7 @@ def appointment_cancel(
             by=user,
         )
         _ledger(
-            Entry.Kind.CANCEL,
+            "cancel",
             appointment,
             channel_scope,
             now,
@@ -503,7 +502,7 @@ def appointment_reschedule(
                 channel=scope.channel,
                 previous_starts_at=previous,
             )
-            _ledger(Entry.Kind.MOVE, appointment, scope, now, from_slot=old_slot_public)
+            _ledger("move", appointment, scope, now, from_slot=old_slot_public)
             appointment_messages_queue(
                 appointment=appointment,
                 kind="moved",

@@ -51,7 +51,7 @@ def refusal_append(error: DomainError) -> Entry | None:
     transaction: the refused change itself was rolled back."""
     if not error.refusal:
         return None
-    return entry_append(kind=Entry.Kind.REFUSAL, payload={**error.refusal, "code": error.code})
+    return entry_append(kind="refusal", payload={**error.refusal, "code": error.code})
 
 
 def receipt(public_id: str) -> dict:
