@@ -8,7 +8,7 @@ import pytest
 
 from creneau.ledger import merkle
 from creneau.ledger.checkpoints import CheckpointError, checkpoint_make, signer_new
-from creneau.ledger.models import Checkpoint, Node
+from creneau.ledger.models import Checkpoint, Entry, Node
 from creneau.ledger.note import open_note, parse_checkpoint, parse_vkey, skey
 from creneau.ledger.services import entry_append
 
@@ -39,44 +39,48 @@ def signed(client, vkey: str):
 
 def test_checkpoints_are_signed_and_each_extends_the_last(client, key, clock):
     assert client.get("/ledger/checkpoint").status_code == 404
+    base = Entry.objects.count()  # the set-up's channels and perimeters
     append(5)
     first = checkpoint_make()
-    assert first is not None and first.size == 5
+    assert first is not None and first.size == base + 5
     assert checkpoint_make() is None  # the log has not grown
     head = signed(client, key)
-    assert (head.origin, head.size) == ("test.creneau/ledger", 5)
+    assert (head.origin, head.size) == ("test.creneau/ledger", base + 5)
     assert head.extensions[0].startswith("time ")
 
     append(8, channel="ch2")
     checkpoint_make()
     second = signed(client, key)
-    assert second.size == 13
-    proof = client.get("/ledger/proof/consistency", {"first": 5, "second": 13}).json()["proof"]
-    merkle.verify_consistency(5, 13, head.root, second.root, [b64(p) for p in proof])
+    size = base + 13
+    assert second.size == size
+    proof = client.get("/ledger/proof/consistency", {"first": head.size, "second": size}).json()[
+        "proof"
+    ]
+    merkle.verify_consistency(head.size, size, head.root, second.root, [b64(p) for p in proof])
 
     # Every entry is under the signed root, by its inclusion proof.
-    data = client.get("/ledger/entries", {"start": 0, "end": 13}).json()["entries"]
-    assert [row["index"] for row in data] == list(range(13))
+    data = client.get("/ledger/entries", {"start": 0, "end": size}).json()["entries"]
+    assert [row["index"] for row in data] == list(range(size))
     for row in data:
-        answer = client.get("/ledger/proof/inclusion", {"index": row["index"], "size": 13})
+        answer = client.get("/ledger/proof/inclusion", {"index": row["index"], "size": size})
         leaf = merkle.leaf_hash(row["data"].encode())
         merkle.verify_inclusion(
-            row["index"], 13, leaf, [b64(p) for p in answer.json()["proof"]], second.root
+            row["index"], size, leaf, [b64(p) for p in answer.json()["proof"]], second.root
         )
     history = client.get("/ledger/checkpoints").json()["checkpoints"]
-    assert [c["size"] for c in history] == [5, 13]
+    assert [c["size"] for c in history] == [base + 5, size]
 
 
 def test_bad_requests_get_clear_errors(client, key, clock):
     append(3)
-    checkpoint_make()
+    size = checkpoint_make().size
     for path, query in [
-        ("/ledger/entries", {"start": 0, "end": 4}),
+        ("/ledger/entries", {"start": 0, "end": size + 1}),
         ("/ledger/entries", {"start": 2, "end": 2}),
         ("/ledger/entries", {"start": "x", "end": 2}),
-        ("/ledger/proof/inclusion", {"index": 3, "size": 3}),
-        ("/ledger/proof/consistency", {"first": 0, "second": 3}),
-        ("/ledger/proof/consistency", {"first": 2, "second": 9}),
+        ("/ledger/proof/inclusion", {"index": size, "size": size}),
+        ("/ledger/proof/consistency", {"first": 0, "second": size}),
+        ("/ledger/proof/consistency", {"first": 2, "second": size + 5}),
     ]:
         answer = client.get(path, query)
         assert answer.status_code == 400, (path, query)
@@ -85,14 +89,14 @@ def test_bad_requests_get_clear_errors(client, key, clock):
 
 def test_an_altered_tree_is_never_signed(client, key, clock):
     append(6)
-    checkpoint_make()
-    # Someone with database access rewrites the signed past: entries 0 to 3 and the hash of
-    # the subtree they make, which every later root is built on.
-    node = Node.objects.get(level=2, position=0)
+    signed_size = checkpoint_make().size
+    # Someone with database access rewrites the signed past: the first entries and the hash of
+    # the largest subtree they make, which every later root is built on.
+    node = Node.objects.order_by("-level", "position").first()
     node.hash = bytes(32)
     node.save()
     append(2)
-    with pytest.raises(CheckpointError, match="no longer extends checkpoint 6"):
+    with pytest.raises(CheckpointError, match=f"no longer extends checkpoint {signed_size}"):
         checkpoint_make()
     assert Checkpoint.objects.count() == 1
 

@@ -494,6 +494,11 @@ def slots_list(request: HttpRequest, filters: Query[SlotFilters]):
         limit=filters.limit,
         now=now,
     )
+    services.offer_record(
+        scope=scope,
+        slots=page.slots,
+        query={"visit_type": filters.visit_type, "specialty": filters.specialty},
+    )
     return {
         "channel": channel_out(scope),
         "items": [
@@ -535,6 +540,12 @@ def practitioner_availability(
     if following is not None:
         following.practitioner = practitioner
         following.practitioner_role = roles[following.practitioner_role_id]
+    offered = [slot for _day, slots in week.days for slot in slots]
+    services.offer_record(
+        scope=scope,
+        slots=offered + ([following] if following else []),
+        query={"practitioner": practitioner_id, "visit_type": filters.visit_type},
+    )
     return {
         "practitioner": _practitioner(practitioner),
         "week_start": week.week_start,

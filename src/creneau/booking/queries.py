@@ -173,7 +173,9 @@ def practitioner_availability(
         found = found.filter(establishment=establishment)
     in_week = list(
         found.filter(starts_at__gte=start, starts_at__lt=end)
-        .select_related("visit_type", "establishment")
+        .select_related(
+            "visit_type", "establishment", "practitioner", "practitioner_role__department"
+        )
         .order_by("starts_at", "public_id")
     )
     days: list[tuple[date, list[Slot]]] = [(monday + timedelta(days=n), []) for n in range(7)]

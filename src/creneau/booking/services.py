@@ -128,6 +128,19 @@ def _ledger(kind: str, appointment: Appointment, scope: ChannelScope | None, now
         appointment.ledger_entry = entry.public_id
 
 
+def offer_record(*, scope: ChannelScope, slots, query: dict) -> None:
+    """The ledger's record of a search served to a channel: what was asked, and every slot
+    offered (by public identifiers). One INSERT, whatever the number of slots."""
+    entry_append(
+        kind="offer",
+        payload={
+            **_scope_fields(scope),
+            "query": {name: value for name, value in query.items() if value},
+            "slots": [{"slot": slot.public_id, **payloads.place(slot)} for slot in slots],
+        },
+    )
+
+
 def _reclaim_expired_holds(slot_id: int, now: datetime) -> int:
     """Void the expired holds of a slot and give their places back, in the caller's
     transaction. Nothing else ever needs to run for an expired hold (invariant 3)."""

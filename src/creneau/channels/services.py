@@ -1,5 +1,6 @@
 """Every change to channels and perimeters: one function each, one transaction each."""
 
+import hmac
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -23,6 +24,8 @@ from creneau.channels.models import (
 from creneau.channels.queries import perimeter_current_version
 from creneau.directory.models import Department, Establishment, Organisation, PractitionerRole
 from creneau.errors import DomainError
+from creneau.ledger import payloads
+from creneau.ledger.services import entry_append
 
 
 class ChannelError(DomainError):
@@ -54,6 +57,30 @@ def perimeter_check(
 
 
 @transaction.atomic
+def _staff(by: AbstractBaseUser | None, via: str) -> dict:
+    """Who made a change, for the ledger: a keyed hash of the staff account (an identifier
+    that names nobody and reveals no sequence), or the tool it came through."""
+    staff = ""
+    if by is not None:
+        digest = hmac.new(settings.SECRET_KEY.encode(), f"staff:{by.pk}".encode(), "sha256")
+        staff = digest.hexdigest()[:16]
+    return {"by": staff, "via": via}
+
+
+def _ledger_channel(channel: Channel, action: str, by: AbstractBaseUser | None, via: str) -> None:
+    entry_append(
+        kind="channel",
+        payload={
+            "channel": channel.public_id,
+            "name": channel.name,
+            "channel_kind": channel.kind,
+            "perimeter": channel.perimeter.public_id,
+            "action": action,
+            **_staff(by, via),
+        },
+    )
+
+
 def perimeter_publish(
     *,
     perimeter: Perimeter,
@@ -100,6 +127,9 @@ def perimeter_publish(
     )
     PerimeterPractitionerRole.objects.bulk_create(
         PerimeterPractitionerRole(version=version, practitioner_role=r) for r in wanted_roles
+    )
+    entry_append(
+        kind="perimeter", payload={**payloads.perimeter_version(version), **_staff(by, via)}
     )
     return version
 
@@ -175,6 +205,7 @@ def channel_create(
     ChannelEvent.objects.create(
         channel=channel, action=ChannelEvent.Action.CREATED, perimeter=perimeter, by=by, via=via
     )
+    _ledger_channel(channel, "created", by, via)
     return channel
 
 
@@ -194,6 +225,7 @@ def channel_rebind(
     ChannelEvent.objects.create(
         channel=channel, action=ChannelEvent.Action.REBOUND, perimeter=perimeter, by=by, via=via
     )
+    _ledger_channel(channel, "rebound", by, via)
     return channel
 
 
@@ -209,6 +241,7 @@ def channel_set_active(
     ChannelEvent.objects.create(
         channel=channel, action=action, perimeter=channel.perimeter, by=by, via=via
     )
+    _ledger_channel(channel, "enabled" if active else "disabled", by, via)
     return channel
 
 

@@ -152,6 +152,14 @@ def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
         groups.append(ResultGroup(slots=slots, distance=distances.get(slots[0].establishment_id)))
     if near:
         groups.sort(key=lambda g: (g.distance is None, g.distance or 0, g.first.starts_at))
+    services.offer_record(
+        scope=site.scope,
+        slots=[slot for group in groups[:RESULT_GROUPS] for slot in group.slots],
+        query={
+            "visit_type": query["visit_type"].public_id if query.get("visit_type") else "",
+            "specialty": query["specialty"].code if query.get("specialty") else "",
+        },
+    )
     context.update(
         searched=True,
         groups=groups[:RESULT_GROUPS],
@@ -207,13 +215,23 @@ def practitioner(request: HttpRequest, site: PatientSite, practitioner_id: str) 
 
 
 def _week(request: HttpRequest, site: PatientSite, **criteria):
-    """The week asked for; without one, this week, or the first week with a free slot."""
+    """The week asked for; without one, this week, or the first week with a free slot. What it
+    shows is recorded in the ledger as an offer."""
     asked = _week_start(request.GET.get("week"))
     week = queries.practitioner_availability(site.scope, week_start=asked, **criteria)
     empty = not any(slots for _day, slots in week.days)
     if asked is None and empty and week.next_available is not None:
         first = timezone.localtime(week.next_available.starts_at, PARIS).date()
         week = queries.practitioner_availability(site.scope, week_start=first, **criteria)
+    visit_type = criteria.get("visit_type")
+    services.offer_record(
+        scope=site.scope,
+        slots=[slot for _day, slots in week.days for slot in slots],
+        query={
+            "practitioner": criteria["practitioner"].public_id,
+            "visit_type": visit_type.public_id if visit_type else "",
+        },
+    )
     return week
 
 
@@ -427,6 +445,9 @@ def move(request: HttpRequest, site: PatientSite, appointment_id: str) -> HttpRe
     )
     others = queries.slots_search(site.scope, visit_type=appointment.visit_type, limit=6).slots
     others = [slot for slot in others if slot.practitioner_id != appointment.practitioner_id]
+    services.offer_record(
+        scope=site.scope, slots=others, query={"visit_type": appointment.visit_type.public_id}
+    )
     return render(
         request,
         "web/move.html",
