@@ -4,14 +4,15 @@ the entries hash to every signed root (so each checkpoint extends the one before
 extends the one seen on the last run (``--state``), and that every offer, booking and move lies
 inside the perimeter version in force for its channel at its place in the log."""
 
+import base64
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from creneau.ledger import merkle
 from creneau.ledger.note import NoteError, Verifier, open_note, parse_checkpoint
@@ -61,6 +62,9 @@ class Source:
     def consistency(self, first: int, second: int) -> list[bytes] | None:
         return None
 
+    def inclusion(self, index: int, size: int) -> list[bytes] | None:
+        return None
+
 
 class HubSource(Source):
     def __init__(self, base: str) -> None:
@@ -77,13 +81,14 @@ class HubSource(Source):
             raise VerifyError(f"{url}: {error}") from None
 
     def checkpoint_notes(self) -> list[str]:
-        notes, after = [], -1
+        notes: list[str] = []
+        after: dict = {}
         while True:
-            page = json.loads(self._get("/ledger/checkpoints", after=after))["checkpoints"]
+            page = json.loads(self._get("/ledger/checkpoints", **after))["checkpoints"]
             notes += [row["note"] for row in page]
             if len(page) < PAGE:
                 return notes
-            after = page[-1]["size"]
+            after = {"after": page[-1]["size"]}
 
     def entries(self, size: int):
         for start in range(0, size, PAGE):
@@ -97,9 +102,11 @@ class HubSource(Source):
                 raise VerifyError(f"entries {start} to {end}: the hub sent {len(page)}")
 
     def consistency(self, first: int, second: int) -> list[bytes] | None:
-        import base64
-
         body = json.loads(self._get("/ledger/proof/consistency", first=first, second=second))
+        return [base64.b64decode(p) for p in body["proof"]]
+
+    def inclusion(self, index: int, size: int) -> list[bytes] | None:
+        body = json.loads(self._get("/ledger/proof/inclusion", index=index, size=size))
         return [base64.b64decode(p) for p in body["proof"]]
 
 
@@ -232,6 +239,38 @@ class Neutrality:
             counts.refusals += 1
 
 
+def _proof_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose hashes an inclusion proof lists, in the proof's order."""
+    ranges: list[tuple[int, int]] = []
+
+    def record(start: int, end: int) -> bytes:
+        ranges.append((start, end))
+        return b""
+
+    merkle.inclusion_proof(index, size, record)
+    return ranges[::-1]  # recorded from the top down; the proof goes from the leaf up
+
+
+def locate(source: Source, leaves: list[bytes], size: int) -> int | None:
+    """Which entry differs from what the hub's own tree holds under a signed root: compare the
+    subtrees an inclusion proof names with the same subtrees of the entries received, and go
+    down into the one that differs (O(log n) proofs). None when the source gives no proofs."""
+    start, end = 0, size
+    while end - start > 1:
+        proof = source.inclusion(start, size)
+        if proof is None:
+            return None
+        differing = [
+            (a, b)
+            for (a, b), digest in zip(_proof_ranges(start, size), proof, strict=False)
+            if start <= a < end and merkle.root_of(leaves[a:b]) != digest
+        ]
+        if not differing:
+            return start  # every sibling agrees: the leaf itself differs
+        start, end = min(differing)
+    return start
+
+
 def verify(source: Source, verifier: Verifier, state: dict | None = None) -> tuple[Report, dict]:
     """Check everything; the report (failures listed, not raised, so that all are named) and
     the state to keep for the next run."""
@@ -258,8 +297,11 @@ def verify(source: Source, verifier: Verifier, state: dict | None = None) -> tup
             report.fail(f"the log shrank: {state['size']} entries last time, {latest.size} now")
     tree = Compact()
     neutrality = Neutrality(report)
+    leaves: list[bytes] = []
+    mismatch = None
     for index, data in enumerate(source.entries(latest.size)):
-        tree.append(merkle.leaf_hash(data.encode()))
+        leaves.append(merkle.leaf_hash(data.encode()))
+        tree.append(leaves[-1])
         try:
             entry = json.loads(data)
         except ValueError:
@@ -274,6 +316,7 @@ def verify(source: Source, verifier: Verifier, state: dict | None = None) -> tup
                     f"checkpoint {tree.size}: the entries do not hash to its signed root "
                     "(an entry before it was changed, removed, added or moved)"
                 )
+                mismatch = mismatch or tree.size
             if state and tree.size == state.get("size") and root.hex() != state.get("root"):
                 report.fail(
                     f"the log of {tree.size} entries seen last time is not a prefix of this one: "
@@ -281,4 +324,8 @@ def verify(source: Source, verifier: Verifier, state: dict | None = None) -> tup
                 )
     if tree.size < latest.size:
         report.fail(f"the log holds {tree.size} entries, its checkpoint {latest.size}")
+    elif mismatch:
+        found = locate(source, leaves, mismatch)
+        if found is not None:
+            report.fail(f"entry {found}: its content is not what the log signed")
     return report, {"size": latest.size, "root": latest.root.hex(), "origin": latest.origin}

@@ -14,6 +14,7 @@ from creneau.channels.models import Channel
 from creneau.channels.services import organisation_public_site_ensure
 from creneau.directory.demo import demo_directory_load
 from creneau.directory.models import Organisation
+from creneau.ledger.checkpoints import checkpoint_make, signer
 from creneau.operations.jobs import nightly_roll
 from creneau.operations.server import serve, start_worker
 from creneau.web.demo import demo_widget_ensure, serve_example_page
@@ -77,6 +78,7 @@ class Command(BaseCommand):
         if "CRENEAU_PUBLIC_URL" not in os.environ:
             os.environ["CRENEAU_PUBLIC_URL"] = settings.CRENEAU_PUBLIC_URL = base
         outbox = Path(settings.CRENEAU_OUTBOX)
+        checkpoint_make()  # the log so far (the demo's channels and perimeters), signed
         example = credentials["widget"]["example_page"]
         self.stdout.write(
             "\n".join(
@@ -90,6 +92,8 @@ class Command(BaseCommand):
                     f"{credentials['admin']['password']})",
                     f"API docs       {base}/api/docs",
                     f"Credentials    {data_dir / CREDENTIALS_FILE}",
+                    f"Ledger         {base}/ledger/   (verify it: creneau ledger verify {base} "
+                    f"--public-key '{credentials['ledger']['public_key']}')",
                     f"Outbox         {outbox}   (the patients' SMS in sms.jsonl, e-mails "
                     "in email/: what the worker sent)",
                     "",
@@ -150,6 +154,11 @@ class Command(BaseCommand):
                 "example_page": f"http://localhost:{example_port}/",
             },
             "api_clients": previous.get("api_clients", []),
+            "ledger": {
+                "origin": signer().name,
+                "public_key": signer().verifier.vkey(),
+                "transparency_page": f"http://127.0.0.1:{port}/ledger/",
+            },
         }
         path.write_text(json.dumps(credentials, indent=2, ensure_ascii=False), encoding="utf-8")
         path.chmod(0o600)
