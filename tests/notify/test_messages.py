@@ -357,6 +357,9 @@ def test_english_messages_for_an_english_speaking_patient(
     assert mailbox.messages[0]["Subject"] == "Your appointment on Friday 9 April 2027 at 11:30"
     body = mailbox.messages[0].get_body(("plain",)).get_content()
     assert "When: Friday 9 April 2027 at 11:30" in body
+    # The patient's receipt in the transparency ledger, checkable by anyone.
+    entry = Appointment.objects.get().ledger_entry
+    assert "transparency ledger: entry no. " in body and f"/ledger/entry/{entry}" in body
 
 
 def test_staff_see_the_messages_of_an_appointment_and_send_one_again(

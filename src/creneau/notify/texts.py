@@ -12,6 +12,7 @@ from django.template.defaultfilters import date as format_date
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from creneau.ledger.services import receipt
 from creneau.notify.models import Message
 from creneau.sealing import unseal
 
@@ -166,6 +167,8 @@ def _appointment(message: Message, language: str) -> Rendered:
         paragraphs.append(_("To prepare:") + "\n" + preparation)
     if manage:
         paragraphs.append(_("To see, move or cancel it: %(url)s") % {"url": manage})
+    if appointment.ledger_entry and message.kind != Message.Kind.REMINDER:
+        paragraphs.append(_ledger_receipt(appointment.ledger_entry))
     return Rendered(sms=sms_text(sms), subject=subject, body="\n\n".join(paragraphs) + _signature())
 
 
@@ -223,6 +226,17 @@ def _offer(message: Message, language: str) -> Rendered:
         subject=_("An earlier appointment on %(long_day)s at %(time)s") % facts,
         body="\n\n".join(paragraphs) + _signature(),
     )
+
+
+def _ledger_receipt(entry: str) -> str:
+    found = receipt(entry)
+    url = settings.CRENEAU_PUBLIC_URL.rstrip("/") + f"/ledger/entry/{entry}"
+    if found["index"] is None:
+        return _("Your receipt in the hospital's transparency ledger: %(url)s") % {"url": url}
+    return _("Your receipt in the hospital's transparency ledger: entry no. %(index)s, %(url)s") % {
+        "index": found["index"],
+        "url": url,
+    }
 
 
 def _signature() -> str:
