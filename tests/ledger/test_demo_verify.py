@@ -55,6 +55,15 @@ def test_the_demo_verifies_clean_then_names_an_altered_row(tmp_path_factory):
         assert widget_row.split()[-5] == "1"  # one booking through the widget
         assert all(line.split()[-1] == "0" for line in lines[2:-1])  # nothing outside
 
+        # The log grows; the next run checks it extends what the last one saw (the hub's
+        # consistency proof from the kept size and root).
+        book(base, public, "06 12 34 56 03")
+        run_creneau("ledger", "checkpoint", env=env)
+        again = run_creneau(
+            "ledger", "verify", base, "--public-key", key, "--state", str(state), env=auditor
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+
         # Someone rewrites the booking's entry in the database, to another hospital.
         index = embedded["ledger"]["index"]
         with sqlite3.connect(data_dir / "creneau.sqlite3") as database:

@@ -168,3 +168,20 @@ def test_the_state_of_the_last_run_catches_a_log_rewritten_between_runs(export, 
             "--state",
             str(state),
         )
+
+
+def test_the_audit_finds_changes_without_entries_and_entries_without_changes(
+    client, key, pitie_neurosurgeon, open_agenda, clock, capsys
+):
+    from creneau.ledger.models import Entry
+
+    open_agenda(pitie_neurosurgeon)
+    found = client.get("/api/v1/slots", {"specialty": "neurosurgery", "limit": 2}).json()["items"]
+    booked = post(client, "/api/v1/appointments", {"slot": found[0]["id"], "patient": PATIENT})
+    call_command("ledger", "audit")
+    assert "Every change has its entry" in capsys.readouterr().out
+    # The booking's entry removed from the log: the audit names the appointment.
+    Entry.objects.filter(kind="booking").delete()
+    with pytest.raises(CommandError, match="1 problem"):
+        call_command("ledger", "audit")
+    assert f"appointment {booked.json()['id']}: 1 booking not in the log" in capsys.readouterr().err

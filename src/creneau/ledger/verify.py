@@ -322,6 +322,16 @@ def verify(source: Source, verifier: Verifier, state: dict | None = None) -> tup
                     f"the log of {tree.size} entries seen last time is not a prefix of this one: "
                     "it forked or was rewritten"
                 )
+    if state and 0 < state.get("size", 0) < latest.size:
+        # The hub's own consistency proof from what the last run saw to what it signs now.
+        proof = source.consistency(state["size"], latest.size)
+        if proof is not None:
+            try:
+                merkle.verify_consistency(
+                    state["size"], latest.size, bytes.fromhex(state["root"]), latest.root, proof
+                )
+            except (merkle.ProofError, ValueError) as error:
+                report.fail(f"checkpoint {latest.size} does not extend the last run's: {error}")
     if tree.size < latest.size:
         report.fail(f"the log holds {tree.size} entries, its checkpoint {latest.size}")
     elif mismatch:
