@@ -208,7 +208,7 @@ def measure_append(kind: str, rounds: int, per_round: int) -> dict:
     with_ledger, without = [], []
     for _ in range(rounds):
         with_ledger.append(one_round())
-        with patch("creneau.booking.services._ledger"):
+        with patch("creneau.booking.services._ledger", return_value=""):
             without.append(one_round())
     median_with, median_without = statistics.median(with_ledger), statistics.median(without)
     return {
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--per-round", type=int, default=50)
     parser.add_argument("--out", help="where the JSON goes (default bench/results/...)")
     args = parser.parse_args(argv)

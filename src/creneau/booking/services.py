@@ -109,8 +109,9 @@ def _scope_fields(scope: ChannelScope) -> dict:
     return {"channel": scope.channel.public_id, "perimeter_version": scope.version.public_id}
 
 
-def _ledger(kind: str, appointment: Appointment, scope: ChannelScope | None, now, **more) -> None:
-    """The ledger entry of a change to an appointment, in the change's transaction."""
+def _ledger(kind: str, appointment: Appointment, scope: ChannelScope | None, now, **more) -> str:
+    """The ledger entry of a change to an appointment, in the change's transaction; its public
+    id (the patient's receipt, kept on the appointment for a booking or a move)."""
     fields = _scope_fields(scope) if scope else {"channel": appointment.channel.public_id}
     entry = entry_append(
         kind=kind,
@@ -123,9 +124,7 @@ def _ledger(kind: str, appointment: Appointment, scope: ChannelScope | None, now
         },
         now=now,
     )
-    if kind in ("booking", "move"):
-        Appointment.objects.filter(pk=appointment.pk).update(ledger_entry=entry.public_id)
-        appointment.ledger_entry = entry.public_id
+    return entry.public_id
 
 
 def offer_record(*, scope: ChannelScope, slots, query: dict) -> None:
@@ -377,7 +376,7 @@ def appointment_book(
             # narrowed since the hold was taken.
             _lock_practitioners(slot.practitioner_id)
             _book_place(scope, slot, hold, now)
-            appointment = Appointment.objects.create(
+            appointment = Appointment(
                 slot=slot,
                 practitioner_role_id=slot.practitioner_role_id,
                 practitioner_id=slot.practitioner_id,
@@ -390,8 +389,10 @@ def appointment_book(
                 **_patient_record(patient, reason, token),
             )
             _share_loaded(slot, appointment)
+            # The entry first: the appointment is written once, with its receipt.
+            appointment.ledger_entry = _ledger("booking", appointment, scope, now)
+            appointment.save(force_insert=True)
             _occupy_time(appointment)
-            _ledger("booking", appointment, scope, now)
             AppointmentEvent.objects.create(
                 appointment=appointment,
                 action=AppointmentEvent.Action.BOOKED,
@@ -506,6 +507,10 @@ def appointment_reschedule(
             appointment.establishment_id = slot.establishment_id
             appointment.starts_at = slot.starts_at
             appointment.ends_at = slot.ends_at
+            _share_loaded(slot, appointment)
+            appointment.ledger_entry = _ledger(
+                "move", appointment, scope, now, from_slot=old_slot_public
+            )
             appointment.save()
             _occupy_time(appointment)
             AppointmentEvent.objects.create(
@@ -515,7 +520,6 @@ def appointment_reschedule(
                 channel=scope.channel,
                 previous_starts_at=previous,
             )
-            _ledger("move", appointment, scope, now, from_slot=old_slot_public)
             appointment_messages_queue(
                 appointment=appointment,
                 kind="moved",
