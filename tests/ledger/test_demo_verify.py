@@ -64,6 +64,19 @@ def test_the_demo_verifies_clean_then_names_an_altered_row(tmp_path_factory):
         )
         assert again.returncode == 0, again.stdout + again.stderr
 
+        # Someone narrows a perimeter version after the fact, in the database.
+        with sqlite3.connect(data_dir / "creneau.sqlite3") as database:
+            version, rowid = database.execute(
+                "SELECT v.public_id, pe.id FROM channels_perimeterestablishment pe "
+                "JOIN channels_perimeterversion v ON v.id = pe.version_id LIMIT 1"
+            ).fetchone()
+            database.execute("DELETE FROM channels_perimeterestablishment WHERE id = ?", (rowid,))
+        rewritten = run_creneau("ledger", "verify", base, "--public-key", key, env=auditor)
+        assert rewritten.returncode != 0
+        assert f"perimeter version {version}: the hub's establishments today differ" in (
+            rewritten.stderr
+        )
+
         # Someone rewrites the booking's entry in the database, to another hospital.
         index = embedded["ledger"]["index"]
         with sqlite3.connect(data_dir / "creneau.sqlite3") as database:

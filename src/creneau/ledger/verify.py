@@ -65,6 +65,9 @@ class Source:
     def inclusion(self, index: int, size: int) -> list[bytes] | None:
         return None
 
+    def perimeters(self) -> list[dict] | None:
+        return None
+
 
 class HubSource(Source):
     def __init__(self, base: str) -> None:
@@ -108,6 +111,9 @@ class HubSource(Source):
     def inclusion(self, index: int, size: int) -> list[bytes] | None:
         body = json.loads(self._get("/ledger/proof/inclusion", index=index, size=size))
         return [base64.b64decode(p) for p in body["proof"]]
+
+    def perimeters(self) -> list[dict] | None:
+        return json.loads(self._get("/ledger/perimeters"))["perimeter_versions"]
 
 
 class ExportSource(Source):
@@ -321,6 +327,18 @@ def verify(source: Source, verifier: Verifier, state: dict | None = None) -> tup
                 report.fail(
                     f"the log of {tree.size} entries seen last time is not a prefix of this one: "
                     "it forked or was rewritten"
+                )
+    # What the hub publishes of its perimeter versions today must be what the log recorded when
+    # each was published: a version rewritten afterwards in the database shows here.
+    for published in source.perimeters() or []:
+        logged = neutrality.versions.get(published["version"])
+        if logged is None:
+            continue  # published after the latest checkpoint
+        for part in ("establishments", "departments", "roles"):
+            if sorted(published.get(part, [])) != sorted(logged.get(part, [])):
+                report.fail(
+                    f"perimeter version {published['version']}: the hub's {part} today differ "
+                    "from what the log recorded at its publication"
                 )
     if state and 0 < state.get("size", 0) < latest.size:
         # The hub's own consistency proof from what the last run saw to what it signs now.
