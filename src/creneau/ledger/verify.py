@@ -68,6 +68,10 @@ class Source:
     def perimeters(self) -> list[dict] | None:
         return None
 
+    def recorded_leaf(self, index: int) -> bytes | None:
+        """The leaf hash the hub recorded when the entry was appended, if the source has it."""
+        return None
+
 
 class HubSource(Source):
     def __init__(self, base: str) -> None:
@@ -129,6 +133,10 @@ class ExportSource(Source):
     def entries(self, size: int):
         # Fewer entries than the checkpoint says is reported by the verifier, not raised.
         yield from self.data.get("entries", [])[:size]
+
+    def recorded_leaf(self, index: int) -> bytes | None:
+        leaves = self.data.get("leaves") or []
+        return bytes.fromhex(leaves[index]) if index < len(leaves) else None
 
 
 @dataclass
@@ -308,6 +316,9 @@ def verify(source: Source, verifier: Verifier, state: dict | None = None) -> tup
     for index, data in enumerate(source.entries(latest.size)):
         leaves.append(merkle.leaf_hash(data.encode()))
         tree.append(leaves[-1])
+        recorded = source.recorded_leaf(index)
+        if recorded is not None and recorded != leaves[-1]:
+            report.fail(f"entry {index}: its content is not what was recorded when appended")
         try:
             entry = json.loads(data)
         except ValueError:

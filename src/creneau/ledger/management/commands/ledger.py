@@ -103,12 +103,13 @@ class Command(BaseCommand):
             "origin": signer().name,
             "public_key": signer().verifier.vkey(),
             "checkpoints": list(Checkpoint.objects.order_by("size").values_list("note", flat=True)),
-            "entries": list(
-                Entry.objects.filter(leaf_index__lt=size)
-                .order_by("leaf_index")
-                .values_list("data", flat=True)
-            ),
         }
+        rows = Entry.objects.filter(leaf_index__lt=size).order_by("leaf_index")
+        data["entries"] = [entry for entry, _leaf in rows.values_list("data", "leaf_hash")]
+        # The hash of each entry as recorded when it was appended: names an entry changed since.
+        data["leaves"] = [
+            bytes(leaf).hex() for _entry, leaf in rows.values_list("data", "leaf_hash")
+        ]
         Path(file).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         self.stdout.write(f"{size} entries and {len(data['checkpoints'])} checkpoints to {file}")
 
