@@ -64,7 +64,7 @@ def receipt(public_id: str) -> dict:
         return {"entry": "", "index": None}
     index = Entry.objects.filter(public_id=public_id).values_list("leaf_index", flat=True).first()
     if index is None:
-        tree.sequence()
+        tree.sequence(wait=False)
         index = (
             Entry.objects.filter(public_id=public_id).values_list("leaf_index", flat=True).first()
         )

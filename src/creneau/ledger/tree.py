@@ -4,7 +4,7 @@ and proofs read from the stored perfect-subtree hashes (O(log n) rows, one query
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import BigIntegerField, Case, Q, Value, When
 
 from creneau.ledger import merkle
 from creneau.ledger.models import Entry, Log, Node
@@ -86,12 +86,30 @@ def consistency(first: int, second: int) -> list[bytes]:
     return _with_store(lambda subtree: merkle.consistency_proof(first, second, subtree))
 
 
-def sequence(*, batch: int = 5000) -> int:
+def _number(pending: list, start: int) -> None:
+    """Every pending entry's leaf index: one UPDATE (a CASE) per thousand entries."""
+    for chunk in range(0, len(pending), 1000):
+        rows = pending[chunk : chunk + 1000]
+        Entry.objects.filter(pk__in=[entry_id for entry_id, _leaf in rows]).update(
+            leaf_index=Case(
+                *(
+                    When(pk=entry_id, then=Value(start + chunk + n))
+                    for n, (entry_id, _leaf) in enumerate(rows)
+                ),
+                output_field=BigIntegerField(),
+            )
+        )
+
+
+def sequence(*, batch: int = 5000, wait: bool = True) -> int:
     """Give the pending entries, in the order they were appended, the next leaf indices, and
-    store the subtree hashes they complete. One sequencer at a time (the log row's lock); the
-    number sequenced."""
+    store the subtree hashes they complete. One sequencer at a time (the log row's lock); with
+    ``wait=False`` a caller finding it taken leaves the work to the sequencer at work (a
+    request does not queue behind another). The number sequenced."""
     with transaction.atomic():
-        log = Log.objects.select_for_update().get(pk=1)
+        log = Log.objects.select_for_update(skip_locked=not wait).filter(pk=1).first()
+        if log is None:
+            return 0  # another sequencer holds the log
         pending = list(
             Entry.objects.filter(leaf_index__isnull=True)
             .order_by("id")
@@ -115,8 +133,7 @@ def sequence(*, batch: int = 5000) -> int:
             Node(level=level, position=position, hash=digest)
             for (level, position), digest in new.items()
         )
-        for offset, (entry_id, _leaf) in enumerate(pending):
-            Entry.objects.filter(pk=entry_id).update(leaf_index=start + offset)
+        _number(pending, start)
         log.size = start + len(pending)
         log.save(update_fields=["size"])
     return len(pending)
