@@ -36,8 +36,9 @@ def error_response(request: HttpRequest, status: int, code: str, message: str, *
 def _domain_error(request: HttpRequest, error: DomainError) -> HttpResponse:
     refusal_append(error)  # an out-of-perimeter attempt is recorded, after its rollback
     response = error_response(request, error.status, error.code, error.message, **error.details())
-    if isinstance(error, Throttled):
-        response["Retry-After"] = str(max(1, error.retry_after))
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(error, Throttled) or retry_after is not None:
+        response["Retry-After"] = str(max(1, int(retry_after or 1)))
     return response
 
 

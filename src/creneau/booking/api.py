@@ -472,6 +472,7 @@ def slots_list(request: HttpRequest, filters: Query[SlotFilters]):
         raise DomainError(
             "near_required", _("within_km needs near=latitude,longitude."), status=422
         )
+    scope.require("search")
     now = timezone.now()
     page = queries.slots_search(
         scope,
@@ -519,6 +520,7 @@ def practitioner_availability(
 ):
     """One practitioner's free slots by day over a week, for a slot picker."""
     scope = channel_scope_for_request(request)
+    scope.require("search")
     practitioner = _resolve_practitioner(scope, practitioner_id)
     now = timezone.now()
     week = queries.practitioner_availability(
@@ -559,6 +561,7 @@ def practitioner_availability(
 @router.post("/holds", response={201: HoldOut}, summary="Keep a slot while the patient types")
 def hold_create(request: HttpRequest, payload: HoldIn):
     scope = channel_scope_for_request(request)
+    scope.require("book")
     throttle(request, "hold")
     slot = queries.slot_by_id(payload.slot)
     hold = services.hold_create(scope=scope, slot=slot, client=client_key(request))
@@ -588,6 +591,7 @@ def appointment_book(request: HttpRequest, payload: AppointmentIn):
     """Book a slot, directly or through a hold. Send an `Idempotency-Key` header to make
     retries safe. The answer's `manage_token` is shown once: it opens the appointment."""
     scope = channel_scope_for_request(request)
+    scope.require("book")
     throttle(request, "book")
 
     def run():
@@ -624,6 +628,7 @@ def appointment_detail(request: HttpRequest, appointment_id: str):
 @router.post("/appointments/{appointment_id}/cancel", response=AppointmentOut, summary="Cancel")
 def appointment_cancel(request: HttpRequest, appointment_id: str, payload: CancelIn):
     scope = channel_scope_for_request(request)
+    scope.require("cancel")
     appointment = queries.access_appointment(
         public_id=appointment_id, token=request.headers.get(TOKEN_HEADER)
     )
@@ -641,6 +646,7 @@ def appointment_cancel(request: HttpRequest, appointment_id: str, payload: Cance
 def appointment_reschedule(request: HttpRequest, appointment_id: str, payload: RescheduleIn):
     """Move to another slot of the same visit type, atomically."""
     scope = channel_scope_for_request(request)
+    scope.require("move")
     appointment = queries.access_appointment(
         public_id=appointment_id, token=request.headers.get(TOKEN_HEADER)
     )
@@ -659,6 +665,7 @@ def appointment_reschedule(request: HttpRequest, appointment_id: str, payload: R
 @router.post("/waiting-list", response={201: WaitingListOut}, summary="Join the waiting list")
 def waiting_list_join(request: HttpRequest, payload: WaitingListIn):
     scope = channel_scope_for_request(request)
+    scope.require("book")
     throttle(request, "wait")
 
     def run():

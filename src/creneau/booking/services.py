@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -31,7 +32,7 @@ from creneau.booking.models import (
     WaitingListOffer,
 )
 from creneau.booking.patients import PatientDetails
-from creneau.channels.queries import ChannelScope, channel_scope_for_key
+from creneau.channels.queries import ChannelScope, QuotaExceeded, channel_scope_for_key
 from creneau.directory.models import Establishment, Practitioner, VisitType
 from creneau.errors import DomainError
 from creneau.ledger import payloads
@@ -40,6 +41,7 @@ from creneau.notify.services import appointment_messages_queue, offer_messages_q
 from creneau.sealing import seal
 
 NO_OVERLAP_CONSTRAINT = "booking_appointment_no_overlap"
+PARIS_ZONE = ZoneInfo("Europe/Paris")
 MAX_SLOT_LENGTH = timedelta(minutes=480)  # VisitType.duration_minutes and slot_minutes bound
 # The first key of PostgreSQL's two-key advisory locks: Créneau's practitioners' time.
 _LOCK_SPACE = 0x43524E
@@ -346,6 +348,22 @@ class Booked:
     manage_token: str
 
 
+def _check_daily_quota(scope: ChannelScope, now: datetime) -> None:
+    """An operator's contract caps its bookings per day (Paris time)."""
+    contract = scope.contract
+    if contract is None or not contract.bookings_per_day:
+        return
+    today = timezone.localtime(now, PARIS_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+    made = Appointment.objects.filter(channel=scope.channel, created_at__gte=today).count()
+    if made >= contract.bookings_per_day:
+        tomorrow = today + timedelta(days=1)
+        raise QuotaExceeded(
+            _("This channel has made its %(limit)s bookings of the day.")
+            % {"limit": contract.bookings_per_day},
+            retry_after=int((tomorrow - now).total_seconds()),
+        )
+
+
 def _share_loaded(slot: Slot, appointment: Appointment) -> None:
     """Give the appointment what the caller already loaded with the slot (its visit type,
     establishment, practitioner), rather than read them again for its messages."""
@@ -366,6 +384,7 @@ def appointment_book(
 ) -> Booked:
     """Book a slot, directly or through the caller's hold, for the patient."""
     now = now or timezone.now()
+    _check_daily_quota(scope, now)
     if hold is not None:
         slot = hold.slot
     assert slot is not None

@@ -8,9 +8,16 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from creneau.channels import services
-from creneau.channels.models import Channel, ChannelEvent, Perimeter, PerimeterVersion
+from creneau.channels.models import (
+    Channel,
+    ChannelEvent,
+    Contract,
+    OperatorCompany,
+    Perimeter,
+    PerimeterVersion,
+)
 from creneau.channels.queries import perimeter_current_version
-from creneau.directory.models import Department, Establishment, PractitionerRole
+from creneau.directory.models import Department, Establishment, Organisation, PractitionerRole
 
 
 class PerimeterForm(forms.ModelForm):
@@ -248,3 +255,114 @@ class ChannelAdmin(admin.ModelAdmin):
             font=data.get("font", ""),
             logo=data.get("logo") if "logo" in form.changed_data else None,
         )
+
+
+class ContractForm(forms.ModelForm):
+    """A new contract registers its operator company and makes its channel; afterwards the
+    actions, dates and quotas are edited here, and its status through the actions above the
+    list (so that suspending also closes the channel)."""
+
+    operator_name = forms.CharField(label=_("Operator company"), max_length=200, required=False)
+    operator_kind = forms.ChoiceField(
+        label=_("Kind of operator"), choices=OperatorCompany.Kind.choices, required=False
+    )
+    organisation = forms.ModelChoiceField(
+        label=_("Organisation"), queryset=Organisation.objects.all(), required=False
+    )
+    perimeter = forms.ModelChoiceField(
+        label=_("Perimeter"), queryset=Perimeter.objects.all(), required=False
+    )
+
+    class Meta:
+        model = Contract
+        fields = [
+            "starts_on",
+            "ends_on",
+            "may_search",
+            "may_book",
+            "may_move",
+            "may_cancel",
+            "bookings_per_day",
+            "requests_per_minute",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if not self.instance.pk:
+            for name in ("operator_name", "operator_kind", "organisation", "perimeter"):
+                if not data.get(name):
+                    self.add_error(name, _("Needed to register a new operator."))
+            organisation, perimeter = data.get("organisation"), data.get("perimeter")
+            if organisation and perimeter and perimeter.organisation_id != organisation.pk:
+                self.add_error("perimeter", _("The perimeter must be the organisation's."))
+        return data
+
+
+@admin.register(OperatorCompany)
+class OperatorCompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "organisation", "created_at"]
+    list_filter = ["kind", "organisation"]
+    search_fields = ["name"]
+    readonly_fields = ["public_id", "organisation", "created_at"]
+
+    def has_add_permission(self, request):
+        return False  # registered with a contract (Contracts → Add)
+
+
+@admin.register(Contract)
+class ContractAdmin(admin.ModelAdmin):
+    form = ContractForm
+    list_display = ["operator", "status", "starts_on", "ends_on", "bookings_per_day", "channel"]
+    list_filter = ["status", "operator__kind"]
+    actions = ["suspend", "resume", "end"]
+
+    def get_fields(self, request, obj=None):
+        fields = list(ContractForm.Meta.fields)
+        if obj is None:
+            return ["operator_name", "operator_kind", "organisation", "perimeter", *fields]
+        return ["operator", "channel", "status", *fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["operator", "channel", "status"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            obj.save()
+            return
+        stored = services.operator_register(
+            organisation=data["organisation"],
+            name=data["operator_name"],
+            kind=data["operator_kind"],
+            perimeter=data["perimeter"],
+            starts_on=data["starts_on"],
+            ends_on=data["ends_on"],
+            actions=[a for a in Contract.ACTIONS if data.get(f"may_{a}")],
+            bookings_per_day=data["bookings_per_day"],
+            requests_per_minute=data["requests_per_minute"],
+            by=request.user,
+            via="admin",
+        )
+        obj.pk, obj.public_id = stored.pk, stored.public_id
+        obj.operator, obj.channel, obj.status = stored.operator, stored.channel, stored.status
+
+    def _set(self, request, queryset, status: str) -> None:
+        for contract in queryset:
+            try:
+                services.contract_status_set(
+                    contract=contract, status=status, by=request.user, via="admin"
+                )
+            except services.ChannelError as error:
+                self.message_user(request, f"{contract}: {error.message}", level="warning")
+
+    @admin.action(description=_("Suspend (refused at the next request)"))
+    def suspend(self, request, queryset):
+        self._set(request, queryset, Contract.Status.SUSPENDED)
+
+    @admin.action(description=_("Resume"))
+    def resume(self, request, queryset):
+        self._set(request, queryset, Contract.Status.ACTIVE)
+
+    @admin.action(description=_("End the contract"))
+    def end(self, request, queryset):
+        self._set(request, queryset, Contract.Status.ENDED)

@@ -252,3 +252,86 @@ class ChannelEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel_id} {self.action} {self.at:%Y-%m-%d %H:%M}"
+
+
+class OperatorCompany(models.Model):
+    """A company that books for the hospital under contract: a call centre, or a partner
+    booking platform. Registered by the organisation; it reaches the agendas through its
+    contract's channel only."""
+
+    class Kind(models.TextChoices):
+        CALL_CENTRE = "call_centre", _("call centre")
+        PARTNER = "partner", _("partner platform")
+
+    public_id = PublicIdField()
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="operators"
+    )
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("operator company")
+        verbose_name_plural = _("operator companies")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "name"], name="channels_operator_unique_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contract(models.Model):
+    """What an operator may do, where, when and how much: its channel (and so its perimeter),
+    its validity dates, the actions allowed, its quotas. Suspending or ending it takes effect at
+    the next request."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("active")
+        SUSPENDED = "suspended", _("suspended")
+        ENDED = "ended", _("ended")
+
+    ACTIONS = ("search", "book", "move", "cancel")
+
+    public_id = PublicIdField()
+    operator = models.ForeignKey(
+        OperatorCompany, on_delete=models.PROTECT, related_name="contracts"
+    )
+    channel = models.OneToOneField(Channel, on_delete=models.PROTECT, related_name="contract")
+    starts_on = models.DateField(_("valid from"))
+    ends_on = models.DateField(_("valid until"), null=True, blank=True)
+    may_search = models.BooleanField(_("may search"), default=True)
+    may_book = models.BooleanField(_("may book"), default=True)
+    may_move = models.BooleanField(_("may move"), default=True)
+    may_cancel = models.BooleanField(_("may cancel"), default=True)
+    bookings_per_day = models.PositiveIntegerField(
+        _("bookings per day"), default=500, help_text=_("0: no limit")
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        _("requests per minute"), default=600, help_text=_("0: no limit")
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE
+    )
+    changed_at = models.DateTimeField(_("status changed at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("contract")
+        verbose_name_plural = _("contracts")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__isnull=True)
+                | models.Q(ends_on__gte=models.F("starts_on")),
+                name="channels_contract_dates",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operator} ({self.get_status_display()})"
+
+    def allows(self, action: str) -> bool:
+        return bool(getattr(self, f"may_{action}"))

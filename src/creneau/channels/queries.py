@@ -1,13 +1,17 @@
 """The perimeter policy: what a channel may see, applied inside every query that serves it."""
 
+import time
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from creneau.channels.models import (
     Channel,
+    Contract,
     Perimeter,
     PerimeterDepartment,
     PerimeterEstablishment,
@@ -32,6 +36,18 @@ def perimeter_current_version(perimeter: Perimeter) -> PerimeterVersion | None:
     return PerimeterVersion.objects.filter(perimeter=perimeter).order_by("-number").first()
 
 
+class QuotaExceeded(DomainError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__("quota_exceeded", message)
+        self.retry_after = retry_after
+
+
+class ActionNotAllowed(DomainError):
+    status = 403
+
+
 @dataclass(frozen=True)
 class ChannelScope:
     """A channel with the perimeter version in force for the request it serves.
@@ -42,6 +58,17 @@ class ChannelScope:
 
     channel: Channel
     version: PerimeterVersion
+    contract: Contract | None = None
+
+    def require(self, action: str) -> None:
+        """Refuse an action the channel's contract does not allow (search, book, move,
+        cancel); channels without a contract (the public site, widgets) allow them all."""
+        if self.contract is not None and not self.contract.allows(action):
+            raise ActionNotAllowed(
+                "action_not_allowed",
+                _("This channel's contract does not allow this action (%(action)s).")
+                % {"action": action},
+            )
 
     def _establishment_ids(self) -> QuerySet[PerimeterEstablishment]:
         return PerimeterEstablishment.objects.filter(version=self.version).values(
@@ -76,15 +103,56 @@ class ChannelUnavailable(DomainError):
     status = 404
 
 
+def _contract_in_force(channel: Channel) -> Contract | None:
+    """The channel's contract, if it has one; refused unless active and within its dates."""
+    if channel.kind not in (Channel.Kind.OPERATOR, Channel.Kind.PARTNER):
+        return None
+    contract = Contract.objects.filter(channel=channel).select_related("operator").first()
+    today = timezone.localdate()
+    if (
+        contract is None
+        or contract.status != Contract.Status.ACTIVE
+        or contract.starts_on > today
+        or (contract.ends_on is not None and contract.ends_on < today)
+    ):
+        raise ChannelUnavailable(
+            "contract_not_in_force",
+            _("This channel's contract is not in force (suspended, ended or not begun)."),
+            status=403,
+        )
+    return contract
+
+
+def _count_request(contract: Contract) -> None:
+    """The contract's requests per minute, counted in Django's cache."""
+    limit = contract.requests_per_minute
+    if not limit:
+        return
+    now = int(time.time())
+    key = f"creneau:quota:{contract.pk}:{now // 60}"
+    cache.add(key, 0, timeout=120)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=120)
+        count = 1
+    if count > limit:
+        raise QuotaExceeded(
+            _("This channel has used its %(limit)s requests of this minute.") % {"limit": limit},
+            retry_after=60 - now % 60,
+        )
+
+
 def _scope(channel: Channel) -> ChannelScope:
     if not channel.is_active:
         raise ChannelUnavailable("channel_disabled", _("This channel is disabled."), status=403)
+    contract = _contract_in_force(channel)
     version = perimeter_current_version(channel.perimeter)
     if version is None:
         raise ChannelUnavailable(
             "perimeter_unpublished", _("This channel's perimeter has no published version.")
         )
-    return ChannelScope(channel=channel, version=version)
+    return ChannelScope(channel=channel, version=version, contract=contract)
 
 
 def channel_scope_for_key(key: str | None) -> ChannelScope:
@@ -115,6 +183,8 @@ def channel_scope_for_request(request: HttpRequest) -> ChannelScope:
         return cached
     key = request.GET.get(CHANNEL_PARAMETER) or request.headers.get(CHANNEL_HEADER)
     scope = channel_scope_for_key(key)
+    if scope.contract is not None:
+        _count_request(scope.contract)
     request._creneau_scope = scope
     return scope
 

@@ -14,6 +14,8 @@ from django.utils.translation import gettext as _
 from creneau.channels.models import (
     Channel,
     ChannelEvent,
+    Contract,
+    OperatorCompany,
     Perimeter,
     PerimeterDepartment,
     PerimeterEstablishment,
@@ -323,3 +325,80 @@ def _public_site_create(
         by=by,
         via=via,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Operators and their contracts
+
+
+@transaction.atomic
+def operator_register(
+    *,
+    organisation: Organisation,
+    name: str,
+    kind: str,
+    perimeter: Perimeter,
+    starts_on,
+    ends_on=None,
+    actions: Iterable[str] = Contract.ACTIONS,
+    bookings_per_day: int = 500,
+    requests_per_minute: int = 600,
+    by: AbstractBaseUser | None = None,
+    via: str = "",
+) -> Contract:
+    """Register an operator company under contract: its own channel bound to ``perimeter``, the
+    actions it may take, its validity dates and quotas."""
+    if kind not in OperatorCompany.Kind.values:
+        raise ChannelError("operator_kind_unknown", _("Unknown operator kind: %s.") % kind)
+    if ends_on is not None and ends_on < starts_on:
+        raise ChannelError(
+            "contract_dates", _("A contract cannot end before it begins."), status=422
+        )
+    unknown = set(actions) - set(Contract.ACTIONS)
+    if unknown:
+        raise ChannelError(
+            "contract_action_unknown",
+            _("Unknown actions: %(actions)s.") % {"actions": ", ".join(sorted(unknown))},
+            status=422,
+        )
+    operator, _created = OperatorCompany.objects.get_or_create(
+        organisation=organisation, name=name, defaults={"kind": kind}
+    )
+    channel = channel_create(
+        organisation=organisation,
+        name=name,
+        kind=Channel.Kind.OPERATOR
+        if kind == OperatorCompany.Kind.CALL_CENTRE
+        else Channel.Kind.PARTNER,
+        perimeter=perimeter,
+        by=by,
+        via=via,
+    )
+    return Contract.objects.create(
+        operator=operator,
+        channel=channel,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        bookings_per_day=bookings_per_day,
+        requests_per_minute=requests_per_minute,
+        **{f"may_{action}": action in set(actions) for action in Contract.ACTIONS},
+    )
+
+
+@transaction.atomic
+def contract_status_set(
+    *, contract: Contract, status: str, by: AbstractBaseUser | None = None, via: str = ""
+) -> Contract:
+    """Suspend, resume or end a contract: its channel is disabled (or enabled again) in the
+    same transaction, so the next request is refused (or served). An ended contract stays
+    ended."""
+    if status not in Contract.Status.values:
+        raise ChannelError("contract_status_unknown", _("Unknown contract status."), status=422)
+    if contract.status == Contract.Status.ENDED and status != Contract.Status.ENDED:
+        raise ChannelError("contract_ended", _("An ended contract cannot be resumed."))
+    contract.status = status
+    contract.save(update_fields=["status", "changed_at"])
+    channel_set_active(
+        channel=contract.channel, active=status == Contract.Status.ACTIVE, by=by, via=via
+    )
+    return contract
