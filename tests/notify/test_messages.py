@@ -417,3 +417,23 @@ def test_every_sms_fits_one_segment_in_both_languages(
     for language, kind, text in texts.values():
         print(f"{language} {kind} ({len(text)}): {text}")
         assert sms_segments(text) == 1, (language, kind, len(text), text)
+
+
+def test_an_offer_ending_another_day_says_which_day(
+    slots, public_scope, patient, other_patient, clock
+):
+    booked = appointment_book(scope=public_scope, slot=slots[-1], patient=patient).appointment
+    waiting_list_join(
+        scope=public_scope,
+        visit_type=booked.visit_type,
+        before=slots[-1].starts_at + timedelta(days=1),
+        patient=other_patient,
+    )
+    appointment_cancel(appointment=booked, channel_scope=public_scope)
+    message = Message.objects.get(kind="offer", medium="sms")
+    offer = message.offer
+    offer.expires_at = datetime(2027, 3, 16, 9, 30, tzinfo=UTC)  # tomorrow, 10:30 in Paris
+    offer.save()
+    rendered = render(message)
+    assert "A prendre avant 16/03 10:30 : " in rendered.sms
+    assert "jusqu\u2019au mardi 16 mars \u00e0 10:30." in rendered.body

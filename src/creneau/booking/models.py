@@ -6,6 +6,8 @@ added by migration 0002 since SQLite has no such thing (there, every write trans
 ``BEGIN IMMEDIATE`` and the booking service checks the overlap under that lock).
 """
 
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -20,6 +22,10 @@ from creneau.directory.models import (
     PublicIdField,
     VisitType,
 )
+
+# The zone in which booking days and quotas are reckoned (establishments may set their own for
+# their times).
+PARIS = ZoneInfo("Europe/Paris")
 
 
 class Hold(models.Model):

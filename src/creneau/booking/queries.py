@@ -4,7 +4,6 @@ import base64
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -12,13 +11,12 @@ from django.utils.translation import gettext as _
 
 from creneau.agenda.models import Slot
 from creneau.agenda.queries import offerable_slots
-from creneau.booking.models import Appointment, Hold, WaitingListEntry
+from creneau.booking.models import PARIS, Appointment, Hold, WaitingListEntry
 from creneau.booking.services import BookingError, token_hash, token_matches
 from creneau.channels.queries import ChannelScope
 from creneau.directory.models import Establishment, Practitioner, Specialty, VisitType
 
 EARTH_RADIUS_KM = 6371.0
-PARIS = ZoneInfo("Europe/Paris")
 
 
 class SearchError(BookingError):

@@ -12,7 +12,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -25,6 +24,7 @@ from creneau.agenda.models import Slot
 from creneau.agenda.queries import offerable_slots
 from creneau.booking.models import (
     ACTIVE_STATUSES,
+    PARIS,
     Appointment,
     AppointmentEvent,
     Hold,
@@ -41,7 +41,6 @@ from creneau.notify.services import appointment_messages_queue, offer_messages_q
 from creneau.sealing import seal
 
 NO_OVERLAP_CONSTRAINT = "booking_appointment_no_overlap"
-PARIS_ZONE = ZoneInfo("Europe/Paris")
 MAX_SLOT_LENGTH = timedelta(minutes=480)  # VisitType.duration_minutes and slot_minutes bound
 # The first key of PostgreSQL's two-key advisory locks: Créneau's practitioners' time.
 _LOCK_SPACE = 0x43524E
@@ -353,7 +352,7 @@ def _check_daily_quota(scope: ChannelScope, now: datetime) -> None:
     contract = scope.contract
     if contract is None or not contract.bookings_per_day:
         return
-    today = timezone.localtime(now, PARIS_ZONE).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = timezone.localtime(now, PARIS).replace(hour=0, minute=0, second=0, microsecond=0)
     made = Appointment.objects.filter(channel=scope.channel, created_at__gte=today).count()
     if made >= contract.bookings_per_day:
         tomorrow = today + timedelta(days=1)

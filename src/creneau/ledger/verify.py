@@ -9,7 +9,9 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from abc import ABC, abstractmethod
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,14 +52,18 @@ class Compact:
         return digest
 
 
-class Source:
-    """Where the log is read: a hub's public endpoints, or an export file."""
+class Source(ABC):
+    """Where the log is read: a hub's public endpoints, or an export file. The proofs, the
+    published perimeters and the recorded leaf hashes are optional: None where a source has
+    none."""
 
+    @abstractmethod
     def checkpoint_notes(self) -> list[str]:
-        raise NotImplementedError
+        """Every signed checkpoint note, oldest first."""
 
-    def entries(self, size: int):
-        raise NotImplementedError
+    @abstractmethod
+    def entries(self, size: int) -> Iterator[str]:
+        """The first ``size`` entries' canonical JSON, in log order."""
 
     def consistency(self, first: int, second: int) -> list[bytes] | None:
         return None

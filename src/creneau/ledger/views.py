@@ -2,6 +2,7 @@
 the log (checkpoints, entries, proofs, perimeter versions), and a page for people."""
 
 import base64
+from functools import wraps
 
 from django.conf import settings
 from django.db.models import Count
@@ -27,10 +28,29 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"code": code, "message": message}, status=status)
 
 
+class _BadRequest(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _answering(view):
+    """The public endpoints' refusals: a 400 with a code and a message, as JSON."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except _BadRequest as error:
+            return _error(400, error.code, error.message)
+
+    return wrapper
+
+
 def _int(request: HttpRequest, name: str) -> int:
     raw = request.GET.get(name, "")
     if not raw.isdigit():
-        raise ValueError(name)
+        raise _BadRequest("invalid_request", _("%(name)s must be a whole number.") % {"name": name})
     return int(raw)
 
 
@@ -49,12 +69,10 @@ def checkpoint(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@_answering
 def checkpoints(request: HttpRequest) -> HttpResponse:
     """Every checkpoint, oldest first, from size ``after`` (exclusive) on, a page at a time."""
-    try:
-        after = _int(request, "after") if "after" in request.GET else -1
-    except ValueError:
-        return _error(400, "invalid_request", _("after must be a whole number."))
+    after = _int(request, "after") if "after" in request.GET else -1
     rows = Checkpoint.objects.filter(size__gt=after).order_by("size")[:PAGE]
     return _public(
         JsonResponse(
@@ -70,13 +88,9 @@ def checkpoints(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@_answering
 def entries(request: HttpRequest) -> HttpResponse:
-    try:
-        start, end = _int(request, "start"), _int(request, "end")
-    except ValueError as error:
-        return _error(
-            400, "invalid_request", _("%(name)s must be a whole number.") % {"name": error}
-        )
+    start, end = _int(request, "start"), _int(request, "end")
     size = tree.size()
     if not start < end <= size or end - start > PAGE:
         return _error(
@@ -96,13 +110,9 @@ def entries(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@_answering
 def inclusion(request: HttpRequest) -> HttpResponse:
-    try:
-        index, size = _int(request, "index"), _int(request, "size")
-    except ValueError as error:
-        return _error(
-            400, "invalid_request", _("%(name)s must be a whole number.") % {"name": error}
-        )
+    index, size = _int(request, "index"), _int(request, "size")
     if not index < size <= tree.size():
         return _error(400, "invalid_range", _("The index must be inside a tree the log has."))
     proof = tree.inclusion(index, size)
@@ -113,13 +123,9 @@ def inclusion(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@_answering
 def consistency(request: HttpRequest) -> HttpResponse:
-    try:
-        first, second = _int(request, "first"), _int(request, "second")
-    except ValueError as error:
-        return _error(
-            400, "invalid_request", _("%(name)s must be a whole number.") % {"name": error}
-        )
+    first, second = _int(request, "first"), _int(request, "second")
     if not 0 < first <= second <= tree.size():
         return _error(400, "invalid_range", _("Both sizes must be trees the log has, in order."))
     proof = tree.consistency(first, second)

@@ -12,6 +12,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -35,9 +36,10 @@ class Sent:
     answer: str = ""
 
 
-class SmsBackend:
+class SmsBackend(ABC):
+    @abstractmethod
     def send(self, *, to: str, text: str, key: str) -> Sent:
-        raise NotImplementedError
+        """Send one SMS with ``key`` as its idempotency key; raise DeliveryError if not sent."""
 
 
 class FileSmsBackend(SmsBackend):

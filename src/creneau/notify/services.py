@@ -206,8 +206,10 @@ def _send_email(message: Message, text: Rendered, to: str) -> Sent:
         headers={"Message-ID": f"<{message.idempotency_key}@creneau>"},
     )
     if message.appointment_id and message.kind != Message.Kind.REMINDER:
-        ics = appointment_ics(message.appointment, organizer=settings.DEFAULT_FROM_EMAIL)
-        method = "CANCEL" if b"METHOD:CANCEL" in ics else "REQUEST"
+        appointment = message.appointment
+        ics = appointment_ics(appointment, organizer=settings.DEFAULT_FROM_EMAIL)
+        # The same rule as the calendar's METHOD: an appointment no longer active is cancelled.
+        method = "REQUEST" if appointment.is_active else "CANCEL"
         part = MIMEText(ics.decode(), "calendar", "utf-8")
         part.set_param("method", method)
         part.add_header("Content-Disposition", "attachment", filename="invitation.ics")

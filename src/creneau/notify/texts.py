@@ -80,6 +80,27 @@ def _when(moment: datetime, zone: ZoneInfo) -> dict[str, str]:
     }
 
 
+def _facts(starts_at: datetime, practitioner, place, visit_type) -> dict[str, str]:
+    """What every message says of an appointment or a slot: when, with whom, where, what."""
+    return {
+        **_when(starts_at, place.zone),
+        "practitioner": practitioner.display_name,
+        "place": place.name,
+        "address": f"{place.address}, {place.postcode} {place.city}",
+        "visit": visit_type.label,
+    }
+
+
+def _details(facts: dict[str, str]) -> str:
+    return "\n".join(
+        [
+            _("When: %(long_day)s at %(time)s") % facts,
+            _("With: %(practitioner)s (%(visit)s)") % facts,
+            _("Where: %(place)s, %(address)s") % facts,
+        ]
+    )
+
+
 def render(message: Message) -> Rendered:
     language = _language(message)
     with translation.override(language):
@@ -97,13 +118,7 @@ def _appointment(message: Message, language: str) -> Rendered:
     appointment = message.appointment
     assert appointment is not None
     place = appointment.establishment
-    facts = {
-        **_when(appointment.starts_at, place.zone),
-        "practitioner": appointment.practitioner.display_name,
-        "place": place.name,
-        "address": f"{place.address}, {place.postcode} {place.city}",
-        "visit": appointment.visit_type.label,
-    }
+    facts = _facts(appointment.starts_at, appointment.practitioner, place, appointment.visit_type)
     token = unseal(appointment.sealed_token)
     manage = _url(f"/a/{token}", language) if token else ""
     rebook = _url(f"/practitioners/{appointment.practitioner.public_id}/", language)
@@ -153,16 +168,7 @@ def _appointment(message: Message, language: str) -> Rendered:
         return Rendered(sms=sms_text(sms), subject=subject, body=body + _signature())
     if manage:
         sms += " " + _("Manage: %(url)s") % {"url": manage}
-    paragraphs = [
-        opening,
-        "\n".join(
-            [
-                _("When: %(long_day)s at %(time)s") % facts,
-                _("With: %(practitioner)s (%(visit)s)") % facts,
-                _("Where: %(place)s, %(address)s") % facts,
-            ]
-        ),
-    ]
+    paragraphs = [opening, _details(facts)]
     if preparation:
         paragraphs.append(_("To prepare:") + "\n" + preparation)
     if manage:
@@ -177,20 +183,16 @@ def _offer(message: Message, language: str) -> Rendered:
     assert offer is not None
     slot = offer.hold.slot
     zone = slot.establishment.zone
-    expires_on = timezone.localtime(offer.expires_at, zone).date()
+    expires = timezone.localtime(offer.expires_at, zone)
     facts = {
-        **_when(slot.starts_at, zone),
-        "practitioner": slot.practitioner.display_name,
-        "place": slot.establishment.name,
-        "address": f"{slot.establishment.address}, {slot.establishment.postcode} "
-        f"{slot.establishment.city}",
-        "visit": slot.visit_type.label,
-        # The time alone when the offer ends today, else its day too.
+        **_facts(slot.starts_at, slot.practitioner, slot.establishment, slot.visit_type),
+        # In the SMS, the time alone when the offer ends today, else its day too.
         "until": format_date(
-            timezone.localtime(offer.expires_at, zone),
-            "H:i" if expires_on == timezone.localdate(timezone.now(), zone) else "d/m H:i",
+            expires,
+            "H:i" if expires.date() == timezone.localdate(timezone.now(), zone) else "d/m H:i",
         ),
-        "until_day": format_date(timezone.localtime(offer.expires_at, zone), "l j F"),
+        "until_day": format_date(expires, "l j F"),
+        "until_time": format_date(expires, "H:i"),
     }
     token = unseal(offer.entry.sealed_token)
     link = _url(f"/w/{token}", language) if token else ""
@@ -208,15 +210,9 @@ def _offer(message: Message, language: str) -> Rendered:
             % facts
         )
     paragraphs = [
-        _("An earlier slot has freed up and is kept for you until %(until_day)s at %(until)s.")
+        _("An earlier slot has freed up and is kept for you until %(until_day)s at %(until_time)s.")
         % facts,
-        "\n".join(
-            [
-                _("When: %(long_day)s at %(time)s") % facts,
-                _("With: %(practitioner)s (%(visit)s)") % facts,
-                _("Where: %(place)s, %(address)s") % facts,
-            ]
-        ),
+        _details(facts),
         _("Without an answer by then, it goes to the next patient on the list."),
     ]
     if link:

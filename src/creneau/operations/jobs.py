@@ -84,27 +84,23 @@ def _task_results_prune() -> int:
     return deleted
 
 
-def _roll() -> RollReport:
-    return nightly_roll()
-
-
 PERIODIC = {
     job.name: job
     for job in [
         Periodic(
             "messages",
-            lambda: messages_sweep(),
+            messages_sweep,
             every=timedelta(seconds=settings.CRENEAU_SWEEP_SECONDS),
         ),
-        Periodic("offers", lambda: waiting_list_offers_expire(), every=timedelta(minutes=1)),
-        Periodic("waiting_list", lambda: waiting_list_match(), every=timedelta(minutes=5)),
-        Periodic("holds", lambda: holds_clean(), every=timedelta(minutes=15)),
+        Periodic("offers", waiting_list_offers_expire, every=timedelta(minutes=1)),
+        Periodic("waiting_list", waiting_list_match, every=timedelta(minutes=5)),
+        Periodic("holds", holds_clean, every=timedelta(minutes=15)),
         Periodic(
             "ledger",
-            lambda: checkpoint_make(),
+            checkpoint_make,
             every=timedelta(seconds=settings.CRENEAU_LEDGER_CHECKPOINT_SECONDS),
         ),
-        Periodic("roll", _roll, daily_at=time(2, 30)),
+        Periodic("roll", nightly_roll, daily_at=time(2, 30)),
         Periodic("task_results", _task_results_prune, daily_at=time(3, 30)),
     ]
 }
