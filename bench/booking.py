@@ -73,15 +73,17 @@ def percentiles(samples: list[float]) -> dict:
 # Database set-up, before Django starts
 
 
-def prepare_database(kind: str, workdir: Path) -> str:
+def prepare_database(kind: str, workdir: Path, name: str = BENCH_DB) -> str:
+    """A database of the benchmark's own: a SQLite file in ``workdir``, or PostgreSQL ``name``
+    dropped and made again."""
     if kind == "sqlite":
         return f"sqlite:///{workdir / 'creneau.sqlite3'}"
     import psycopg
 
     with psycopg.connect(f"{PG_ADMIN}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return f"{PG_ADMIN}/{BENCH_DB}"
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG_ADMIN}/{name}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,8 +25,9 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from bench.booking import prepare_database
+
 ROOT = Path(__file__).resolve().parent
-PG_ADMIN = os.environ.get("CRENEAU_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 BENCH_DB = "creneau_bench_ledger"
 
 
@@ -128,22 +129,11 @@ def measure_verify(entries: int) -> dict:
     }
 
 
-def prepare_database(kind: str, workdir: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / 'creneau.sqlite3'}"
-    import psycopg
-
-    with psycopg.connect(f"{PG_ADMIN}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return f"{PG_ADMIN}/{BENCH_DB}"
-
-
 def measure_append(kind: str, rounds: int, per_round: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="creneau-ledger-db-"))
     os.environ.update(
         {
-            "CRENEAU_DATABASE_URL": prepare_database(kind, workdir),
+            "CRENEAU_DATABASE_URL": prepare_database(kind, workdir, BENCH_DB),
             "CRENEAU_DATA_DIR": str(workdir),
             "CRENEAU_HORIZON_WEEKS": "4",
             "DJANGO_SETTINGS_MODULE": "creneau.settings",

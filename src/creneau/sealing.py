@@ -3,6 +3,8 @@ reminder sent two days after the booking), sealed with a key derived from SECRET
 the database alone opens nothing. Older keys in SECRET_KEY_FALLBACKS still open what they sealed."""
 
 import base64
+import hashlib
+import hmac
 from functools import cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -39,3 +41,10 @@ def unseal(sealed: str) -> str | None:
         return _current().decrypt(sealed.encode()).decode()
     except InvalidToken:
         return None
+
+
+def keyed_hash(value: str, length: int) -> str:
+    """A short HMAC of ``value`` under SECRET_KEY: a stable identifier that reveals neither the
+    value (a client address, a staff account) nor any order."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), value.encode(), hashlib.sha256)
+    return digest.hexdigest()[:length]

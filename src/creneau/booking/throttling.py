@@ -3,8 +3,6 @@ waiting-list requests. Without them one script could hold every slot of a hospit
 minutes at a time. Counted in Django's cache (per process by default; a shared cache in
 production) over fixed windows; no client address is stored anywhere else."""
 
-import hashlib
-import hmac
 import time
 
 from django.conf import settings
@@ -13,6 +11,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from creneau.errors import DomainError
+from creneau.sealing import keyed_hash
 
 
 class Throttled(DomainError):
@@ -48,7 +47,7 @@ def client_key(request: HttpRequest) -> str:
 
 
 def _keyed(value: str) -> str:
-    return hmac.new(settings.SECRET_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:24]
+    return keyed_hash(value, 24)
 
 
 def throttle(request: HttpRequest, action: str) -> None:

@@ -1,6 +1,5 @@
 """Every change to channels and perimeters: one function each, one transaction each."""
 
-import hmac
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -28,6 +27,7 @@ from creneau.directory.models import Department, Establishment, Organisation, Pr
 from creneau.errors import DomainError
 from creneau.ledger import payloads
 from creneau.ledger.services import entry_append
+from creneau.sealing import keyed_hash
 
 
 class ChannelError(DomainError):
@@ -62,11 +62,7 @@ def perimeter_check(
 def _staff(by: AbstractBaseUser | None, via: str) -> dict:
     """Who made a change, for the ledger: a keyed hash of the staff account (an identifier
     that names nobody and reveals no sequence), or the tool it came through."""
-    staff = ""
-    if by is not None:
-        digest = hmac.new(settings.SECRET_KEY.encode(), f"staff:{by.pk}".encode(), "sha256")
-        staff = digest.hexdigest()[:16]
-    return {"by": staff, "via": via}
+    return {"by": keyed_hash(f"staff:{by.pk}", 16) if by is not None else "", "via": via}
 
 
 def _ledger_channel(channel: Channel, action: str, by: AbstractBaseUser | None, via: str) -> None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from creneau.errors import DomainError
+from creneau.ledger import tree
 from creneau.ledger.merkle import leaf_hash
 from creneau.ledger.models import Entry
 
@@ -58,8 +59,6 @@ def receipt(public_id: str) -> dict:
     """A patient's receipt for an entry: its id, and its index in the log, sequencing what is
     pending first if it has none yet (a short pass outside the caller's transaction). Anyone
     checks it at /ledger/entry/ID once a checkpoint covers it."""
-    from creneau.ledger import tree
-
     if not public_id:
         return {"entry": "", "index": None}
     index = Entry.objects.filter(public_id=public_id).values_list("leaf_index", flat=True).first()
