@@ -6,6 +6,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
 from creneau.booking.api import router as booking_router
+from creneau.booking.operator_api import router as operator_router
 from creneau.booking.throttling import Throttled
 from creneau.channels.api import router as directory_router
 from creneau.errors import DomainError
@@ -18,7 +19,9 @@ api = NinjaAPI(
         "The booking hub's public API. Every answer is filtered by the requesting channel's "
         "perimeter: name a channel with `?channel=KEY` or the `X-Creneau-Channel` header; "
         "without one, the hub's public site answers. Errors are JSON objects with a stable "
-        "snake_case `code` and a human `message`."
+        "snake_case `code` and a human `message`. Operators and partner platforms "
+        "authenticate with OAuth2 client credentials (`POST /oauth/token/`) and send "
+        "`Authorization: Bearer TOKEN`: the token names their channel."
     ),
     urls_namespace="api",
     docs_url="/docs",
@@ -26,6 +29,7 @@ api = NinjaAPI(
 )
 api.add_router("/v1/", directory_router)
 api.add_router("/v1/", booking_router)
+api.add_router("/v1/", operator_router)
 
 
 def error_response(request: HttpRequest, status: int, code: str, message: str, **extra):
@@ -39,6 +43,8 @@ def _domain_error(request: HttpRequest, error: DomainError) -> HttpResponse:
     retry_after = getattr(error, "retry_after", None)
     if isinstance(error, Throttled) or retry_after is not None:
         response["Retry-After"] = str(max(1, int(retry_after or 1)))
+    if error.status == 401:
+        response["WWW-Authenticate"] = f'Bearer realm="creneau", error="{error.code}"'
     return response
 
 

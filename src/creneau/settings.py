@@ -97,6 +97,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "oauth2_provider",
     "django_tasks",
     "django_tasks_db",
     "creneau.directory",
@@ -117,6 +121,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -240,6 +245,26 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+
+# Operators' and partners' software: OAuth2 client credentials (django-oauth-toolkit). Secrets
+# are stored hashed; tokens live an hour; each scope is also bounded by the client's contract.
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "slots:read": "Search the directory and free slots",
+        "appointments:read": "Read the operator's appointments and find a caller's",
+        "appointments:write": "Book, move and cancel appointments",
+        "statistics:read": "Read the operator's own statistics",
+    },
+    "DEFAULT_SCOPES": ["slots:read", "appointments:read", "appointments:write", "statistics:read"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("CRENEAU_TOKEN_SECONDS", 3600),
+    "OAUTH2_VALIDATOR_CLASS": "creneau.channels.oauth.ContractValidator",
+}
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+# An agent of a call centre signs in to the console with a password and a one-time code.
+LOGIN_URL = "console:login"
+OTP_TOTP_ISSUER = "Créneau"
+# How long a caller found by an operator's look-up stays open to that operator for a change.
+CRENEAU_LOOKUP_MINUTES = env_int("CRENEAU_LOOKUP_MINUTES", 30)
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,7 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
+from oauth2_provider.views import RevokeTokenView, TokenView
 
 from creneau.api import api
 from creneau.web import embed
@@ -13,6 +14,9 @@ admin.site.index_title = _("Directory, channels and perimeters")
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    # OAuth2 client credentials for operators' and partners' software (no other grant).
+    path("oauth/token/", TokenView.as_view(), name="oauth_token"),
+    path("oauth/revoke_token/", RevokeTokenView.as_view(), name="oauth_revoke"),
     path("embed.js", embed.embed_js, name="embed_js"),
     path("branding/<str:kind>/<str:public_id>.css", embed.branding_css, name="branding_css"),
     path("branding/<str:kind>/<str:public_id>/logo", embed.branding_logo, name="branding_logo"),
@@ -21,6 +25,8 @@ urlpatterns = [
     *i18n_patterns(
         # The transparency ledger: public, no login (the page in both languages).
         path("ledger/", include("creneau.ledger.urls", namespace="ledger")),
+        # The operator console (agents sign in with a password and a one-time code).
+        path("console/", include("creneau.web.console_urls", namespace="console")),
         path("", include("creneau.web.urls", namespace="site")),
         path("embed/<str:channel_key>/", include("creneau.web.urls", namespace="embed")),
         prefix_default_language=False,

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
 from creneau.agenda.models import Slot
-from creneau.booking import idempotency, queries, services
+from creneau.booking import idempotency, operators, queries, services
 from creneau.booking.models import Appointment, WaitingListEntry
 from creneau.booking.patients import patient_details_clean
 from creneau.booking.queries import PARIS
@@ -151,6 +151,11 @@ class LedgerReceipt(Schema):
     index: int | None
 
 
+class OperatorRef(Schema):
+    id: str
+    name: str
+
+
 class AppointmentOut(Schema):
     id: str
     status: str
@@ -163,6 +168,9 @@ class AppointmentOut(Schema):
     patient_last_name: str
     patient_first_name: str
     reason: str
+    operator: OperatorRef | None = Field(
+        None, description="the operator company that booked it, if one did"
+    )
     manage_token: str | None = Field(
         None, description="given once, at booking: keep it to see, move or cancel"
     )
@@ -276,6 +284,11 @@ def _appointment(appointment: Appointment, token: str | None = None) -> dict:
         "patient_last_name": appointment.patient_last_name,
         "patient_first_name": appointment.patient_first_name,
         "reason": appointment.reason,
+        "operator": (
+            {"id": appointment.operator.public_id, "name": appointment.operator.name}
+            if appointment.operator_id
+            else None
+        ),
         "manage_token": token,
         "ledger": {"entry": appointment.ledger_entry, "index": None}
         if appointment.ledger_entry
@@ -376,6 +389,16 @@ def _patient(patient: PatientIn):
         email=patient.email,
         language=patient.language or get_language() or "fr",
     )
+
+
+def _access(request: HttpRequest, scope: ChannelScope, appointment_id: str) -> Appointment:
+    """The appointment named in the address, for the holder of its manage token or, without
+    one, for the operator whose channel may reach it; the same 404 for anything else."""
+    token = request.headers.get(TOKEN_HEADER)
+    if token or scope.contract is None:
+        return queries.access_appointment(public_id=appointment_id, token=token)
+    scope.require("read")
+    return operators.access_appointment_for_operator(scope=scope, public_id=appointment_id)
 
 
 def _slot_or_hold(scope: ChannelScope, slot: str | None, hold: str | None):
@@ -618,20 +641,17 @@ def appointment_book(request: HttpRequest, payload: AppointmentIn):
 
 @router.get("/appointments/{appointment_id}", response=AppointmentOut, summary="See")
 def appointment_detail(request: HttpRequest, appointment_id: str):
-    """The appointment, for the holder of its manage token (header `X-Manage-Token`)."""
-    appointment = queries.access_appointment(
-        public_id=appointment_id, token=request.headers.get(TOKEN_HEADER)
-    )
-    return _with_receipt(_appointment(appointment))
+    """The appointment, for the holder of its manage token (header `X-Manage-Token`), or for
+    the operator that booked it or found it by a caller's look-up (its bearer token)."""
+    scope = channel_scope_for_request(request)
+    return _with_receipt(_appointment(_access(request, scope, appointment_id)))
 
 
 @router.post("/appointments/{appointment_id}/cancel", response=AppointmentOut, summary="Cancel")
 def appointment_cancel(request: HttpRequest, appointment_id: str, payload: CancelIn):
     scope = channel_scope_for_request(request)
     scope.require("cancel")
-    appointment = queries.access_appointment(
-        public_id=appointment_id, token=request.headers.get(TOKEN_HEADER)
-    )
+    appointment = _access(request, scope, appointment_id)
 
     def run():
         services.appointment_cancel(
@@ -647,17 +667,12 @@ def appointment_reschedule(request: HttpRequest, appointment_id: str, payload: R
     """Move to another slot of the same visit type, atomically."""
     scope = channel_scope_for_request(request)
     scope.require("move")
-    appointment = queries.access_appointment(
-        public_id=appointment_id, token=request.headers.get(TOKEN_HEADER)
-    )
+    appointment = _access(request, scope, appointment_id)
 
     def run():
         slot, hold = _slot_or_hold(scope, payload.slot, payload.hold)
         services.appointment_reschedule(appointment=appointment, scope=scope, slot=slot, hold=hold)
-        moved = queries.access_appointment(
-            public_id=appointment_id, token=request.headers.get(TOKEN_HEADER)
-        )
-        return 200, _appointment(moved)
+        return 200, _appointment(_access(request, scope, appointment_id))
 
     return _idempotent(request, scope, run)
 

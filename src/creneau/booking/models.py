@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from creneau.agenda.models import Slot
-from creneau.channels.models import Channel, PerimeterVersion
+from creneau.channels.models import ApiClient, Channel, OperatorCompany, PerimeterVersion
 from creneau.directory.models import (
     Establishment,
     Practitioner,
@@ -120,6 +120,31 @@ class Appointment(PatientRecord):
         _("status"), max_length=20, choices=Status.choices, default=Status.BOOKED
     )
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="appointments")
+    # Who booked: the operator company under contract, and its agent or API client.
+    operator = models.ForeignKey(
+        OperatorCompany,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appointments",
+        verbose_name=_("operator"),
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("agent"),
+    )
+    api_client = models.ForeignKey(
+        ApiClient,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appointments",
+        verbose_name=_("API client"),
+    )
     perimeter_version = models.ForeignKey(
         PerimeterVersion, on_delete=models.PROTECT, related_name="+"
     )
@@ -168,6 +193,14 @@ class AppointmentEvent(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The operator (and its API client; its agent is ``by``) that made the change, which may
+    # not be the one that booked.
+    operator = models.ForeignKey(
+        OperatorCompany, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    api_client = models.ForeignKey(
+        ApiClient, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     previous_starts_at = models.DateTimeField(null=True, blank=True)
     at = models.DateTimeField(auto_now_add=True)
@@ -276,3 +309,32 @@ class WaitingListOffer(models.Model):
 
     def __str__(self) -> str:
         return self.public_id
+
+
+class CallerLookup(models.Model):
+    """The access log of operators' look-ups of a caller's appointments (by last name, birth
+    date and phone): who looked, when, through which channel, and which appointments were
+    found. The criteria are kept only as a keyed hash, so that the organisation can answer
+    "was this patient looked up?" without the log holding who they are. An appointment found
+    stays open to the operator for ``CRENEAU_LOOKUP_MINUTES``."""
+
+    operator = models.ForeignKey(OperatorCompany, on_delete=models.PROTECT, related_name="lookups")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    api_client = models.ForeignKey(
+        ApiClient, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    criteria_hash = models.CharField(max_length=64, db_index=True)
+    found = models.ManyToManyField(Appointment, related_name="lookups", blank=True)
+    found_count = models.PositiveIntegerField(default=0)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("caller look-up")
+        verbose_name_plural = _("caller look-ups")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.operator} {self.at:%Y-%m-%d %H:%M}"

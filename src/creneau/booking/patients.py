@@ -20,6 +20,8 @@ class PatientDetailsInvalid(DomainError):
     ``field`` and ``message`` name the first, for callers that show one."""
 
     status = 422
+    # How the API's request names the fields ("patient.phone"); "" where they are top-level.
+    prefix = "patient."
 
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = errors
@@ -30,7 +32,7 @@ class PatientDetailsInvalid(DomainError):
         # Named as the API's request names them, like the answer to a malformed request.
         return {
             "errors": [
-                {"field": f"patient.{field}", "message": message}
+                {"field": f"{self.prefix}{field}", "message": message}
                 for field, message in self.errors.items()
             ]
         }
@@ -89,22 +91,7 @@ def _email(value: str) -> str:
     return value
 
 
-def patient_details_clean(
-    *,
-    last_name: str,
-    first_name: str,
-    birth_date: date,
-    phone: str,
-    email: str = "",
-    language: str = "fr",
-) -> PatientDetails:
-    checks = {
-        "last_name": lambda: _name(last_name, _("last name")),
-        "first_name": lambda: _name(first_name, _("first name")),
-        "birth_date": lambda: _birth_date(birth_date),
-        "phone": lambda: _phone(phone),
-        "email": lambda: _email(email),
-    }
+def _checked(checks: dict[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for field, check in checks.items():
@@ -114,4 +101,49 @@ def patient_details_clean(
             errors[field] = str(error)
     if errors:
         raise PatientDetailsInvalid(errors)
+    return cleaned
+
+
+def patient_details_clean(
+    *,
+    last_name: str,
+    first_name: str,
+    birth_date: date,
+    phone: str,
+    email: str = "",
+    language: str = "fr",
+) -> PatientDetails:
+    cleaned = _checked(
+        {
+            "last_name": lambda: _name(last_name, _("last name")),
+            "first_name": lambda: _name(first_name, _("first name")),
+            "birth_date": lambda: _birth_date(birth_date),
+            "phone": lambda: _phone(phone),
+            "email": lambda: _email(email),
+        }
+    )
     return PatientDetails(**cleaned, language="en" if language.lower().startswith("en") else "fr")
+
+
+@dataclass(frozen=True)
+class CallerCriteria:
+    last_name: str
+    birth_date: date
+    phone: str  # E.164
+
+
+def caller_criteria_clean(*, last_name: str, birth_date: date, phone: str) -> CallerCriteria:
+    """What an operator asks a caller to find their appointments, checked like a booking's."""
+    try:
+        return CallerCriteria(
+            **_checked(
+                {
+                    "last_name": lambda: _name(last_name, _("last name")),
+                    "birth_date": lambda: _birth_date(birth_date),
+                    "phone": lambda: _phone(phone),
+                }
+            )
+        )
+    except PatientDetailsInvalid as error:
+        error.prefix = ""
+        raise

@@ -198,7 +198,11 @@ def practitioner_availability(
 def access_appointment(*, public_id: str, token: str | None) -> Appointment:
     appointment = (
         Appointment.objects.select_related(
-            "practitioner", "establishment", "visit_type", "practitioner_role__department"
+            "practitioner",
+            "establishment",
+            "visit_type",
+            "practitioner_role__department",
+            "operator",
         )
         .filter(public_id=public_id)
         .first()

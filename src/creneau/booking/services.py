@@ -32,6 +32,7 @@ from creneau.booking.models import (
     WaitingListOffer,
 )
 from creneau.booking.patients import PatientDetails
+from creneau.channels.models import Channel
 from creneau.channels.queries import ChannelScope, QuotaExceeded, channel_scope_for_key
 from creneau.directory.models import Establishment, Practitioner, VisitType
 from creneau.errors import DomainError
@@ -107,13 +108,30 @@ def _check_bookable(scope: ChannelScope, slot: Slot, now: datetime) -> None:
 
 
 def _scope_fields(scope: ChannelScope) -> dict:
-    return {"channel": scope.channel.public_id, "perimeter_version": scope.version.public_id}
+    fields = {"channel": scope.channel.public_id, "perimeter_version": scope.version.public_id}
+    if scope.operator is not None:
+        fields["operator"] = scope.operator.public_id
+    return fields
+
+
+def _actor(scope: ChannelScope | None) -> dict:
+    """Who acts, for an appointment's event: the operator, its API client, its agent."""
+    if scope is None or scope.contract is None:
+        return {}
+    return {
+        "operator_id": scope.contract.operator_id,
+        "api_client": scope.api_client,
+        "by": scope.agent,
+    }
 
 
 def _ledger(kind: str, appointment: Appointment, scope: ChannelScope | None, now, **more) -> str:
     """The ledger entry of a change to an appointment, in the change's transaction; its public
-    id (the patient's receipt, kept on the appointment for a booking or a move)."""
+    id (the patient's receipt, kept on the appointment for a booking or a move). A change made
+    through another channel than the booking's names the booking's channel too."""
     fields = _scope_fields(scope) if scope else {"channel": appointment.channel.public_id}
+    if scope is not None and appointment.channel_id != scope.channel.pk:
+        more["booked_via"] = Channel.objects.get(pk=appointment.channel_id).public_id
     entry = entry_append(
         kind=kind,
         payload={
@@ -404,6 +422,9 @@ def appointment_book(
                 ends_at=slot.ends_at,
                 channel=scope.channel,
                 perimeter_version=scope.version,
+                operator_id=scope.contract.operator_id if scope.contract else None,
+                agent=scope.agent,
+                api_client=scope.api_client,
                 **_patient_record(patient, reason, token),
             )
             _share_loaded(slot, appointment)
@@ -416,6 +437,7 @@ def appointment_book(
                 action=AppointmentEvent.Action.BOOKED,
                 status=appointment.status,
                 channel=scope.channel,
+                **_actor(scope),
             )
             appointment_messages_queue(appointment=appointment, kind="confirmation", now=now)
     except IntegrityError as error:
@@ -460,14 +482,16 @@ def appointment_cancel(
             action=AppointmentEvent.Action.CANCELLED,
             status=status,
             channel_id=channel_scope.channel.pk if channel_scope else appointment.channel_id,
-            by=user,
+            **{"by": user, **_actor(channel_scope)},
         )
         _ledger(
             "cancel",
             appointment,
             channel_scope,
             now,
-            by="hospital" if by_staff else "patient",
+            by="hospital"
+            if by_staff
+            else ("operator" if channel_scope and channel_scope.contract else "patient"),
         )
         appointment_messages_queue(
             appointment=appointment,
@@ -537,6 +561,7 @@ def appointment_reschedule(
                 status=appointment.status,
                 channel=scope.channel,
                 previous_starts_at=previous,
+                **_actor(scope),
             )
             appointment_messages_queue(
                 appointment=appointment,

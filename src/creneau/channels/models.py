@@ -335,3 +335,62 @@ class Contract(models.Model):
 
     def allows(self, action: str) -> bool:
         return bool(getattr(self, f"may_{action}"))
+
+
+class Agent(models.Model):
+    """A staff account of an operator company: signs in to the console with a password and a
+    one-time code, and books through its company's contract."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent"
+    )
+    operator = models.ForeignKey(
+        OperatorCompany,
+        on_delete=models.PROTECT,
+        related_name="agents",
+        verbose_name=_("operator company"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("agent")
+        verbose_name_plural = _("agents")
+        ordering = ["operator__name", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.operator})"
+
+
+class ApiClient(models.Model):
+    """An operator's software, known by an OAuth2 application (client credentials). Its
+    secret is stored hashed; after a rotation the previous one still opens tokens until
+    ``previous_valid_until``, so that the operator's servers switch without downtime."""
+
+    public_id = PublicIdField()
+    # The contract (and so the channel, perimeter and quotas) every token of this client is
+    # bound to.
+    contract = models.ForeignKey(
+        Contract, on_delete=models.PROTECT, related_name="api_clients", verbose_name=_("contract")
+    )
+    application = models.OneToOneField(
+        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="api_client"
+    )
+    name = models.CharField(_("name"), max_length=200)
+    previous_secret = models.CharField(max_length=255, blank=True, editable=False)
+    previous_valid_until = models.DateTimeField(
+        _("previous secret valid until"), null=True, blank=True, editable=False
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    rotated_at = models.DateTimeField(_("secret rotated at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API client")
+        verbose_name_plural = _("API clients")
+        ordering = ["contract__operator__name", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def operator(self) -> OperatorCompany:
+        return self.contract.operator

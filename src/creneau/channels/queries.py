@@ -1,7 +1,8 @@
 """The perimeter policy: what a channel may see, applied inside every query that serves it."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
@@ -10,14 +11,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from creneau.channels.models import (
+    Agent,
+    ApiClient,
     Channel,
     Contract,
+    OperatorCompany,
     Perimeter,
     PerimeterDepartment,
     PerimeterEstablishment,
     PerimeterPractitionerRole,
     PerimeterVersion,
 )
+from creneau.channels.oauth import ACTION_SCOPES, TokenInvalid, bearer_for_request
 from creneau.directory.models import (
     Establishment,
     Practitioner,
@@ -59,15 +64,35 @@ class ChannelScope:
     channel: Channel
     version: PerimeterVersion
     contract: Contract | None = None
+    # Who acts through an operator's channel: an agent (a user) at the console, or an API
+    # client with the scopes of its token.
+    agent: Any = None
+    api_client: ApiClient | None = None
+    token_scopes: frozenset[str] | None = None
+
+    @property
+    def operator(self) -> OperatorCompany | None:
+        return self.contract.operator if self.contract is not None else None
 
     def require(self, action: str) -> None:
         """Refuse an action the channel's contract does not allow (search, book, move,
-        cancel); channels without a contract (the public site, widgets) allow them all."""
-        if self.contract is not None and not self.contract.allows(action):
+        cancel), or that the request's token has no scope for; channels without a contract
+        (the public site, widgets) allow them all."""
+        if (
+            self.contract is not None
+            and action in Contract.ACTIONS
+            and not self.contract.allows(action)
+        ):
             raise ActionNotAllowed(
                 "action_not_allowed",
                 _("This channel's contract does not allow this action (%(action)s).")
                 % {"action": action},
+            )
+        if self.token_scopes is not None and ACTION_SCOPES[action] not in self.token_scopes:
+            raise ActionNotAllowed(
+                "insufficient_scope",
+                _("This access token lacks the scope %(scope)s.")
+                % {"scope": ACTION_SCOPES[action]},
             )
 
     def _establishment_ids(self) -> QuerySet[PerimeterEstablishment]:
@@ -177,15 +202,64 @@ def channel_scope_for_key(key: str | None) -> ChannelScope:
 
 
 def channel_scope_for_request(request: HttpRequest) -> ChannelScope:
-    """The channel a request names by ``?channel=KEY`` or the X-Creneau-Channel header."""
+    """The channel a request names by ``?channel=KEY`` or the X-Creneau-Channel header, or
+    the channel its OAuth2 bearer token is bound to. An operator's channel answers only with
+    its own token."""
     cached = getattr(request, "_creneau_scope", None)
     if cached is not None:
         return cached
     key = request.GET.get(CHANNEL_PARAMETER) or request.headers.get(CHANNEL_HEADER)
-    scope = channel_scope_for_key(key)
+    bearer = bearer_for_request(request)
+    if bearer is not None:
+        channel = Channel.objects.select_related("perimeter", "organisation").get(
+            pk=bearer.client.contract.channel_id
+        )
+        if key and key != channel.key:
+            raise ChannelUnavailable(
+                "token_channel_mismatch",
+                _("This access token is bound to another channel."),
+                status=403,
+            )
+        scope = replace(_scope(channel), api_client=bearer.client, token_scopes=bearer.scopes)
+    else:
+        scope = channel_scope_for_key(key)
+        if scope.contract is not None:
+            raise TokenInvalid(
+                "token_required",
+                _("This channel is an operator's: send its OAuth2 access token."),
+            )
     if scope.contract is not None:
         _count_request(scope.contract)
     request._creneau_scope = scope
+    return scope
+
+
+def agent_contract(user) -> Contract | None:
+    """The contract an agent works under: its company's contract in force, if any (the most
+    recent when it has several)."""
+    agent = Agent.objects.filter(user=user).first() if user.is_authenticated else None
+    if agent is None:
+        return None
+    return (
+        Contract.objects.filter(operator_id=agent.operator_id, status=Contract.Status.ACTIVE)
+        .select_related("channel__perimeter", "channel__organisation", "operator")
+        .order_by("-starts_on", "-pk")
+        .first()
+    )
+
+
+def channel_scope_for_agent(user) -> ChannelScope:
+    """The console's scope for a signed-in agent: its company's channel, refused as soon as
+    the contract is suspended, ended or out of its dates."""
+    contract = agent_contract(user)
+    if contract is None:
+        raise ChannelUnavailable(
+            "contract_not_in_force",
+            _("Your company has no contract in force: the console is closed."),
+            status=403,
+        )
+    scope = replace(_scope(contract.channel), agent=user)
+    _count_request(contract)
     return scope
 
 

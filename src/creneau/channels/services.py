@@ -1,16 +1,27 @@
 """Every change to channels and perimeters: one function each, one transaction each."""
 
+import base64
+import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from oauth2_provider.models import AccessToken, Application
 
 from creneau.channels.models import (
+    Agent,
+    ApiClient,
     Channel,
     ChannelEvent,
     Contract,
@@ -398,3 +409,117 @@ def contract_status_set(
         channel=contract.channel, active=status == Contract.Status.ACTIVE, by=by, via=via
     )
     return contract
+
+
+# ---------------------------------------------------------------------------------------------
+# Agents and API clients of an operator
+
+
+@dataclass(frozen=True)
+class AgentCredentials:
+    """What an agent needs to sign in, shown once: the one-time-code app's link (otpauth URI)
+    and its secret in base32, and backup codes."""
+
+    agent: Agent
+    otp_uri: str
+    otp_secret: str
+    backup_codes: list[str]
+
+
+BACKUP_CODES = 5
+
+
+def _otp_devices(user) -> AgentCredentials:
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    device = TOTPDevice.objects.create(user=user, name=_("Authenticator app"), confirmed=True)
+    backup = StaticDevice.objects.create(user=user, name=_("Backup codes"), confirmed=True)
+    codes = [StaticToken.random_token() for _i in range(BACKUP_CODES)]
+    StaticToken.objects.bulk_create([StaticToken(device=backup, token=code) for code in codes])
+    return AgentCredentials(
+        agent=user.agent,
+        otp_uri=device.config_url,
+        otp_secret=base64.b32encode(device.bin_key).decode().rstrip("="),
+        backup_codes=codes,
+    )
+
+
+@transaction.atomic
+def agent_create(
+    *, operator: OperatorCompany, username: str, password: str, email: str = ""
+) -> AgentCredentials:
+    """An agent account of ``operator``, with its second factor (an authenticator app's secret
+    and backup codes, returned once). Not a staff account: it opens the console only."""
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        raise ChannelError(
+            "username_taken", _("The user name %(name)s is taken.") % {"name": username[:60]}
+        )
+    user = User.objects.create_user(username=username, password=password, email=email)
+    Agent.objects.create(user=user, operator=operator)
+    return _otp_devices(user)
+
+
+@transaction.atomic
+def agent_second_factor_reset(*, agent: Agent) -> AgentCredentials:
+    """A new authenticator secret and new backup codes (the old ones stop working)."""
+    return _otp_devices(agent.user)
+
+
+@dataclass(frozen=True)
+class ClientSecret:
+    client: ApiClient
+    client_id: str
+    client_secret: str
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@transaction.atomic
+def api_client_create(*, contract: Contract, name: str) -> ClientSecret:
+    """An API client of the operator, bound to ``contract``: its client id and secret (shown
+    once, stored hashed)."""
+    secret = _new_secret()
+    application = Application.objects.create(
+        name=f"{contract.operator.name}: {name}"[:255],
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        client_secret=secret,
+        hash_client_secret=True,
+    )
+    client = ApiClient.objects.create(contract=contract, application=application, name=name)
+    return ClientSecret(client=client, client_id=application.client_id, client_secret=secret)
+
+
+@transaction.atomic
+def api_client_rotate(
+    *, client: ApiClient, grace: timedelta = timedelta(hours=24), now: datetime | None = None
+) -> ClientSecret:
+    """A new secret for the client; the previous one still opens tokens for ``grace``, so that
+    the operator's servers switch without downtime. Tokens already issued run to their end."""
+    now = now or timezone.now()
+    application = Application.objects.select_for_update().get(pk=client.application_id)
+    secret = _new_secret()
+    client.previous_secret = application.client_secret  # already hashed
+    client.previous_valid_until = now + grace
+    client.rotated_at = now
+    client.save(update_fields=["previous_secret", "previous_valid_until", "rotated_at"])
+    application.client_secret = secret
+    application.save(update_fields=["client_secret"])
+    return ClientSecret(client=client, client_id=application.client_id, client_secret=secret)
+
+
+@transaction.atomic
+def api_client_revoke(*, client: ApiClient, previous_only: bool = False) -> None:
+    """End the previous secret's grace at once, or (``previous_only=False``) cut the client
+    off: no secret works any more and its tokens are revoked."""
+    client.previous_secret = ""
+    client.previous_valid_until = None
+    client.save(update_fields=["previous_secret", "previous_valid_until"])
+    if not previous_only:
+        application = client.application
+        application.client_secret = make_password(None)
+        application.save(update_fields=["client_secret"])
+        AccessToken.objects.filter(application=application).delete()

@@ -7,102 +7,95 @@ from datetime import date
 import pytest
 
 from creneau.channels.models import Contract
-from creneau.channels.services import contract_status_set, operator_register, perimeter_create
+from creneau.channels.services import api_client_create, contract_status_set
 from creneau.ledger.models import Entry
 from tests.conftest import NOW, PATIENT
+from tests.operators.conftest import Api, Operator, api_for, token_request
 
 pytestmark = pytest.mark.django_db
 
 
-def post(client, path, body, **headers):
-    return client.post(path, json.dumps(body), content_type="application/json", headers=headers)
-
-
 @pytest.fixture
-def call_centre(aphp, pitie_neurosurgeon, open_agenda, clock) -> Contract:
-    open_agenda(pitie_neurosurgeon)
-    perimeter = perimeter_create(
-        organisation=aphp,
-        name="Accueil téléphonique",
-        establishments=[pitie_neurosurgeon.establishment],
-    )
-    return operator_register(
-        organisation=aphp,
-        name="Centre d'appels Alpha",
-        kind="call_centre",
-        perimeter=perimeter,
-        starts_on=date(2027, 3, 1),
-        ends_on=date(2027, 12, 31),
+def call_centre(register_operator) -> Operator:
+    return register_operator(
+        "Centre d'appels Alpha",
         actions=("search", "book"),
         bookings_per_day=2,
         requests_per_minute=30,
     )
 
 
-def slots_for(client, contract: Contract):
-    return client.get(
-        "/api/v1/slots", {"specialty": "neurosurgery", "channel": contract.channel.key}
-    )
+@pytest.fixture
+def api(client, call_centre) -> Api:
+    return api_for(client, call_centre.api)
 
 
-def book(client, contract: Contract, slot_id: str):
-    return post(
-        client,
-        f"/api/v1/appointments?channel={contract.channel.key}",
-        {"slot": slot_id, "patient": PATIENT},
-    )
+def slots_for(api: Api):
+    return api.get("/slots", {"specialty": "neurosurgery"})
 
 
-def test_a_contract_allows_its_actions_only_and_counts_its_bookings(client, call_centre):
-    found = slots_for(client, call_centre)
+def book(api: Api, slot_id: str):
+    return api.post("/appointments", {"slot": slot_id, "patient": PATIENT})
+
+
+def test_a_contract_allows_its_actions_only_and_counts_its_bookings(api, call_centre):
+    found = slots_for(api)
     assert found.status_code == 200
     items = found.json()["items"]
     assert items and all(
         i["establishment"]["finess"]
-        == call_centre.channel.perimeter.versions.get().establishments.get().finess
+        == call_centre.contract.channel.perimeter.versions.get().establishments.get().finess
         for i in items
     )
-    first = book(client, call_centre, items[0]["id"])
+    first = book(api, items[0]["id"])
     assert first.status_code == 201
-    assert book(client, call_centre, items[1]["id"]).status_code == 201
+    assert first.json()["operator"]["name"] == "Centre d'appels Alpha"
+    assert book(api, items[1]["id"]).status_code == 201
     # Two bookings a day: the third is refused until tomorrow, with the time to wait.
-    third = book(client, call_centre, items[2]["id"])
+    third = book(api, items[2]["id"])
     assert (third.status_code, third.json()["code"]) == (429, "quota_exceeded")
     assert 0 < int(third["Retry-After"]) <= 86400
     # Moving and cancelling are not in this contract.
-    token = {"X-Manage-Token": first.json()["manage_token"]}
-    path = f"/api/v1/appointments/{first.json()['id']}"
-    cancel = post(client, f"{path}/cancel?channel={call_centre.channel.key}", {}, **token)
+    cancel = api.post(f"/appointments/{first.json()['id']}/cancel")
     assert (cancel.status_code, cancel.json()["code"]) == (403, "action_not_allowed")
 
 
-def test_suspending_or_ending_a_contract_refuses_the_next_request(client, call_centre):
-    assert slots_for(client, call_centre).status_code == 200
-    contract_status_set(contract=call_centre, status="suspended", via="tests")
-    refused = slots_for(client, call_centre)
+def test_suspending_or_ending_a_contract_refuses_the_next_request(client, api, call_centre):
+    contract = call_centre.contract
+    assert slots_for(api).status_code == 200
+    contract_status_set(contract=contract, status="suspended", via="tests")
+    # The token already issued is refused at its next request, and no new one is issued.
+    refused = slots_for(api)
     assert (refused.status_code, refused.json()["code"]) == (403, "channel_disabled")
-    contract_status_set(contract=call_centre, status="active", via="tests")
-    assert slots_for(client, call_centre).status_code == 200
-    contract_status_set(contract=call_centre, status="ended", via="tests")
-    assert slots_for(client, call_centre).status_code == 403
+    assert token_request(client, call_centre.api).json()["error"] == "invalid_client"
+    contract_status_set(contract=contract, status="active", via="tests")
+    assert slots_for(api).status_code == 200
+    contract_status_set(contract=contract, status="ended", via="tests")
+    assert slots_for(api).status_code == 403
     # Each change is in the ledger, as the channel's.
     actions = [
         json.loads(e.data)["action"]
-        for e in Entry.objects.filter(kind="channel", channel=call_centre.channel.public_id)
+        for e in Entry.objects.filter(kind="channel", channel=contract.channel.public_id)
     ]
     assert actions == ["created", "disabled", "enabled", "disabled"]
 
 
-def test_outside_its_dates_a_contract_serves_nothing(client, call_centre, clock):
-    clock.move_to(NOW.replace(year=2028))
-    refused = slots_for(client, call_centre)
+def test_outside_its_dates_a_contract_serves_nothing(client, api, call_centre, clock):
+    call_centre.contract.ends_on = date(2027, 3, 14)  # yesterday
+    call_centre.contract.save()
+    refused = slots_for(api)
     assert (refused.status_code, refused.json()["code"]) == (403, "contract_not_in_force")
+    assert token_request(client, call_centre.api).json()["error"] == "invalid_client"
+    clock.move_to(NOW.replace(year=2028))
+    expired = slots_for(api)  # an hour's token, a year later
+    assert (expired.status_code, expired.json()["code"]) == (401, "invalid_token")
+    assert expired["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_requests_per_minute_are_capped_with_retry_after(client, call_centre, settings):
-    call_centre.requests_per_minute = 3
-    call_centre.save()
-    answers = [slots_for(client, call_centre) for _ in range(4)]
+def test_requests_per_minute_are_capped_with_retry_after(api, call_centre):
+    call_centre.contract.requests_per_minute = 3
+    call_centre.contract.save()
+    answers = [slots_for(api) for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert answers[-1].json()["code"] == "quota_exceeded"
     assert 1 <= int(answers[-1]["Retry-After"]) <= 60
@@ -130,13 +123,14 @@ def test_the_organisation_registers_and_suspends_an_operator_in_the_admin(
     assert added.status_code == 302, added.content.decode()[:2000]
     contract = Contract.objects.get(operator__name="Plateforme Beta")
     assert contract.channel.kind == "partner" and not contract.may_move
-    assert slots_for(client, contract).status_code == 200
+    api = api_for(client, api_client_create(contract=contract, name="servers"))
+    assert slots_for(api).status_code == 200
     suspended = client.post(
         "/admin/channels/contract/",
         {"action": "suspend", "_selected_action": [contract.pk]},
     )
     assert suspended.status_code == 302
-    assert slots_for(client, contract).status_code == 403
+    assert slots_for(api).status_code == 403
     # Dates that end before they begin are refused, and nothing is registered.
     refused = client.post(
         "/admin/channels/contract/add/",

@@ -1,0 +1,438 @@
+"""The operator console: one page for an agent on the phone. Search (visit, hospital,
+practitioner, date), pick a slot, take the caller's details, confirm; or find a caller's
+appointments to move or cancel them. Each panel is a form that htmx sends in place (the page
+works as plain forms without scripts), and each answer puts the focus where the agent goes next.
+
+Every view works through the signed-in agent's company contract: its channel, perimeter,
+allowed actions and quotas, checked again at each request."""
+
+import functools
+from datetime import date, datetime, time, timedelta
+
+from django import forms
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp import match_token
+
+from creneau.booking import operators, queries, services
+from creneau.booking.models import PARIS, Appointment
+from creneau.booking.patients import PatientDetailsInvalid, caller_criteria_clean
+from creneau.booking.queries import SlotQuery, slots_search_queryset
+from creneau.booking.throttling import throttle
+from creneau.channels.models import Agent, OperatorCompany
+from creneau.channels.queries import (
+    ChannelScope,
+    channel_scope_for_agent,
+    establishments_in_scope,
+    practitioners_in_scope,
+    visit_types_in_scope,
+)
+from creneau.errors import DomainError
+from creneau.ledger.services import receipt, refusal_append
+from creneau.web.forms import FocusFirstError, PatientForm
+
+SLOTS_SHOWN = 24
+
+
+# ---------------------------------------------------------------------------------------------
+# Signing in
+
+
+class AgentLoginForm(AuthenticationForm):
+    otp_token = forms.CharField(
+        label=gettext_lazy("One-time code"),
+        max_length=16,
+        help_text=gettext_lazy("The 6 digits of your authenticator app, or a backup code."),
+        widget=forms.TextInput({"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        user = self.get_user()
+        if user is None:
+            return cleaned
+        if not Agent.objects.filter(user=user).exists():
+            raise forms.ValidationError(_("This account is not an operator's agent."))
+        device = match_token(user, self.cleaned_data.get("otp_token", "").replace(" ", ""))
+        if device is None:
+            raise forms.ValidationError(_("The one-time code is not valid."))
+        self.otp_device = device
+        return cleaned
+
+
+def login(request: HttpRequest) -> HttpResponse:
+    form = AgentLoginForm(request, data=request.POST or None)
+    if request.method == "POST":
+        try:
+            throttle(request, "console_login")
+        except DomainError as error:
+            form.add_error(None, error.message)
+            return render(request, "web/console/login.html", {"form": form}, status=429)
+        if form.is_valid():
+            auth_login(request, form.get_user())
+            otp_login(request, form.otp_device)
+            return HttpResponseRedirect(reverse("console:home"))
+    return render(request, "web/console/login.html", {"form": form})
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    auth_logout(request)
+    return HttpResponseRedirect(reverse("console:login"))
+
+
+def _htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def agent_view(view):
+    """Signed in with both factors, as an agent whose company's contract is in force: the
+    view receives the scope of that contract's channel. Refusals become the console's alert."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        user = request.user
+        if not (user.is_authenticated and user.is_verified()):
+            login_url = reverse("console:login")
+            if _htmx(request):
+                response = HttpResponse(status=401)
+                response["HX-Redirect"] = login_url
+                return response
+            return HttpResponseRedirect(login_url)
+        try:
+            scope = channel_scope_for_agent(user)
+            return view(request, scope, *args, **kwargs)
+        except DomainError as error:
+            refusal_append(error)
+            return _alert(request, error)
+
+    return wrapper
+
+
+def _alert(request: HttpRequest, error: DomainError) -> HttpResponse:
+    template = "web/console/_alert.html" if _htmx(request) else "web/console/refused.html"
+    response = render(
+        request, template, {"message": error.message, "code": error.code}, status=error.status
+    )
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after:
+        response["Retry-After"] = str(max(1, int(retry_after)))
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# The page and its panels
+
+
+class ConsoleSearchForm(forms.Form):
+    visit_type = forms.ChoiceField(label=gettext_lazy("Visit"))
+    establishment = forms.ChoiceField(label=gettext_lazy("Hospital"), required=False)
+    practitioner = forms.CharField(
+        label=gettext_lazy("Practitioner (name)"), required=False, max_length=100
+    )
+    day = forms.DateField(
+        label=gettext_lazy("From"), required=False, widget=forms.DateInput({"type": "date"})
+    )
+    move = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, scope: ChannelScope, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["visit_type"].choices = [
+            (v.public_id, f"{v.label} ({v.organisation.short_name or v.organisation.name})")
+            for v in visit_types_in_scope(scope)
+        ]
+        self.fields["establishment"].choices = [("", _("Any hospital"))] + [
+            (e.public_id, f"{e.name}, {e.city}") for e in establishments_in_scope(scope)
+        ]
+
+
+class LookupForm(FocusFirstError):
+    last_name = forms.CharField(label=gettext_lazy("Caller's last name"), max_length=100)
+    birth_date = forms.DateField(
+        label=gettext_lazy("Date of birth"), widget=forms.DateInput({"type": "date"})
+    )
+    phone = forms.CharField(
+        label=gettext_lazy("Phone"),
+        max_length=30,
+        widget=forms.TextInput({"type": "tel"}),
+    )
+
+
+def _page(request: HttpRequest, scope: ChannelScope, status: int = 200, **panels) -> HttpResponse:
+    context = {
+        "scope": scope,
+        "operator": scope.operator,
+        "search_form": panels.pop("search_form", None) or ConsoleSearchForm(scope),
+        "lookup_form": panels.pop("lookup_form", None) or LookupForm(),
+        **panels,
+    }
+    return render(request, "web/console/page.html", context, status=status)
+
+
+def _panel(
+    request: HttpRequest,
+    scope: ChannelScope,
+    template: str,
+    context: dict,
+    status: int = 200,
+    **page,
+) -> HttpResponse:
+    """The panel alone for htmx, or the whole page around it."""
+    if _htmx(request):
+        return render(request, template, {"scope": scope, **context}, status=status)
+    return _page(request, scope, status=status, panel=template, **context, **page)
+
+
+@agent_view
+def home(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
+    return _page(request, scope)
+
+
+def _slot_rows(scope: ChannelScope, form: ConsoleSearchForm, now: datetime):
+    data = form.cleaned_data
+    visit_type = visit_types_in_scope(scope).filter(public_id=data["visit_type"]).first()
+    establishment = None
+    if data.get("establishment"):
+        establishment = establishments_in_scope(scope, ident=data["establishment"]).first()
+    found, _distances = slots_search_queryset(
+        scope,
+        SlotQuery(
+            visit_type=visit_type,
+            establishment=establishment,
+            starts_after=datetime.combine(data["day"], time(), tzinfo=PARIS)
+            if data.get("day")
+            else None,
+        ),
+        now,
+    )
+    if data.get("practitioner"):
+        practitioners = practitioners_in_scope(scope, name=data["practitioner"])
+        found = found.filter(practitioner_id__in=practitioners.values("pk"))
+    slots = list(found[:SLOTS_SHOWN])
+    services.offer_record(
+        scope=scope,
+        slots=slots,
+        query={
+            "visit_type": data["visit_type"],
+            "establishment": data.get("establishment"),
+            "practitioner": data.get("practitioner"),
+        },
+    )
+    days: dict[date, list] = {}
+    for slot in slots:
+        days.setdefault(timezone.localtime(slot.starts_at, PARIS).date(), []).append(slot)
+    return list(days.items())
+
+
+@agent_view
+def slots(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
+    scope.require("search")
+    form = ConsoleSearchForm(scope, request.GET)
+    if not form.is_valid():
+        return _panel(request, scope, "web/console/_slots.html", {"form": form}, search_form=form)
+    moving = None
+    if form.cleaned_data.get("move"):
+        moving = operators.access_appointment_for_operator(
+            scope=scope, public_id=form.cleaned_data["move"]
+        )
+    days = _slot_rows(scope, form, timezone.now())
+    return _panel(
+        request,
+        scope,
+        "web/console/_slots.html",
+        {"days": days, "moving": moving, "form": form},
+        search_form=form,
+    )
+
+
+def _slot(scope: ChannelScope, public_id: str):
+    slot = queries.slot_by_id(public_id)
+    if not scope.practitioner_roles().filter(pk=slot.practitioner_role_id).exists():
+        raise DomainError("not_found", _("No such slot for this operator."), status=404)
+    return slot
+
+
+@agent_view
+def details(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
+    """The chosen slot and the form for the caller's details."""
+    scope.require("book")
+    slot = _slot(scope, request.GET.get("slot", ""))
+    form = PatientForm()
+    form.fields["last_name"].widget.attrs["autofocus"] = True
+    return _panel(request, scope, "web/console/_details.html", {"slot": slot, "form": form})
+
+
+@agent_view
+@require_POST
+def book(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
+    scope.require("book")
+    slot = _slot(scope, request.POST.get("slot", ""))
+    form = PatientForm(request.POST)
+    language = "en" if request.POST.get("language") == "en" else "fr"
+    patient = form.patient(language)
+    if patient is None:
+        return _panel(
+            request, scope, "web/console/_details.html", {"slot": slot, "form": form}, status=422
+        )
+    booked = services.appointment_book(
+        scope=scope, patient=patient, slot=slot, reason=request.POST.get("reason", "")[:500]
+    )
+    appointment = queries.access_appointment(
+        public_id=booked.appointment.public_id, token=booked.manage_token
+    )
+    return _panel(
+        request,
+        scope,
+        "web/console/_done.html",
+        {"appointment": appointment, "action": "booked", "receipt": _receipt(appointment)},
+        status=201,
+    )
+
+
+def _receipt(appointment: Appointment) -> dict:
+    return receipt(appointment.ledger_entry) if appointment.ledger_entry else {}
+
+
+@agent_view
+@require_POST
+def lookup(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
+    form = LookupForm(request.POST)
+    found = None
+    if form.is_valid():
+        try:
+            criteria = caller_criteria_clean(**form.cleaned_data)
+        except PatientDetailsInvalid as error:
+            for field, message in error.errors.items():
+                form.add_error(field, message)
+        else:
+            found = operators.caller_lookup(scope=scope, criteria=criteria)
+    return _panel(
+        request,
+        scope,
+        "web/console/_found.html",
+        {"found": found, "lookup_form": form},
+        status=200 if found is not None else 422,
+        lookup_form=form,
+    )
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=300)
+
+
+@agent_view
+@require_POST
+def cancel(request: HttpRequest, scope: ChannelScope, appointment_id: str) -> HttpResponse:
+    scope.require("cancel")
+    appointment = operators.access_appointment_for_operator(scope=scope, public_id=appointment_id)
+    form = CancelForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    services.appointment_cancel(appointment=appointment, channel_scope=scope, reason=reason)
+    return _panel(
+        request,
+        scope,
+        "web/console/_done.html",
+        {"appointment": appointment, "action": "cancelled"},
+    )
+
+
+@agent_view
+@require_POST
+def move(request: HttpRequest, scope: ChannelScope, appointment_id: str) -> HttpResponse:
+    scope.require("move")
+    appointment = operators.access_appointment_for_operator(scope=scope, public_id=appointment_id)
+    slot = _slot(scope, request.POST.get("slot", ""))
+    services.appointment_reschedule(appointment=appointment, scope=scope, slot=slot)
+    moved = operators.access_appointment_for_operator(scope=scope, public_id=appointment_id)
+    return _panel(
+        request,
+        scope,
+        "web/console/_done.html",
+        {"appointment": moved, "action": "moved", "receipt": _receipt(moved)},
+    )
+
+
+@agent_view
+def appointments(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
+    """The company's coming bookings (its own only)."""
+    scope.require("read")
+    found = operators.operator_appointments(
+        scope=scope, starts_from=timezone.now() - timedelta(days=1)
+    )[:200]
+    return render(
+        request,
+        "web/console/appointments.html",
+        {"scope": scope, "operator": scope.operator, "appointments": found},
+    )
+
+
+@agent_view
+def statistics(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
+    """The company's own statistics per day (never another operator's)."""
+    operator = scope.operator
+    assert operator is not None
+    return statistics_page(
+        request,
+        OperatorCompany.objects.filter(pk=operator.pk),
+        template="web/console/statistics.html",
+        context={"scope": scope, "operator": operator},
+    )
+
+
+def statistics_page(request: HttpRequest, companies, *, template: str, context: dict):
+    """The statistics of ``companies`` over a period: a table per day, the operators side by
+    side (table and bar chart), and the CSV of the same rows (``?format=csv``)."""
+    today = timezone.localdate()
+    try:
+        last = date.fromisoformat(request.GET.get("to") or today.isoformat())
+        first = date.fromisoformat(
+            request.GET.get("from") or (last - timedelta(days=30)).isoformat()
+        )
+    except ValueError:
+        last, first = today, today - timedelta(days=30)
+    if first > last:
+        first, last = last, first
+    rows = operators.operator_statistics(operators=companies, first_day=first, last_day=last)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(operators.statistics_csv(rows), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="statistics-{first}-{last}.csv"'
+        return response
+    totals = operators.statistics_totals(rows)
+    peak = max((max(t.searches, t.bookings, 1) for t in totals), default=1)
+    return render(
+        request,
+        template,
+        {
+            **context,
+            "rows": rows,
+            "totals": totals,
+            "chart": [
+                {
+                    "operator": t.operator,
+                    "bars": [
+                        (name, label, getattr(t, name), round(100 * getattr(t, name) / peak))
+                        for name, label in (
+                            ("searches", _("Searches")),
+                            ("bookings", _("Bookings")),
+                            ("moves", _("Moves")),
+                            ("cancellations", _("Cancellations")),
+                            ("no_shows", _("No-shows")),
+                            ("refusals", _("Refusals")),
+                        )
+                    ],
+                }
+                for t in totals
+            ],
+            "first": first,
+            "last": last,
+        },
+    )

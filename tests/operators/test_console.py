@@ -1,0 +1,127 @@
+"""The console, as an agent's browser sends it (htmx requests and plain forms)."""
+
+import re
+
+import pytest
+
+from creneau.booking.models import Appointment, AppointmentEvent, CallerLookup
+from creneau.notify.models import Message
+from tests.conftest import PATIENT
+from tests.operators.conftest import PITIE, agent_login, api_for
+
+pytestmark = pytest.mark.django_db
+HX = {"HX-Request": "true"}
+
+
+def slot_links(html: str) -> list[str]:
+    return re.findall(r'hx-get="/console/details/\?slot=([^"]+)"', html)
+
+
+def visit_type_id(html: str) -> str:
+    return re.search(r'<option value="([^"]+)"[^>]*>Première consultation — Neurochirurgie', html)[
+        1
+    ]
+
+
+@pytest.fixture
+def agent_client(client, alpha):
+    assert agent_login(client, alpha.agent).status_code == 302
+    return client
+
+
+def test_an_agent_books_for_a_caller_and_the_caller_is_told(agent_client, alpha):
+    page = agent_client.get("/console/").content.decode()
+    visit = visit_type_id(page)
+    slots = agent_client.get("/console/slots/", {"visit_type": visit}, headers=HX)
+    assert slots.status_code == 200
+    html = slots.content.decode()
+    assert "<html" not in html  # the panel alone
+    assert "Lariboisière" not in html and PITIE in html  # its perimeter only
+    chosen = slot_links(html)[0]
+    details = agent_client.get("/console/details/", {"slot": chosen}, headers=HX).content.decode()
+    assert 'name="last_name"' in details and "autofocus" in details
+    # A mistake comes back on the same panel with every field named.
+    wrong = agent_client.post(
+        "/console/book/", {**PATIENT, "phone": "12", "slot": chosen}, headers=HX
+    )
+    assert wrong.status_code == 422 and "phone" in wrong.content.decode()
+    booked = agent_client.post("/console/book/", {**PATIENT, "slot": chosen}, headers=HX)
+    assert booked.status_code == 201, booked.content.decode()[:500]
+    appointment = Appointment.objects.get()
+    assert appointment.public_id in booked.content.decode()
+    assert (appointment.operator, appointment.agent, appointment.api_client) == (
+        alpha.contract.operator,
+        alpha.agent.agent.user,
+        None,
+    )
+    assert set(
+        Message.objects.filter(appointment=appointment).values_list("medium", flat=True)
+    ) == {
+        "sms",
+        "email",
+    }
+    # Without scripts the same search is a whole page.
+    whole = agent_client.get("/console/slots/", {"visit_type": visit}).content.decode()
+    assert "<html" in whole and slot_links(whole)
+
+
+def test_an_agent_finds_a_caller_and_moves_then_cancels(agent_client, client, alpha, beta):
+    # The caller booked through Beta; they now call Alpha.
+    b = api_for(client, beta.api)
+    slot = b.get("/slots", {"specialty": "neurosurgery"}).json()["items"][0]["id"]
+    theirs = b.post("/appointments", {"slot": slot, "patient": PATIENT}).json()
+    # By id alone, Alpha's agent reaches nothing.
+    guessed = agent_client.post(f"/console/appointments/{theirs['id']}/cancel/", headers=HX)
+    assert guessed.status_code == 404
+    found = agent_client.post(
+        "/console/lookup/",
+        {"last_name": "martin", "birth_date": PATIENT["birth_date"], "phone": "+33612345678"},
+        headers=HX,
+    )
+    assert found.status_code == 200 and theirs["id"] in found.content.decode()
+    assert "Téléaccueil Beta" in found.content.decode()
+    lookup = CallerLookup.objects.get()
+    assert lookup.agent == alpha.agent.agent.user and lookup.found_count == 1
+    move_link = re.search(r'hx-get="(/console/slots/\?[^"]*move=[^"]+)"', found.content.decode())[1]
+    choices = agent_client.get(move_link.replace("&amp;", "&"), headers=HX).content.decode()
+    new_slot = re.findall(r'name="slot" value="([^"]+)"', choices)[1]
+    moved = agent_client.post(
+        f"/console/appointments/{theirs['id']}/move/", {"slot": new_slot}, headers=HX
+    )
+    assert moved.status_code == 200, moved.content.decode()[:400]
+    cancelled = agent_client.post(f"/console/appointments/{theirs['id']}/cancel/", headers=HX)
+    assert cancelled.status_code == 200
+    appointment = Appointment.objects.get(public_id=theirs["id"])
+    assert appointment.status == "cancelled_patient"
+    assert appointment.operator == beta.contract.operator  # still Beta's booking
+    actions = list(
+        AppointmentEvent.objects.filter(appointment=appointment).values_list(
+            "action", "operator__name"
+        )
+    )
+    assert actions == [
+        ("booked", "Téléaccueil Beta"),
+        ("moved", "Centre d'appels Alpha"),
+        ("cancelled", "Centre d'appels Alpha"),
+    ]
+
+
+def test_the_console_counts_against_the_contracts_quotas(agent_client, alpha):
+    alpha.contract.requests_per_minute = 2
+    alpha.contract.save()
+    assert agent_client.get("/console/").status_code == 200
+    assert agent_client.get("/console/").status_code == 200
+    refused = agent_client.get("/console/")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) <= 60
+
+
+def test_an_agent_sees_only_its_companys_bookings_and_statistics(agent_client, client, beta):
+    b = api_for(client, beta.api)
+    slot = b.get("/slots", {"specialty": "neurosurgery"}).json()["items"][0]["id"]
+    theirs = b.post("/appointments", {"slot": slot, "patient": PATIENT}).json()
+    ours = agent_client.get("/console/appointments/").content.decode()
+    assert theirs["id"] not in ours
+    stats = agent_client.get("/console/statistics/").content.decode()
+    assert "Centre d&#x27;appels Alpha" in stats and "Beta" not in stats
+    csv = agent_client.get("/console/statistics/", {"format": "csv"}).content.decode()
+    assert "Beta" not in csv and csv.startswith("operator,day")
