@@ -75,7 +75,11 @@ def test_an_agent_finds_a_caller_and_moves_then_cancels(agent_client, client, al
     assert guessed.status_code == 404
     found = agent_client.post(
         "/console/lookup/",
-        {"last_name": "martin", "birth_date": PATIENT["birth_date"], "phone": "+33612345678"},
+        {
+            "caller-last_name": "martin",
+            "caller-birth_date": PATIENT["birth_date"],
+            "caller-phone": "+33612345678",
+        },
         headers=HX,
     )
     assert found.status_code == 200 and theirs["id"] in found.content.decode()

@@ -5,7 +5,12 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from creneau.booking import services
-from creneau.booking.models import Appointment, AppointmentEvent, WaitingListEntry
+from creneau.booking.models import (
+    Appointment,
+    AppointmentEvent,
+    CallerLookup,
+    WaitingListEntry,
+)
 from creneau.notify.admin import MessageInline
 
 
@@ -13,7 +18,16 @@ class AppointmentEventInline(admin.TabularInline):
     model = AppointmentEvent
     extra = 0
     can_delete = False
-    fields = ["at", "action", "status", "channel", "by", "previous_starts_at"]
+    fields = [
+        "at",
+        "action",
+        "status",
+        "channel",
+        "operator",
+        "by",
+        "api_client",
+        "previous_starts_at",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -31,10 +45,11 @@ class AppointmentAdmin(admin.ModelAdmin):
         "visit_type",
         "status",
         "channel",
+        "operator",
     ]
-    list_filter = ["status", "channel__kind", "establishment"]
+    list_filter = ["status", "channel__kind", "operator", "establishment"]
     search_fields = ["patient_last_name", "public_id"]
-    list_select_related = ["practitioner", "establishment", "visit_type", "channel"]
+    list_select_related = ["practitioner", "establishment", "visit_type", "channel", "operator"]
     date_hierarchy = "starts_at"
     inlines = [AppointmentEventInline, MessageInline]
     actions = ["mark_arrived", "mark_no_show", "mark_done", "cancel_by_hospital"]
@@ -103,6 +118,35 @@ class WaitingListEntryAdmin(admin.ModelAdmin):
         return [f.name for f in self.model._meta.fields if f.name not in self.exclude]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CallerLookup)
+class CallerLookupAdmin(admin.ModelAdmin):
+    """The access log of operators' look-ups: read-only, for the organisation."""
+
+    list_display = ["at", "operator", "channel", "agent", "api_client", "found_count"]
+    list_filter = ["operator"]
+    date_hierarchy = "at"
+    readonly_fields = [
+        "at",
+        "operator",
+        "channel",
+        "agent",
+        "api_client",
+        "criteria_hash",
+        "found",
+        "found_count",
+    ]
+    search_fields = ["criteria_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

@@ -2,13 +2,18 @@
 perimeter change publishes a new version and a channel change leaves its event."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.auth import password_validation
+from django.core.exceptions import PermissionDenied
+from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from creneau.channels import services
 from creneau.channels.models import (
+    Agent,
+    ApiClient,
     Channel,
     ChannelEvent,
     Contract,
@@ -304,9 +309,172 @@ class OperatorCompanyAdmin(admin.ModelAdmin):
     list_filter = ["kind", "organisation"]
     search_fields = ["name"]
     readonly_fields = ["public_id", "organisation", "created_at"]
+    change_list_template = "admin/channels/operatorcompany/change_list.html"
 
     def has_add_permission(self, request):
         return False  # registered with a contract (Contracts → Add)
+
+    def get_urls(self):
+        return [
+            path(
+                "statistics/",
+                self.admin_site.admin_view(self.statistics_view),
+                name="channels_operatorcompany_statistics",
+            ),
+            *super().get_urls(),
+        ]
+
+    def statistics_view(self, request):
+        """Every operator side by side (table and chart), per day, and the CSV."""
+        from creneau.web.console import statistics_page
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return statistics_page(
+            request,
+            OperatorCompany.objects.all(),
+            template="admin/channels/operatorcompany/statistics.html",
+            context={
+                **self.admin_site.each_context(request),
+                "title": _("Operators' statistics"),
+                "opts": self.model._meta,
+            },
+        )
+
+
+class AgentForm(forms.ModelForm):
+    username = forms.CharField(label=_("User name"), max_length=150)
+    password = forms.CharField(
+        label=_("Password"), widget=forms.PasswordInput, min_length=12, strip=False
+    )
+    email = forms.EmailField(label=_("E-mail"), required=False)
+
+    class Meta:
+        model = Agent
+        fields = ["operator"]
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        password_validation.validate_password(password)
+        return password
+
+
+def _show_once(admin_obj, request, text: str) -> None:
+    admin_obj.message_user(request, text, level=messages.WARNING)
+
+
+def _second_factor_text(credentials: services.AgentCredentials) -> str:
+    return _(
+        "Shown once. Authenticator app: %(uri)s (secret %(secret)s). Backup codes: %(codes)s."
+    ) % {
+        "uri": credentials.otp_uri,
+        "secret": credentials.otp_secret,
+        "codes": " ".join(credentials.backup_codes),
+    }
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    """Agents of operator companies: the second factor is made with the account and shown
+    once; "reset" makes a new one."""
+
+    list_display = ["user", "operator", "created_at"]
+    list_filter = ["operator"]
+    search_fields = ["user__username"]
+    actions = ["reset_second_factor"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = AgentForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "operator", "created_at"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        return (
+            ["user", "operator", "created_at"]
+            if obj
+            else ["operator", "username", "password", "email"]
+        )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        data = form.cleaned_data
+        credentials = services.agent_create(
+            operator=data["operator"],
+            username=data["username"],
+            password=data["password"],
+            email=data.get("email") or "",
+        )
+        obj.pk = credentials.agent.pk
+        obj.user = credentials.agent.user
+        _show_once(self, request, _second_factor_text(credentials))
+
+    @admin.action(description=_("Reset the second factor (new secret and backup codes)"))
+    def reset_second_factor(self, request, queryset):
+        for agent in queryset:
+            credentials = services.agent_second_factor_reset(agent=agent)
+            _show_once(self, request, f"{agent}: {_second_factor_text(credentials)}")
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin):
+    """Operators' software: the secret is shown once at creation or rotation, stored hashed."""
+
+    list_display = ["name", "contract", "client_id", "rotated_at", "previous_valid_until"]
+    list_filter = ["contract__operator"]
+    actions = ["rotate", "end_previous", "revoke"]
+
+    @admin.display(description=_("client id"))
+    def client_id(self, obj):
+        return obj.application.client_id
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["contract", "name"]
+        return ["contract", "name", "client_id", "created_at", "rotated_at", "previous_valid_until"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (
+            ["contract", "client_id", "created_at", "rotated_at", "previous_valid_until"]
+            if obj
+            else []
+        )
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save()
+            return
+        made = services.api_client_create(
+            contract=form.cleaned_data["contract"], name=form.cleaned_data["name"]
+        )
+        obj.pk, obj.application = made.client.pk, made.client.application
+        _show_once(self, request, _secret_text(made))
+
+    @admin.action(description=_("Rotate the secret (the previous one works 24 more hours)"))
+    def rotate(self, request, queryset):
+        for client in queryset:
+            _show_once(self, request, _secret_text(services.api_client_rotate(client=client)))
+
+    @admin.action(description=_("End the previous secret now"))
+    def end_previous(self, request, queryset):
+        for client in queryset:
+            services.api_client_revoke(client=client, previous_only=True)
+
+    @admin.action(description=_("Revoke (no secret or token works any more)"))
+    def revoke(self, request, queryset):
+        for client in queryset:
+            services.api_client_revoke(client=client)
+
+
+def _secret_text(made: services.ClientSecret) -> str:
+    return _("Shown once. %(name)s: client id %(id)s, client secret %(secret)s") % {
+        "name": made.client.name,
+        "id": made.client_id,
+        "secret": made.client_secret,
+    }
 
 
 @admin.register(Contract)

@@ -41,6 +41,8 @@ from creneau.ledger.services import receipt, refusal_append
 from creneau.web.forms import FocusFirstError, PatientForm
 
 SLOTS_SHOWN = 24
+# The look-up's fields sit on the same page as the booking's: their own names and ids.
+LOOKUP_PREFIX = "caller"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,7 +174,7 @@ def _page(request: HttpRequest, scope: ChannelScope, status: int = 200, **panels
         "scope": scope,
         "operator": scope.operator,
         "search_form": panels.pop("search_form", None) or ConsoleSearchForm(scope),
-        "lookup_form": panels.pop("lookup_form", None) or LookupForm(),
+        "lookup_form": panels.pop("lookup_form", None) or LookupForm(prefix=LOOKUP_PREFIX),
         **panels,
     }
     return render(request, "web/console/page.html", context, status=status)
@@ -305,7 +307,7 @@ def _receipt(appointment: Appointment) -> dict:
 @agent_view
 @require_POST
 def lookup(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
-    form = LookupForm(request.POST)
+    form = LookupForm(request.POST, prefix=LOOKUP_PREFIX)
     found = None
     if form.is_valid():
         try:

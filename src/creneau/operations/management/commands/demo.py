@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections, transaction
 
 from creneau.agenda.demo import demo_agenda_load
+from creneau.channels.demo import demo_operators_ensure
 from creneau.channels.models import Channel
 from creneau.channels.services import organisation_public_site_ensure
 from creneau.directory.demo import demo_directory_load
@@ -91,6 +92,10 @@ class Command(BaseCommand):
                     f"(login {credentials['admin']['username']} / "
                     f"{credentials['admin']['password']})",
                     f"API docs       {base}/api/docs",
+                    f"Console        {base}/console/   (call-centre agents: 'operators' in the "
+                    "credentials; a backup code serves as the one-time code)",
+                    f"OAuth2 tokens  {base}/oauth/token/   (client credentials: 'operators' in "
+                    "the credentials)",
                     f"Credentials    {data_dir / CREDENTIALS_FILE}",
                     f"Ledger         {base}/ledger/   (verify it: creneau ledger verify {base} "
                     f"--public-key '{credentials['ledger']['public_key']}')",
@@ -153,7 +158,9 @@ class Command(BaseCommand):
                 "allowed_origins": widget.origins,
                 "example_page": f"http://localhost:{example_port}/",
             },
-            "api_clients": previous.get("api_clients", []),
+            "operators": demo_operators_ensure(
+                organisation=widget.organisation, previous=previous.get("operators", [])
+            ),
             "ledger": {
                 "origin": signer().name,
                 "public_key": signer().verifier.vkey(),
