@@ -5,12 +5,15 @@ The places raced for include pairs of slots of two visit types over the same tim
 practitioner: each pair is one place, guarded by the overlap check (the exclusion constraint on
 PostgreSQL), not by a slot's own counter."""
 
+import base64
 import json
 import random
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
 
@@ -19,9 +22,11 @@ from tests.cli import hub_database, hub_env, run_creneau, start_demo_hub
 CLIENTS = 200
 
 
-def post(url: str, body: dict) -> tuple[int, dict]:
+def post(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=120) as answer:
@@ -51,9 +56,12 @@ def race_hub(request, tmp_path_factory):
         process.wait(timeout=30)
 
 
-def contested_slots(base: str) -> list[dict]:
+def contested_slots(base: str, headers: dict | None = None) -> list[dict]:
     """Three times of one neurosurgeon, each offered as two visit types: three places."""
-    with urllib.request.urlopen(base + "/api/v1/slots?specialty=neurosurgery&limit=100") as answer:
+    request = urllib.request.Request(
+        base + "/api/v1/slots?specialty=neurosurgery&limit=100", headers=headers or {}
+    )
+    with urllib.request.urlopen(request) as answer:
         items = json.load(answer)["items"]
     by_time = defaultdict(list)
     for item in items:
@@ -118,6 +126,70 @@ def test_two_hundred_clients_race_for_three_places_and_exactly_three_win(race_hu
         f"select booked, capacity from agenda_slot where public_id in ({ids}) and booked > 0"
     )
     assert sorted(counters) == [(1, 1)] * 3
+
+
+def bearer(base: str, operator: dict) -> dict:
+    api = operator["api_client"]
+    form = urllib.parse.urlencode({"grant_type": "client_credentials"}).encode()
+    pair = f"{api['client_id']}:{api['client_secret']}".encode()
+    request = urllib.request.Request(
+        base + api["token_url"],
+        data=form,
+        headers={"Authorization": "Basic " + base64.b64encode(pair).decode()},
+    )
+    with urllib.request.urlopen(request) as answer:
+        return {"Authorization": "Bearer " + json.load(answer)["access_token"]}
+
+
+def test_two_operators_api_clients_race_for_the_same_places(race_hub):
+    """Two call centres' software (the demo's), 40 clients each, race for three places inside
+    both perimeters: three bookings in all, each carrying the operator that won it."""
+    base, database, env = race_hub
+    credentials = json.loads(
+        (Path(env["CRENEAU_DATA_DIR"]) / "demo-credentials.json").read_text(encoding="utf-8")
+    )
+    operators = [o for o in credentials["operators"] if o["kind"] == "call_centre"]
+    headers = [bearer(base, operator) for operator in operators]
+    slots = contested_slots(base, headers[1])  # the narrower perimeter: Paris intra-muros
+    per_operator = 40
+    total = per_operator * len(operators)
+    rng = random.Random(11)
+    targets = [rng.choice(slots)["id"] for _ in range(total)]
+    results: list[tuple[int, dict]] = [(0, {})] * total
+    start = threading.Barrier(total)
+
+    def client(number: int) -> None:
+        body = {
+            "slot": targets[number],
+            "patient": {
+                "last_name": f"Appelant{chr(65 + number % 26)}",
+                "first_name": "Course",
+                "birth_date": "1971-01-01",
+                "phone": "0698765432",
+            },
+        }
+        start.wait()
+        results[number] = post(
+            base + "/api/v1/appointments", body, headers[number % len(operators)]
+        )
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(total)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = Counter(status for status, _body in results)
+    assert statuses == {201: 3, 409: total - 3}, statuses
+    for number, (status, body) in enumerate(results):
+        if status == 201:
+            assert body["operator"]["name"] == operators[number % len(operators)]["name"]
+    ids = ", ".join(f"'{slot['id']}'" for slot in slots)
+    stored = database.rows(
+        "select o.name, count(*) from booking_appointment a join agenda_slot s on s.id = a.slot_id "
+        "join channels_operatorcompany o on o.id = a.operator_id "
+        f"where s.public_id in ({ids}) group by o.name"
+    )
+    assert sum(count for _name, count in stored) == 3
 
 
 def test_the_nightly_roll_in_two_processes_extends_the_horizon_once(race_hub):
