@@ -94,6 +94,16 @@ def test_a_second_run_keeps_the_data(demo_hub):
     after = json.loads((data_dir / "demo-credentials.json").read_text())
     assert after["admin"]["password"] == before["admin"]["password"]
     assert after["channels"] == before["channels"]
+    # The operators' API secrets stay (their servers keep working); each agent gets fresh
+    # backup codes, so that those written always work.
+    assert [o["api_client"] for o in after["operators"]] == [
+        o["api_client"] for o in before["operators"]
+    ]
+    assert [o["kind"] for o in after["operators"]] == ["call_centre", "call_centre", "partner"]
+    assert (
+        after["operators"][0]["agent"]["backup_codes"]
+        != before["operators"][0]["agent"]["backup_codes"]
+    )
 
 
 def test_reset_starts_over_with_new_credentials(tmp_path):

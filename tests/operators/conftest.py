@@ -14,7 +14,7 @@ import pytest
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from creneau.channels.models import Contract
+from creneau.channels.models import Agent, Contract
 from creneau.channels.services import (
     AgentCredentials,
     ClientSecret,
@@ -74,8 +74,8 @@ def otp_code(user) -> str:
     return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
 
 
-def agent_login(client, credentials: AgentCredentials, code: str | None = None):
-    user = credentials.agent.user
+def agent_login(client, agent: AgentCredentials | Agent, code: str | None = None):
+    user = (agent.agent if isinstance(agent, AgentCredentials) else agent).user
     return client.post(
         "/console/login/",
         {

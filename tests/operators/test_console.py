@@ -68,11 +68,13 @@ def test_an_agent_books_for_a_caller_and_the_caller_is_told(agent_client, alpha)
 def test_an_agent_finds_a_caller_and_moves_then_cancels(agent_client, client, alpha, beta):
     # The caller booked through Beta; they now call Alpha.
     b = api_for(client, beta.api)
-    slot = b.get("/slots", {"specialty": "neurosurgery"}).json()["items"][0]["id"]
+    items = b.get("/slots", {"specialty": "neurosurgery", "limit": 100}).json()["items"]
+    slot = next(s["id"] for s in items if s["establishment"]["name"] == PITIE)
     theirs = b.post("/appointments", {"slot": slot, "patient": PATIENT}).json()
     # By id alone, Alpha's agent reaches nothing.
-    guessed = agent_client.post(f"/console/appointments/{theirs['id']}/cancel/", headers=HX)
-    assert guessed.status_code == 404
+    for method in (agent_client.get, agent_client.post):
+        guessed = method(f"/console/appointments/{theirs['id']}/cancel/", headers=HX)
+        assert guessed.status_code == 404
     found = agent_client.post(
         "/console/lookup/",
         {
@@ -93,10 +95,18 @@ def test_an_agent_finds_a_caller_and_moves_then_cancels(agent_client, client, al
         f"/console/appointments/{theirs['id']}/move/", {"slot": new_slot}, headers=HX
     )
     assert moved.status_code == 200, moved.content.decode()[:400]
-    cancelled = agent_client.post(f"/console/appointments/{theirs['id']}/cancel/", headers=HX)
+    asked = agent_client.get(f"/console/appointments/{theirs['id']}/cancel/", headers=HX)
+    assert asked.status_code == 200 and 'name="reason"' in asked.content.decode()
+    assert Appointment.objects.get(public_id=theirs["id"]).status == "booked"  # not yet
+    cancelled = agent_client.post(
+        f"/console/appointments/{theirs['id']}/cancel/",
+        {"reason": "rendez-vous pris ailleurs"},
+        headers=HX,
+    )
     assert cancelled.status_code == 200
     appointment = Appointment.objects.get(public_id=theirs["id"])
     assert appointment.status == "cancelled_patient"
+    assert appointment.cancel_reason == "rendez-vous pris ailleurs"
     assert appointment.operator == beta.contract.operator  # still Beta's booking
     actions = list(
         AppointmentEvent.objects.filter(appointment=appointment).values_list(

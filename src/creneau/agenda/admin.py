@@ -7,6 +7,7 @@ from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from creneau.admin_base import ReadOnlyAdmin
 from creneau.agenda import services
 from creneau.agenda.models import Absence, AvailabilityRule, Slot
 from creneau.directory.models import VisitType
@@ -147,7 +148,7 @@ class AbsenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Slot)
-class SlotAdmin(admin.ModelAdmin):
+class SlotAdmin(ReadOnlyAdmin):
     """Read only: slots come from rules and connected agendas, never from hand edits."""
 
     list_display = [
@@ -167,12 +168,3 @@ class SlotAdmin(admin.ModelAdmin):
         return queryset.filter(public_id=search_term) if search_term else queryset, False
 
     search_fields = ["public_id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -4,6 +4,7 @@ cancel on the hospital's behalf. Every change goes through the booking services.
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
+from creneau.admin_base import ReadOnlyAdmin
 from creneau.booking import services
 from creneau.booking.models import (
     Appointment,
@@ -125,7 +126,7 @@ class WaitingListEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(CallerLookup)
-class CallerLookupAdmin(admin.ModelAdmin):
+class CallerLookupAdmin(ReadOnlyAdmin):
     """The access log of operators' look-ups: read-only, for the organisation."""
 
     list_display = ["at", "operator", "channel", "agent", "api_client", "found_count"]
@@ -142,12 +143,3 @@ class CallerLookupAdmin(admin.ModelAdmin):
         "found_count",
     ]
     search_fields = ["criteria_hash"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

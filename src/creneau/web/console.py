@@ -328,14 +328,23 @@ def lookup(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
 
 
 class CancelForm(forms.Form):
-    reason = forms.CharField(required=False, max_length=300)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason given by the caller (optional)"), required=False, max_length=300
+    )
 
 
 @agent_view
-@require_POST
 def cancel(request: HttpRequest, scope: ChannelScope, appointment_id: str) -> HttpResponse:
+    """GET asks the agent to confirm (with the caller's reason); POST cancels."""
     scope.require("cancel")
     appointment = operators.access_appointment_for_operator(scope=scope, public_id=appointment_id)
+    if request.method != "POST":
+        return _panel(
+            request,
+            scope,
+            "web/console/_cancel.html",
+            {"appointment": appointment, "cancel_form": CancelForm()},
+        )
     form = CancelForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     services.appointment_cancel(appointment=appointment, channel_scope=scope, reason=reason)

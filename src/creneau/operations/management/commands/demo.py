@@ -139,6 +139,10 @@ class Command(BaseCommand):
         elif not admin.check_password(password):
             admin.set_password(password)
             admin.save(update_fields=["password"])
+        # First, so that the channels listed below include the operators'.
+        operators = demo_operators_ensure(
+            organisation=widget.organisation, previous=previous.get("operators", [])
+        )
         credentials = {
             **previous,
             "hub_url": f"http://127.0.0.1:{port}",
@@ -158,9 +162,7 @@ class Command(BaseCommand):
                 "allowed_origins": widget.origins,
                 "example_page": f"http://localhost:{example_port}/",
             },
-            "operators": demo_operators_ensure(
-                organisation=widget.organisation, previous=previous.get("operators", [])
-            ),
+            "operators": operators,
             "ledger": {
                 "origin": signer().name,
                 "public_key": signer().verifier.vkey(),
