@@ -216,6 +216,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Django 6 behaviour now: a URL typed without its scheme is read as https.
+FORMS_URLFIELD_ASSUME_HTTPS = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 CRENEAU_BEHIND_PROXY = PRODUCTION and env_bool("CRENEAU_BEHIND_PROXY", True)
@@ -329,6 +331,9 @@ CRENEAU_RATE_LIMITS = {
     "wait": _rate("CRENEAU_RATE_WAITING_LIST", "10/3600"),
     # Per phone number, whatever the address: one person cannot fill an agenda from many.
     "book_phone": _rate("CRENEAU_RATE_BOOKINGS_PER_PHONE", "5/86400"),
+    # Agents' sign-in attempts at the console, per address (django-otp also slows down a
+    # device after each wrong code).
+    "console_login": _rate("CRENEAU_RATE_CONSOLE_LOGINS", "10/600"),
 }
 # Holds one visitor (client address) may keep at once; 0 switches the cap off.
 CRENEAU_HOLDS_PER_VISITOR = env_int("CRENEAU_HOLDS_PER_VISITOR", 3)

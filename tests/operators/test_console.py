@@ -1,10 +1,12 @@
 """The console, as an agent's browser sends it (htmx requests and plain forms)."""
 
+import json
 import re
 
 import pytest
 
 from creneau.booking.models import Appointment, AppointmentEvent, CallerLookup
+from creneau.ledger.models import Entry
 from creneau.notify.models import Message
 from tests.conftest import PATIENT
 from tests.operators.conftest import PITIE, agent_login, api_for
@@ -139,3 +141,19 @@ def test_an_agent_sees_only_its_companys_bookings_and_statistics(agent_client, c
     assert "Centre d&#x27;appels Alpha" in stats and "Beta" not in stats
     csv = agent_client.get("/console/statistics/", {"format": "csv"}).content.decode()
     assert "Beta" not in csv and csv.startswith("operator,day")
+
+
+def test_a_slot_beyond_the_perimeter_is_refused_and_recorded(agent_client, client, alpha, beta):
+    b = api_for(client, beta.api)
+    items = b.get("/slots", {"specialty": "neurosurgery", "limit": 100}).json()["items"]
+    beyond = next(s["id"] for s in items if s["establishment"]["name"] != PITIE)
+    assert agent_client.get("/console/details/", {"slot": beyond}, headers=HX).status_code == 404
+    refused = agent_client.post("/console/book/", {**PATIENT, "slot": beyond}, headers=HX)
+    assert refused.status_code == 403 and "out_of_perimeter" in refused.content.decode()
+    assert not Appointment.objects.exists()
+    refusal = Entry.objects.filter(kind="refusal").latest("pk")
+    data = json.loads(refusal.data)
+    assert (data["channel"], data["operator"]) == (
+        alpha.contract.channel.public_id,
+        alpha.contract.operator.public_id,
+    )

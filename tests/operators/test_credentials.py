@@ -140,3 +140,11 @@ def test_a_contract_without_moves_refuses_them_at_the_console(client, register_o
         "/console/appointments/whatever/move/", {"slot": "x"}, headers={"HX-Request": "true"}
     )
     assert refused.status_code == 403 and "action_not_allowed" in refused.content.decode()
+
+
+def test_sign_in_attempts_are_limited(client, alpha):
+    answers = [agent_login(client, alpha.agent, code="000000") for _ in range(11)]
+    assert [a.status_code for a in answers] == [200] * 10 + [429]
+    # Even the right code waits until the window ends.
+    assert agent_login(client, alpha.agent).status_code == 429
+    assert client.get("/console/").status_code == 302

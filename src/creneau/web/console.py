@@ -277,7 +277,8 @@ def details(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
 @require_POST
 def book(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
     scope.require("book")
-    slot = _slot(scope, request.POST.get("slot", ""))
+    # The booking checks the perimeter itself, and a refusal goes to the ledger.
+    slot = queries.slot_by_id(request.POST.get("slot", ""))
     form = PatientForm(request.POST)
     language = "en" if request.POST.get("language") == "en" else "fr"
     patient = form.patient(language)
@@ -361,7 +362,7 @@ def cancel(request: HttpRequest, scope: ChannelScope, appointment_id: str) -> Ht
 def move(request: HttpRequest, scope: ChannelScope, appointment_id: str) -> HttpResponse:
     scope.require("move")
     appointment = operators.access_appointment_for_operator(scope=scope, public_id=appointment_id)
-    slot = _slot(scope, request.POST.get("slot", ""))
+    slot = queries.slot_by_id(request.POST.get("slot", ""))
     services.appointment_reschedule(appointment=appointment, scope=scope, slot=slot)
     moved = operators.access_appointment_for_operator(scope=scope, public_id=appointment_id)
     return _panel(
