@@ -12,7 +12,8 @@ again; or a SQLite file in a temporary folder), then measures, in this order:
    service, and of the bare SQL of the same query (the limit), at both sizes (growth);
 3. through HTTP (``creneau serve``: gunicorn, production settings) with the load generator in a
    separate process (``bench.load``): search throughput, booking throughput with 64 clients,
-   and the contention run (1,000 clients, 10 slots);
+   and the contention run (1,000 clients, 10 slots); then booking throughput again as a call
+   centre's software does it (OAuth2 bearer token, contract checks, attribution);
 4. pgbench running the booking's SQL statements on the same machine (PostgreSQL only).
 
 Everything shares the machine's cores: the server's workers, PostgreSQL and the load generator
@@ -239,12 +240,14 @@ def start_server(env: dict, port: int, workers: int, threads: int) -> subprocess
     raise RuntimeError("the server did not start")
 
 
-def load(mode: str, base: str, lines: list[str], workdir: Path, **options) -> dict:
+def load(mode: str, base: str, lines: list[str], workdir: Path, headers=(), **options) -> dict:
     path = workdir / f"{mode}.txt"
     path.write_text("\n".join(lines), encoding="utf-8")
     command = [sys.executable, "-m", "bench.load", mode, "--base", base, "--input", str(path)]
     for name, value in options.items():
         command += [f"--{name}", str(value)]
+    for header in headers:
+        command += ["--header", header]
     answer = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT.parent)
     return json.loads(answer.stdout)
 
@@ -298,6 +301,42 @@ def pgbench(database_url: str, channel_id: int, rng: random.Random, seconds: int
         "failed": answer.returncode != 0,
         "output_tail": answer.stdout.splitlines()[-6:] + answer.stderr.splitlines()[-3:],
     }
+
+
+def operator_token(base: str, channel) -> str:
+    """A call centre under contract over the public site's perimeter (no quota), its API
+    client, and a token from the hub's OAuth2 endpoint: the operator's booking path."""
+    import base64
+    from datetime import date
+    from urllib.parse import urlencode
+
+    from creneau.channels.models import Contract
+    from creneau.channels.services import api_client_create, operator_register
+
+    contract = Contract.objects.filter(operator__name="Bench call centre").first()
+    if contract is None:
+        contract = operator_register(
+            organisation=channel.organisation,
+            name="Bench call centre",
+            kind="call_centre",
+            perimeter=channel.perimeter,
+            starts_on=date(2020, 1, 1),
+            bookings_per_day=0,
+            requests_per_minute=0,
+            via="bench",
+        )
+    made = api_client_create(contract=contract, name="bench")
+    pair = f"{made.client_id}:{made.client_secret}".encode()
+    request = urllib.request.Request(
+        f"{base}/oauth/token/",
+        data=urlencode({"grant_type": "client_credentials"}).encode(),
+        headers={
+            "Authorization": "Basic " + base64.b64encode(pair).decode(),
+            "X-Forwarded-Proto": "https",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)["access_token"]
 
 
 def hub_public_site():
@@ -454,6 +493,19 @@ def main(argv: list[str] | None = None) -> None:
                 slot__public_id__in=ten
             ).count()
             results["contention"] = contention
+            log("HTTP booking by an operator (OAuth2 bearer token), 64 clients")
+            token = operator_token(base, channel)
+            slots = [public_id for _pk, public_id in free_first_slots(150_000)]
+            rng.shuffle(slots)
+            results["http_operator_booking"] = load(
+                "book",
+                base,
+                slots,
+                workdir,
+                headers=[f"Authorization: Bearer {token}"],
+                concurrency=64,
+                seconds=args.seconds,
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)

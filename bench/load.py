@@ -3,6 +3,7 @@
     python -m bench.load search  --base URL --concurrency 32 --seconds 20 --input visit-codes.txt
     python -m bench.load book    --base URL --concurrency 64 --seconds 20 --input slot-ids.txt
     python -m bench.load contend --base URL --concurrency 1000 --input ten-slot-ids.txt
+    python -m bench.load book    ... --header "Authorization: Bearer TOKEN"   # an operator
 
 Prints one JSON object: requests, statuses, throughput and latency percentiles, and the CPU
 time this process used (to tell how much of the two cores the load itself took).
@@ -37,6 +38,9 @@ def percentile(values: list[float], share: float) -> float | None:
 
 
 async def _run(args) -> dict:
+    for header in args.header:
+        name, _colon, value = header.partition(":")
+        HEADERS[name.strip()] = value.strip()
     with open(args.input, encoding="utf-8") as lines:
         items = [line.strip() for line in lines if line.strip()]
     latencies: list[float] = []
@@ -113,6 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--input", required=True)
+    parser.add_argument(
+        "--header", action="append", default=[], help="NAME: VALUE sent with every request"
+    )
     args = parser.parse_args(argv)
     json.dump(asyncio.run(_run(args)), sys.stdout)
 

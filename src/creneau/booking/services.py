@@ -422,7 +422,7 @@ def appointment_book(
                 ends_at=slot.ends_at,
                 channel=scope.channel,
                 perimeter_version=scope.version,
-                operator_id=scope.contract.operator_id if scope.contract else None,
+                operator=scope.operator,
                 agent=scope.agent,
                 api_client=scope.api_client,
                 **_patient_record(patient, reason, token),

@@ -4,13 +4,14 @@ A client's tokens are bound to its contract: a token is issued only while the co
 force, with no scope beyond what the contract allows, and every API call made with it is served
 through the contract's channel (its perimeter, actions and quotas)."""
 
+import functools
+import hashlib
 from dataclasses import dataclass
 
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from oauth2_provider.models import AccessToken
-from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from creneau.channels.models import ApiClient, Contract
@@ -93,6 +94,35 @@ class ContractValidator(OAuth2Validator):
         return [scope for scope in defaults if scope in self._allowed(request)]
 
 
+class BearerValidator(ContractValidator):
+    """Checking a token at each API call: DOT's own checks (expiry, revocation, audience), with
+    the token's client, contract, operator and channel read in the same query."""
+
+    def _load_access_token(self, token):
+        checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        return (
+            AccessToken.objects.select_related(
+                "application__api_client__contract__operator",
+                "application__api_client__contract__channel__perimeter",
+                "application__api_client__contract__channel__organisation",
+            )
+            .filter(token_checksum=checksum)
+            .first()
+        )
+
+
+@functools.cache
+def _resource_server():
+    """One oauthlib server per process for checking tokens (it keeps no per-request state):
+    building it costs more than the check itself."""
+    from oauth2_provider.oauth2_backends import OAuthLibCore
+    from oauth2_provider.settings import oauth2_settings
+
+    return OAuthLibCore(
+        oauth2_settings.OAUTH2_SERVER_CLASS(BearerValidator(), **oauth2_settings.server_kwargs)
+    )
+
+
 class TokenInvalid(DomainError):
     status = 401
 
@@ -113,15 +143,11 @@ def bearer_for_request(request: HttpRequest) -> Bearer | None:
         raise TokenInvalid(
             "invalid_token", _("Send an OAuth2 access token: Authorization: Bearer TOKEN.")
         )
-    valid, oauth_request = get_oauthlib_core().verify_request(request, scopes=[])
+    valid, oauth_request = _resource_server().verify_request(request, scopes=[])
     token: AccessToken | None = getattr(oauth_request, "access_token", None)
     if not valid or token is None or token.application_id is None:
         raise TokenInvalid("invalid_token", _("This access token is unknown, expired or revoked."))
-    client = (
-        ApiClient.objects.filter(application_id=token.application_id)
-        .select_related("contract__operator", "contract__channel")
-        .first()
-    )
+    client = getattr(token.application, "api_client", None)
     if client is None:
         raise TokenInvalid("invalid_token", _("This access token belongs to no API client."))
     return Bearer(client=client, scopes=frozenset(token.scope.split()))

@@ -128,11 +128,13 @@ class ChannelUnavailable(DomainError):
     status = 404
 
 
-def _contract_in_force(channel: Channel) -> Contract | None:
-    """The channel's contract, if it has one; refused unless active and within its dates."""
+def _contract_in_force(channel: Channel, contract: Contract | None = None) -> Contract | None:
+    """The channel's contract, if it has one (read here unless the caller already has it);
+    refused unless active and within its dates."""
     if channel.kind not in (Channel.Kind.OPERATOR, Channel.Kind.PARTNER):
         return None
-    contract = Contract.objects.filter(channel=channel).select_related("operator").first()
+    if contract is None:
+        contract = Contract.objects.filter(channel=channel).select_related("operator").first()
     today = timezone.localdate()
     if (
         contract is None
@@ -168,10 +170,10 @@ def _count_request(contract: Contract) -> None:
         )
 
 
-def _scope(channel: Channel) -> ChannelScope:
+def _scope(channel: Channel, contract: Contract | None = None) -> ChannelScope:
     if not channel.is_active:
         raise ChannelUnavailable("channel_disabled", _("This channel is disabled."), status=403)
-    contract = _contract_in_force(channel)
+    contract = _contract_in_force(channel, contract)
     version = perimeter_current_version(channel.perimeter)
     if version is None:
         raise ChannelUnavailable(
@@ -211,16 +213,17 @@ def channel_scope_for_request(request: HttpRequest) -> ChannelScope:
     key = request.GET.get(CHANNEL_PARAMETER) or request.headers.get(CHANNEL_HEADER)
     bearer = bearer_for_request(request)
     if bearer is not None:
-        channel = Channel.objects.select_related("perimeter", "organisation").get(
-            pk=bearer.client.contract.channel_id
-        )
+        contract = bearer.client.contract
+        channel = contract.channel
         if key and key != channel.key:
             raise ChannelUnavailable(
                 "token_channel_mismatch",
                 _("This access token is bound to another channel."),
                 status=403,
             )
-        scope = replace(_scope(channel), api_client=bearer.client, token_scopes=bearer.scopes)
+        scope = replace(
+            _scope(channel, contract), api_client=bearer.client, token_scopes=bearer.scopes
+        )
     else:
         scope = channel_scope_for_key(key)
         if scope.contract is not None:
