@@ -191,3 +191,49 @@ def test_a_token_of_one_operator_opens_no_console(client, apis, alpha, beta):
     wrong = agent_login(client, alpha.agent, code="000000")
     assert wrong.status_code == 200 and "/console/" not in wrong.get("Location", "")
     assert client.get("/console/").status_code == 302
+
+
+def test_every_endpoint_keeps_another_operators_objects_out_of_reach(client, apis, alpha, beta):
+    """Each endpoint that names an object, tried by Alpha (API and console) on Beta's."""
+    a, b = apis
+    theirs = book(b, PITIE)  # inside Alpha's perimeter, but not Alpha's
+    hold = b.post("/holds", {"slot": first_slot(b, PITIE)})
+    assert hold.status_code == 201
+    mine = first_slot(a, PITIE)
+    path = f"/appointments/{theirs['id']}"
+    api_attempts = {
+        "GET appointment": a.get(path),
+        "POST cancel": a.post(f"{path}/cancel"),
+        "POST reschedule": a.post(f"{path}/reschedule", {"slot": mine}),
+        "DELETE hold": a.client.delete(f"/api/v1/holds/{hold.json()['id']}", headers=a.headers()),
+        "POST book through B's hold": a.post(
+            "/appointments", {"hold": hold.json()["id"], "patient": OTHER_PATIENT}
+        ),
+    }
+    assert {name: answer.status_code for name, answer in api_attempts.items()} == {
+        name: 404 for name in api_attempts
+    }
+    listed = a.get("/operator/appointments").json()["items"]
+    assert theirs["id"] not in {x["id"] for x in listed}
+    visit_type = next(
+        v["id"] for v in a.get("/visit-types").json() if v["code"] == "neurosurgery-first"
+    )
+    assert agent_login(client, alpha.agent).status_code == 302
+    hx = {"HX-Request": "true"}
+    console_attempts = {
+        "GET cancel": client.get(f"/console/appointments/{theirs['id']}/cancel/", headers=hx),
+        "POST cancel": client.post(f"/console/appointments/{theirs['id']}/cancel/", headers=hx),
+        "POST move": client.post(
+            f"/console/appointments/{theirs['id']}/move/", {"slot": mine}, headers=hx
+        ),
+        "GET slots to move it": client.get(
+            "/console/slots/",
+            {"visit_type": visit_type, "move": theirs["id"]},
+            headers=hx,
+        ),
+    }
+    assert {name: answer.status_code for name, answer in console_attempts.items()} == {
+        name: 404 for name in console_attempts
+    }
+    stored = Appointment.objects.get(public_id=theirs["id"])
+    assert (stored.status, stored.slot.public_id != mine) == ("booked", True)

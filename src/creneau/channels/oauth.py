@@ -100,15 +100,16 @@ class BearerValidator(ContractValidator):
 
     def _load_access_token(self, token):
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-        return (
+        found = list(
             AccessToken.objects.select_related(
                 "application__api_client__contract__operator",
                 "application__api_client__contract__channel__perimeter",
                 "application__api_client__contract__channel__organisation",
             )
             .filter(token_checksum=checksum)
-            .first()
+            .order_by()[:1]  # unique: no ORDER BY to plan
         )
+        return found[0] if found else None
 
 
 @functools.cache
