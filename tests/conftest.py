@@ -8,10 +8,13 @@ os.environ.setdefault("CRENEAU_DATA_DIR", tempfile.mkdtemp(prefix="creneau-test-
 
 from datetime import UTC, date, datetime, time
 
+import django.test
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_static.models import StaticDevice
 
 from creneau.agenda.services import availability_rule_save
 from creneau.booking.patients import patient_details_clean
@@ -54,6 +57,27 @@ def private_establishments(db) -> list[Establishment]:
 @pytest.fixture
 def public_site(aphp) -> Channel:
     return Channel.objects.get(organisation=aphp, kind=Channel.Kind.PUBLIC_SITE)
+
+
+class Client(django.test.Client):
+    """The test client; ``force_login`` of a staff account also records a second factor on the
+    session, as the admin's sign-in does with a one-time code (tested for real in
+    tests/operators/test_credentials.py)."""
+
+    def force_login(self, user, backend=None):
+        super().force_login(user, backend)
+        if user.is_staff:
+            device, _ = StaticDevice.objects.get_or_create(
+                user=user, name="tests", defaults={"confirmed": True}
+            )
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+
+@pytest.fixture
+def client():
+    return Client()
 
 
 @pytest.fixture

@@ -281,6 +281,9 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # An agent of a call centre signs in to the console with a password and a one-time code.
 LOGIN_URL = "console:login"
 OTP_TOTP_ISSUER = "Créneau"
+# The organisation's staff sign in to the admin with a one-time code too (`creneau staff-otp
+# USER` issues one); off only for a trial where nobody can scan a code.
+CRENEAU_STAFF_OTP = env_bool("CRENEAU_STAFF_OTP", True)
 # How long a caller found by an operator's look-up stays open to that operator for a change.
 CRENEAU_LOOKUP_MINUTES = env_int("CRENEAU_LOOKUP_MINUTES", 30)
 

@@ -1,12 +1,17 @@
+from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.views import RevokeTokenView, TokenView
 
+from creneau.admin_base import StaffAdminSite
 from creneau.api import api
 from creneau.web import embed
 
+if settings.CRENEAU_STAFF_OTP:
+    # Staff sign in with a password and a one-time code (django-otp), as agents do.
+    admin.site.__class__ = StaffAdminSite
 admin.site.site_header = _("Créneau — administration")
 admin.site.site_title = _("Créneau")
 admin.site.index_title = _("Directory, channels and perimeters")

@@ -117,6 +117,7 @@ def test_two_operators_each_see_their_own_and_the_organisation_both(demo, hub, p
     page.goto(hub + "/admin/login/")
     page.fill("#id_username", demo["admin"]["username"])
     page.fill("#id_password", demo["admin"]["password"])
+    page.fill("#id_otp_token", demo["admin"]["backup_codes"][0])
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/admin/$"))
     page.goto(hub + "/admin/channels/operatorcompany/statistics/")

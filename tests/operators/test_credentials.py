@@ -2,10 +2,13 @@
 with secrets shown once and stored hashed, rotated without downtime; and what it reads back:
 the access log and every operator's statistics side by side."""
 
+import base64
+import io
 import re
 from datetime import timedelta
 
 import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from oauth2_provider.models import Application
 
 from creneau.booking.models import Appointment
@@ -13,7 +16,13 @@ from creneau.booking.services import appointment_status_set
 from creneau.channels.models import Agent, ApiClient
 from creneau.channels.services import api_client_revoke, api_client_rotate
 from tests.conftest import NOW, OTHER_PATIENT, PATIENT
-from tests.operators.conftest import AGENT_PASSWORD, agent_login, api_for, token_request
+from tests.operators.conftest import (
+    AGENT_PASSWORD,
+    agent_login,
+    api_for,
+    otp_code,
+    token_request,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -148,3 +157,30 @@ def test_sign_in_attempts_are_limited(client, alpha):
     # Even the right code waits until the window ends.
     assert agent_login(client, alpha.agent).status_code == 429
     assert client.get("/console/").status_code == 302
+
+
+def test_staff_sign_in_to_the_admin_with_a_one_time_code(hospital_admin):
+    from django.core.management import call_command
+    from django.test import Client as PlainClient
+
+    browser = PlainClient()
+    form = {"username": "it-admin", "password": "correct horse battery", "next": "/admin/"}
+    # No second factor yet: the password alone opens nothing.
+    refused = browser.post("/admin/login/", {**form, "otp_token": "123456"})
+    assert refused.status_code == 200 and browser.get("/admin/").status_code == 302
+    out = io.StringIO()
+    call_command("staff-otp", "it-admin", stdout=out)
+    secret = re.search(r"secret=([A-Z2-7]+)", out.getvalue())[1]
+    backup = re.search(r"backup codes \(each works once\): (\S+)", out.getvalue())[1]
+    device = TOTPDevice.objects.get(user=hospital_admin)
+    assert base64.b32encode(device.bin_key).decode().rstrip("=") == secret
+    signed = browser.post("/admin/login/", {**form, "otp_token": otp_code(hospital_admin)})
+    assert signed.status_code == 302
+    assert browser.get("/admin/").status_code == 200
+    wrong = PlainClient().post("/admin/login/", {**form, "otp_token": "000000"})
+    assert wrong.status_code == 200 and "errornote" in wrong.content.decode()
+    # A backup code works once.
+    other = PlainClient()
+    assert other.post("/admin/login/", {**form, "otp_token": backup}).status_code == 302
+    third = PlainClient()
+    assert third.post("/admin/login/", {**form, "otp_token": backup}).status_code == 200

@@ -1,6 +1,5 @@
 """Every change to channels and perimeters: one function each, one transaction each."""
 
-import base64
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,8 +14,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from oauth2_provider.models import AccessToken, Application
 
 from creneau.channels.models import (
@@ -39,6 +36,7 @@ from creneau.errors import DomainError
 from creneau.ledger import payloads
 from creneau.ledger.services import entry_append
 from creneau.sealing import keyed_hash
+from creneau.second_factor import second_factor_issue
 
 
 class ChannelError(DomainError):
@@ -426,21 +424,13 @@ class AgentCredentials:
     backup_codes: list[str]
 
 
-BACKUP_CODES = 5
-
-
-def _otp_devices(user) -> AgentCredentials:
-    TOTPDevice.objects.filter(user=user).delete()
-    StaticDevice.objects.filter(user=user).delete()
-    device = TOTPDevice.objects.create(user=user, name=_("Authenticator app"), confirmed=True)
-    backup = StaticDevice.objects.create(user=user, name=_("Backup codes"), confirmed=True)
-    codes = [StaticToken.random_token() for _i in range(BACKUP_CODES)]
-    StaticToken.objects.bulk_create([StaticToken(device=backup, token=code) for code in codes])
+def _with_second_factor(agent: Agent) -> AgentCredentials:
+    factor = second_factor_issue(user=agent.user)
     return AgentCredentials(
-        agent=user.agent,
-        otp_uri=device.config_url,
-        otp_secret=base64.b32encode(device.bin_key).decode().rstrip("="),
-        backup_codes=codes,
+        agent=agent,
+        otp_uri=factor.otp_uri,
+        otp_secret=factor.otp_secret,
+        backup_codes=factor.backup_codes,
     )
 
 
@@ -456,14 +446,13 @@ def agent_create(
             "username_taken", _("The user name %(name)s is taken.") % {"name": username[:60]}
         )
     user = User.objects.create_user(username=username, password=password, email=email)
-    Agent.objects.create(user=user, operator=operator)
-    return _otp_devices(user)
+    return _with_second_factor(Agent.objects.create(user=user, operator=operator))
 
 
 @transaction.atomic
 def agent_second_factor_reset(*, agent: Agent) -> AgentCredentials:
     """A new authenticator secret and new backup codes (the old ones stop working)."""
-    return _otp_devices(agent.user)
+    return _with_second_factor(agent)
 
 
 @dataclass(frozen=True)

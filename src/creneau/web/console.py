@@ -21,7 +21,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
-from django_otp import match_token
 
 from creneau.booking import operators, queries, services
 from creneau.booking.models import PARIS, Appointment
@@ -38,6 +37,7 @@ from creneau.channels.queries import (
 )
 from creneau.errors import DomainError
 from creneau.ledger.services import receipt, refusal_append
+from creneau.second_factor import second_factor_verify
 from creneau.web.forms import FocusFirstError, PatientForm
 
 SLOTS_SHOWN = 24
@@ -64,7 +64,7 @@ class AgentLoginForm(AuthenticationForm):
             return cleaned
         if not Agent.objects.filter(user=user).exists():
             raise forms.ValidationError(_("This account is not an operator's agent."))
-        device = match_token(user, self.cleaned_data.get("otp_token", "").replace(" ", ""))
+        device = second_factor_verify(user=user, code=self.cleaned_data.get("otp_token", ""))
         if device is None:
             raise forms.ValidationError(_("The one-time code is not valid."))
         self.otp_device = device

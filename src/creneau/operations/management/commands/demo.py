@@ -1,6 +1,7 @@
 import json
 import os
 import secrets
+from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from creneau.directory.models import Organisation
 from creneau.ledger.checkpoints import checkpoint_make, signer
 from creneau.operations.jobs import nightly_roll
 from creneau.operations.server import serve, start_worker
+from creneau.second_factor import second_factor_issue
 from creneau.web.demo import demo_widget_ensure, serve_example_page
 
 ADMIN_USERNAME = "demo-admin"
@@ -90,7 +92,8 @@ class Command(BaseCommand):
                     f"Hospital page  {example}   (an example page that embeds the widget)",
                     f"Admin          {base}/admin/  "
                     f"(login {credentials['admin']['username']} / "
-                    f"{credentials['admin']['password']})",
+                    f"{credentials['admin']['password']}, one-time code: a backup code from the "
+                    "credentials)",
                     f"API docs       {base}/api/docs",
                     f"Console        {base}/console/   (call-centre agents: 'operators' in the "
                     "credentials; a backup code serves as the one-time code)",
@@ -135,7 +138,7 @@ class Command(BaseCommand):
         user_model = get_user_model()
         admin = user_model.objects.filter(username=ADMIN_USERNAME).first()
         if admin is None:
-            user_model.objects.create_superuser(ADMIN_USERNAME, "", password)
+            admin = user_model.objects.create_superuser(ADMIN_USERNAME, "", password)
         elif not admin.check_password(password):
             admin.set_password(password)
             admin.save(update_fields=["password"])
@@ -146,7 +149,13 @@ class Command(BaseCommand):
         credentials = {
             **previous,
             "hub_url": f"http://127.0.0.1:{port}",
-            "admin": {"username": ADMIN_USERNAME, "password": password, "url": "/admin/"},
+            "admin": {
+                "username": ADMIN_USERNAME,
+                "password": password,
+                "url": "/admin/",
+                # The admin asks a one-time code: fresh backup codes at each start.
+                **asdict(second_factor_issue(user=admin)),
+            },
             "channels": [
                 {
                     "name": channel.name,
