@@ -80,7 +80,23 @@ def free_port() -> int:
 def start_demo_hub(data_dir: Path, env: dict[str, str], *args: str, timeout: float = 180):
     """`creneau demo` on a free loopback port: real gunicorn, the data in ``data_dir``.
     Returns the base URL and the process; the caller terminates it. The server's output goes
-    to ``data_dir/server.log``: a pipe nobody reads would fill and block the server."""
+    to ``data_dir/server.log``: a pipe nobody reads would fill and block the server.
+
+    A port found free may be taken (as another connection's local port) while the demo loads
+    its data: the demo then stops with "Address already in use" and starts again on others."""
+    for _attempt in range(3):
+        try:
+            return _start_demo_hub(data_dir, env, args, timeout)
+        except PortTaken:
+            continue
+    raise RuntimeError("no free port stayed free for the demo")
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def _start_demo_hub(data_dir: Path, env: dict[str, str], args, timeout: float):
     port, example_port = free_port(), free_port()
     log = (Path(data_dir) / "server.log").open("w", encoding="utf-8")
     process = subprocess.Popen(
@@ -109,6 +125,8 @@ def start_demo_hub(data_dir: Path, env: dict[str, str], *args: str, timeout: flo
         except OSError as error:
             if process.poll() is not None:
                 output = (Path(data_dir) / "server.log").read_text(encoding="utf-8")
+                if "Address already in use" in output:
+                    raise PortTaken(output) from error
                 raise RuntimeError("the demo stopped: " + output) from error
             time.sleep(0.5)
     process.kill()

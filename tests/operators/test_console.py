@@ -157,3 +157,11 @@ def test_a_slot_beyond_the_perimeter_is_refused_and_recorded(agent_client, clien
         alpha.contract.channel.public_id,
         alpha.contract.operator.public_id,
     )
+
+
+def test_the_console_speaks_english_under_en(client, alpha):
+    assert "Agent sign-in" in client.get("/en/console/login/").content.decode()
+    agent_login(client, alpha.agent)
+    page = client.get("/en/console/").content.decode()
+    assert "1. Find a slot" in page and "Find a caller's appointments" in page
+    assert "Trouver un créneau" in client.get("/console/").content.decode()
