@@ -332,8 +332,8 @@ CRENEAU_RATE_LIMITS = {
     "wait": _rate("CRENEAU_RATE_WAITING_LIST", "10/3600"),
     # Per phone number, whatever the address: one person cannot fill an agenda from many.
     "book_phone": _rate("CRENEAU_RATE_BOOKINGS_PER_PHONE", "5/86400"),
-    # Agents' sign-in attempts at the console, per address (django-otp also slows down a
-    # device after each wrong code).
+    # Agents' sign-in attempts at the console, per address and account (a call centre's agents
+    # share one address; django-otp also slows down a device after each wrong code).
     "console_login": _rate("CRENEAU_RATE_CONSOLE_LOGINS", "10/600"),
 }
 # Holds one visitor (client address) may keep at once; 0 switches the cap off.

@@ -14,7 +14,7 @@ from oauth2_provider.models import Application
 from creneau.booking.models import Appointment
 from creneau.booking.services import appointment_status_set
 from creneau.channels.models import Agent, ApiClient
-from creneau.channels.services import api_client_revoke, api_client_rotate
+from creneau.channels.services import agent_create, api_client_revoke, api_client_rotate
 from tests.conftest import NOW, OTHER_PATIENT, PATIENT
 from tests.operators.conftest import (
     AGENT_PASSWORD,
@@ -157,6 +157,11 @@ def test_sign_in_attempts_are_limited(client, alpha):
     # Even the right code waits until the window ends.
     assert agent_login(client, alpha.agent).status_code == 429
     assert client.get("/console/").status_code == 302
+    # A colleague behind the same address signs in all the same.
+    colleague = agent_create(
+        operator=alpha.contract.operator, username="agent-collegue", password=AGENT_PASSWORD
+    )
+    assert agent_login(client, colleague).status_code == 302
 
 
 def test_staff_sign_in_to_the_admin_with_a_one_time_code(hospital_admin):

@@ -50,9 +50,14 @@ def _keyed(value: str) -> str:
     return keyed_hash(value, 24)
 
 
-def throttle(request: HttpRequest, action: str) -> None:
-    """Count one ``action`` for the request's client; refuse past the configured limit."""
-    _count(action, client_key(request))
+def throttle(request: HttpRequest, action: str, subject: str = "") -> None:
+    """Count one ``action`` for the request's client (and ``subject``, such as the account a
+    sign-in names: colleagues behind one address each have their own count); refuse past the
+    configured limit."""
+    who = client_key(request)
+    if subject:
+        who += _keyed(subject)
+    _count(action, who)
 
 
 def throttle_phone(phone: str, action: str = "book_phone") -> None:

@@ -75,7 +75,7 @@ def login(request: HttpRequest) -> HttpResponse:
     form = AgentLoginForm(request, data=request.POST or None)
     if request.method == "POST":
         try:
-            throttle(request, "console_login")
+            throttle(request, "console_login", request.POST.get("username", "")[:150])
         except DomainError as error:
             form.add_error(None, error.message)
             return render(request, "web/console/login.html", {"form": form}, status=429)
