@@ -3,14 +3,12 @@ waiting-list requests. Without them one script could hold every slot of a hospit
 minutes at a time. Counted in Django's cache (per process by default; a shared cache in
 production) over fixed windows; no client address is stored anywhere else."""
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from creneau.errors import DomainError
+from creneau.ratelimit import count_in_window
 from creneau.sealing import keyed_hash
 
 
@@ -69,13 +67,6 @@ def _count(action: str, who: str, *, per_phone: bool = False) -> None:
     limit, window = settings.CRENEAU_RATE_LIMITS.get(action, (0, 0))
     if not limit:
         return
-    started = int(time.time()) // window * window
-    key = f"throttle:{action}:{who}:{started}"
-    cache.add(key, 0, timeout=window + 5)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=window + 5)
-        count = 1
+    count, retry_after = count_in_window(f"throttle:{action}:{who}", window)
     if count > limit:
-        raise Throttled(retry_after=started + window - int(time.time()), per_phone=per_phone)
+        raise Throttled(retry_after=retry_after, per_phone=per_phone)

@@ -1,11 +1,13 @@
 """Channels (the ways in) and the perimeters that bound what each of them may offer."""
 
 import secrets
+from datetime import date
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from creneau.directory.models import (
@@ -335,6 +337,15 @@ class Contract(models.Model):
 
     def allows(self, action: str) -> bool:
         return bool(getattr(self, f"may_{action}"))
+
+    def in_force(self, today: date | None = None) -> bool:
+        """Active, and ``today`` (the hub's local day by default) within its dates."""
+        today = today or timezone.localdate()
+        return (
+            self.status == self.Status.ACTIVE
+            and self.starts_on <= today
+            and (self.ends_on is None or today <= self.ends_on)
+        )
 
 
 class Agent(models.Model):

@@ -38,16 +38,6 @@ def contract_scopes(contract: Contract) -> list[str]:
     return sorted(scopes)
 
 
-def _contract_in_force(contract: Contract) -> bool:
-    today = timezone.localdate()
-    return (
-        contract.status == Contract.Status.ACTIVE
-        and contract.channel.is_active
-        and contract.starts_on <= today
-        and (contract.ends_on is None or today <= contract.ends_on)
-    )
-
-
 class ContractValidator(OAuth2Validator):
     """django-oauth-toolkit's validator, bounded by the client's contract, and accepting the
     previous secret of a rotated client until its grace period ends."""
@@ -64,7 +54,7 @@ class ContractValidator(OAuth2Validator):
             .select_related("contract__channel")
             .first()
         )
-        if client is None or not _contract_in_force(client.contract):
+        if client is None or not (client.contract.in_force() and client.contract.channel.is_active):
             request.client = None
             return None
         previous_until = client.previous_valid_until

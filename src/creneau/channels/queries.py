@@ -1,13 +1,10 @@
 """The perimeter policy: what a channel may see, applied inside every query that serves it."""
 
-import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from creneau.channels.models import (
@@ -32,6 +29,7 @@ from creneau.directory.models import (
 )
 from creneau.directory.text import fold
 from creneau.errors import DomainError
+from creneau.ratelimit import count_in_window
 
 CHANNEL_HEADER = "X-Creneau-Channel"
 CHANNEL_PARAMETER = "channel"
@@ -135,13 +133,7 @@ def _contract_in_force(channel: Channel, contract: Contract | None = None) -> Co
         return None
     if contract is None:
         contract = Contract.objects.filter(channel=channel).select_related("operator").first()
-    today = timezone.localdate()
-    if (
-        contract is None
-        or contract.status != Contract.Status.ACTIVE
-        or contract.starts_on > today
-        or (contract.ends_on is not None and contract.ends_on < today)
-    ):
+    if contract is None or not contract.in_force():
         raise ChannelUnavailable(
             "contract_not_in_force",
             _("This channel's contract is not in force (suspended, ended or not begun)."),
@@ -151,22 +143,15 @@ def _contract_in_force(channel: Channel, contract: Contract | None = None) -> Co
 
 
 def _count_request(contract: Contract) -> None:
-    """The contract's requests per minute, counted in Django's cache."""
+    """The contract's requests per minute."""
     limit = contract.requests_per_minute
     if not limit:
         return
-    now = int(time.time())
-    key = f"creneau:quota:{contract.pk}:{now // 60}"
-    cache.add(key, 0, timeout=120)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=120)
-        count = 1
+    count, retry_after = count_in_window(f"creneau:quota:{contract.pk}", 60)
     if count > limit:
         raise QuotaExceeded(
             _("This channel has used its %(limit)s requests of this minute.") % {"limit": limit},
-            retry_after=60 - now % 60,
+            retry_after=retry_after,
         )
 
 
@@ -261,7 +246,7 @@ def channel_scope_for_agent(user) -> ChannelScope:
             _("Your company has no contract in force: the console is closed."),
             status=403,
         )
-    scope = replace(_scope(contract.channel), agent=user)
+    scope = replace(_scope(contract.channel, contract), agent=user)
     _count_request(contract)
     return scope
 
