@@ -5,8 +5,10 @@ import base64
 import re
 from dataclasses import dataclass
 
+from django import forms
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -59,3 +61,30 @@ def second_factor_verify(*, user, code: str) -> Device | None:
     if not allowed or not device.verify_token(code):
         return None
     return device
+
+
+class OneTimeCodeMixin(forms.Form):
+    """For a sign-in form (Django's AuthenticationForm or the admin's): after the password, the
+    one-time code. The device that accepted it is left on the user, where django-otp's login
+    signal records it on the session."""
+
+    otp_token = forms.CharField(
+        label=gettext_lazy("One-time code"),
+        max_length=16,
+        help_text=gettext_lazy("The 6 digits of your authenticator app, or a backup code."),
+        widget=forms.TextInput({"autocomplete": "one-time-code"}),
+    )
+
+    def confirm_second_factor_allowed(self, user) -> None:
+        """Refuse an account that may not sign in here (before its code is tried)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        user = self.get_user()  # type: ignore[attr-defined]
+        if user is not None:
+            self.confirm_second_factor_allowed(user)
+            device = second_factor_verify(user=user, code=cleaned.get("otp_token", ""))
+            if device is None:
+                raise forms.ValidationError(_("The one-time code is not valid."))
+            user.otp_device = device
+        return cleaned

@@ -23,6 +23,7 @@ from creneau.channels.models import (
 )
 from creneau.channels.queries import perimeter_current_version
 from creneau.directory.models import Department, Establishment, Organisation, PractitionerRole
+from creneau.second_factor import SecondFactor
 
 
 class PerimeterForm(forms.ModelForm):
@@ -363,13 +364,13 @@ def _show_once(admin_obj, request, text: str) -> None:
     admin_obj.message_user(request, text, level=messages.WARNING)
 
 
-def _second_factor_text(credentials: services.AgentCredentials) -> str:
+def _second_factor_text(factor: SecondFactor) -> str:
     return _(
         "Shown once. Authenticator app: %(uri)s (secret %(secret)s). Backup codes: %(codes)s."
     ) % {
-        "uri": credentials.otp_uri,
-        "secret": credentials.otp_secret,
-        "codes": " ".join(credentials.backup_codes),
+        "uri": factor.otp_uri,
+        "secret": factor.otp_secret,
+        "codes": " ".join(factor.backup_codes),
     }
 
 
@@ -410,13 +411,13 @@ class AgentAdmin(admin.ModelAdmin):
         )
         obj.pk = credentials.agent.pk
         obj.user = credentials.agent.user
-        _show_once(self, request, _second_factor_text(credentials))
+        _show_once(self, request, _second_factor_text(credentials.factor))
 
     @admin.action(description=_("Reset the second factor (new secret and backup codes)"))
     def reset_second_factor(self, request, queryset):
         for agent in queryset:
             credentials = services.agent_second_factor_reset(agent=agent)
-            _show_once(self, request, f"{agent}: {_second_factor_text(credentials)}")
+            _show_once(self, request, f"{agent}: {_second_factor_text(credentials.factor)}")
 
 
 @admin.register(ApiClient)

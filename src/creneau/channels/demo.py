@@ -3,6 +3,7 @@ with an agent (password and one-time codes) and an API client, written to the de
 credentials. Their perimeters differ, so that each sees a different part of the network."""
 
 import secrets
+from dataclasses import asdict
 from datetime import date
 
 from django.conf import settings
@@ -87,11 +88,13 @@ def demo_operators_ensure(*, organisation: Organisation, previous: list[dict]) -
         agent = Agent.objects.filter(user__username=username).first()
         password = before.get("agent", {}).get("password") or secrets.token_urlsafe(12)
         if agent is None:
-            factor = agent_create(operator=contract.operator, username=username, password=password)
+            credentials = agent_create(
+                operator=contract.operator, username=username, password=password
+            )
         else:
             agent.user.set_password(password)
             agent.user.save(update_fields=["password"])
-            factor = agent_second_factor_reset(agent=agent)
+            credentials = agent_second_factor_reset(agent=agent)
         api = before.get("api_client", {})
         if not ApiClient.objects.filter(
             contract=contract, application__client_id=api.get("client_id")
@@ -108,9 +111,7 @@ def demo_operators_ensure(*, organisation: Organisation, previous: list[dict]) -
                 "agent": {
                     "username": username,
                     "password": password,
-                    "otp_secret": factor.otp_secret,
-                    "otp_uri": factor.otp_uri,
-                    "backup_codes": factor.backup_codes,
+                    **asdict(credentials.factor),
                     "console": "/console/",
                 },
                 "api_client": {

@@ -36,7 +36,7 @@ from creneau.errors import DomainError
 from creneau.ledger import payloads
 from creneau.ledger.services import entry_append
 from creneau.sealing import keyed_hash
-from creneau.second_factor import second_factor_issue
+from creneau.second_factor import SecondFactor, second_factor_issue
 
 
 class ChannelError(DomainError):
@@ -415,23 +415,14 @@ def contract_status_set(
 
 @dataclass(frozen=True)
 class AgentCredentials:
-    """What an agent needs to sign in, shown once: the one-time-code app's link (otpauth URI)
-    and its secret in base32, and backup codes."""
+    """An agent and its second factor, shown once."""
 
     agent: Agent
-    otp_uri: str
-    otp_secret: str
-    backup_codes: list[str]
+    factor: SecondFactor
 
 
 def _with_second_factor(agent: Agent) -> AgentCredentials:
-    factor = second_factor_issue(user=agent.user)
-    return AgentCredentials(
-        agent=agent,
-        otp_uri=factor.otp_uri,
-        otp_secret=factor.otp_secret,
-        backup_codes=factor.backup_codes,
-    )
+    return AgentCredentials(agent=agent, factor=second_factor_issue(user=agent.user))
 
 
 @transaction.atomic

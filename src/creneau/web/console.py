@@ -20,7 +20,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
-from django_otp import login as otp_login
 
 from creneau.booking import operators, queries, services
 from creneau.booking.models import PARIS, Appointment
@@ -37,7 +36,7 @@ from creneau.channels.queries import (
 )
 from creneau.errors import DomainError
 from creneau.ledger.services import receipt, refusal_append
-from creneau.second_factor import second_factor_verify
+from creneau.second_factor import OneTimeCodeMixin
 from creneau.web.forms import FocusFirstError, PatientForm
 
 SLOTS_SHOWN = 24
@@ -49,26 +48,10 @@ LOOKUP_PREFIX = "caller"
 # Signing in
 
 
-class AgentLoginForm(AuthenticationForm):
-    otp_token = forms.CharField(
-        label=gettext_lazy("One-time code"),
-        max_length=16,
-        help_text=gettext_lazy("The 6 digits of your authenticator app, or a backup code."),
-        widget=forms.TextInput({"autocomplete": "one-time-code", "inputmode": "numeric"}),
-    )
-
-    def clean(self):
-        cleaned = super().clean()
-        user = self.get_user()
-        if user is None:
-            return cleaned
+class AgentLoginForm(OneTimeCodeMixin, AuthenticationForm):
+    def confirm_second_factor_allowed(self, user) -> None:
         if not Agent.objects.filter(user=user).exists():
             raise forms.ValidationError(_("This account is not an operator's agent."))
-        device = second_factor_verify(user=user, code=self.cleaned_data.get("otp_token", ""))
-        if device is None:
-            raise forms.ValidationError(_("The one-time code is not valid."))
-        self.otp_device = device
-        return cleaned
 
 
 def login(request: HttpRequest) -> HttpResponse:
@@ -80,8 +63,7 @@ def login(request: HttpRequest) -> HttpResponse:
             form.add_error(None, error.message)
             return render(request, "web/console/login.html", {"form": form}, status=429)
         if form.is_valid():
-            auth_login(request, form.get_user())
-            otp_login(request, form.otp_device)
+            auth_login(request, form.get_user())  # with its device, through django-otp
             return HttpResponseRedirect(reverse("console:home"))
     return render(request, "web/console/login.html", {"form": form})
 
