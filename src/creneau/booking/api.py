@@ -17,7 +17,7 @@ from ninja import Field, Query, Router, Schema
 
 from creneau.agenda.models import Slot
 from creneau.booking import idempotency, operators, queries, services
-from creneau.booking.models import Appointment, WaitingListEntry
+from creneau.booking.models import Appointment, WaitingListEntry, paris_midnight
 from creneau.booking.patients import patient_details_clean
 from creneau.booking.queries import PARIS
 from creneau.booking.throttling import client_key, throttle, throttle_phone
@@ -510,13 +510,9 @@ def slots_list(request: HttpRequest, filters: Query[SlotFilters]):
         specialty=specialty,
         establishment=_resolve_establishment(scope, filters.establishment),
         practitioner=_resolve_practitioner(scope, filters.practitioner),
-        starts_after=(
-            datetime.combine(filters.from_date, time(), tzinfo=PARIS) if filters.from_date else None
-        ),
+        starts_after=(paris_midnight(filters.from_date) if filters.from_date else None),
         starts_before=(
-            datetime.combine(filters.to_date + timedelta(days=1), time(), tzinfo=PARIS)
-            if filters.to_date
-            else None
+            paris_midnight(filters.to_date + timedelta(days=1)) if filters.to_date else None
         ),
         from_minute=from_minute,
         to_minute=to_minute,
@@ -696,7 +692,7 @@ def waiting_list_join(request: HttpRequest, payload: WaitingListIn):
         joined = services.waiting_list_join(
             scope=scope,
             visit_type=_resolve_visit_type(scope, payload.visit_type),
-            before=datetime.combine(payload.before, time(), tzinfo=PARIS),
+            before=paris_midnight(payload.before),
             patient=_patient(payload.patient),
             establishment=_resolve_establishment(scope, payload.establishment),
             practitioner=_resolve_practitioner(scope, payload.practitioner),

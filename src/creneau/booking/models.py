@@ -6,6 +6,7 @@ added by migration 0002 since SQLite has no such thing (there, every write trans
 ``BEGIN IMMEDIATE`` and the booking service checks the overlap under that lock).
 """
 
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -26,6 +27,11 @@ from creneau.directory.models import (
 # The zone in which booking days and quotas are reckoned (establishments may set their own for
 # their times).
 PARIS = ZoneInfo("Europe/Paris")
+
+
+def paris_midnight(day: date) -> datetime:
+    """The instant a Paris day begins (what a "from" or "before" date means)."""
+    return datetime.combine(day, time(), tzinfo=PARIS)
 
 
 class Hold(models.Model):

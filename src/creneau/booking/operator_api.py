@@ -1,15 +1,15 @@
 """What an operator's software asks of its own work: its appointments, a caller's look-up, its
 statistics. Every endpoint needs the operator's bearer token and sees only that operator."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
 from creneau.booking import operators
 from creneau.booking.api import AppointmentOut, _appointment
-from creneau.booking.models import PARIS
+from creneau.booking.models import paris_midnight
 from creneau.booking.patients import caller_criteria_clean
 from creneau.channels.models import OperatorCompany
 from creneau.channels.queries import channel_scope_for_request
@@ -65,10 +65,6 @@ class StatisticsOut(Schema):
     days: list[DayOut]
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=PARIS)
-
-
 @router.get("/operator/appointments", response=AppointmentsPage, summary="The operator's bookings")
 def operator_appointments(request: HttpRequest, filters: Query[AppointmentsFilters]):
     """The appointments this operator booked, earliest first (from today by default)."""
@@ -76,8 +72,10 @@ def operator_appointments(request: HttpRequest, filters: Query[AppointmentsFilte
     scope.require("read")
     found = operators.operator_appointments(
         scope=scope,
-        starts_from=_day_start(filters.from_date or timezone.localdate()),
-        starts_before=_day_start(filters.to_date + timedelta(days=1)) if filters.to_date else None,
+        starts_from=paris_midnight(filters.from_date or timezone.localdate()),
+        starts_before=paris_midnight(filters.to_date + timedelta(days=1))
+        if filters.to_date
+        else None,
         status=filters.status,
     )
     page = found[filters.offset : filters.offset + filters.limit]
@@ -111,17 +109,14 @@ def operator_statistics(request: HttpRequest, filters: Query[StatisticsFilters])
     scope = channel_scope_for_request(request)
     scope.require("statistics")
     contract = operators.operator_contract(scope)
-    last = filters.to_date or timezone.localdate()
-    first = filters.from_date or last - timedelta(days=30)
+    first, last = operators.statistics_period(filters.from_date, filters.to_date)
     rows = operators.operator_statistics(
         operators=OperatorCompany.objects.filter(pk=contract.operator_id),
         first_day=first,
         last_day=last,
     )
     if filters.format == "csv":
-        response = HttpResponse(operators.statistics_csv(rows), content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="statistics-{first}-{last}.csv"'
-        return response
+        return operators.statistics_csv(rows, first, last)
     return {
         "operator": contract.operator.name,
         "from_date": first,

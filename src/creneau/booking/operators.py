@@ -6,18 +6,24 @@ look-up (last name, birth date, phone) found inside its perimeter in the last
 access log (``CallerLookup``), which the organisation reads."""
 
 import csv
-import io
 from dataclasses import dataclass, fields
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from creneau.booking.models import PARIS, Appointment, AppointmentEvent, CallerLookup
+from creneau.booking.models import (
+    PARIS,
+    Appointment,
+    AppointmentEvent,
+    CallerLookup,
+    paris_midnight,
+)
 from creneau.booking.patients import CallerCriteria
 from creneau.booking.services import BookingError
 from creneau.channels.models import Contract, OperatorCompany
@@ -157,8 +163,8 @@ def operator_statistics(
     """Per operator and day (Paris time): searches served and refusals (from the ledger),
     bookings, moves and cancellations the operator made (from the appointments' history),
     and no-shows of the appointments it booked (by the appointment's day)."""
-    start = datetime.combine(first_day, time(), tzinfo=PARIS)
-    end = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=PARIS)
+    start = paris_midnight(first_day)
+    end = paris_midnight(last_day + timedelta(days=1))
     names = dict(operators.values_list("pk", "name"))
     by_channel = {
         public_id: names[operator_id]
@@ -225,10 +231,21 @@ def statistics_totals(rows: list[DayRow]) -> list[DayRow]:
     return sorted(totals.values(), key=lambda row: row.operator)
 
 
-def statistics_csv(rows: list[DayRow]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
+STATISTICS_DAYS = 30
+
+
+def statistics_period(first: date | None, last: date | None) -> tuple[date, date]:
+    """The days asked for, by default the last ``STATISTICS_DAYS`` up to today (Paris)."""
+    last = last or timezone.localdate()
+    return first or last - timedelta(days=STATISTICS_DAYS), last
+
+
+def statistics_csv(rows: list[DayRow], first: date, last: date) -> HttpResponse:
+    """The rows as a CSV download, one line per operator and day."""
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="statistics-{first}-{last}.csv"'
+    writer = csv.writer(response)
     writer.writerow([f.name for f in fields(DayRow)])
     for row in rows:
         writer.writerow([getattr(row, f.name) for f in fields(DayRow)])
-    return out.getvalue()
+    return response

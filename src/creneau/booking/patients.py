@@ -17,14 +17,14 @@ OLDEST_PATIENT_YEARS = 120
 
 class PatientDetailsInvalid(DomainError):
     """Every field in error at once (``errors``: field -> message, in the form's order);
-    ``field`` and ``message`` name the first, for callers that show one."""
+    ``field`` and ``message`` name the first, for callers that show one. ``prefix``: how the
+    API's request names the fields ("patient.phone"); "" where they are top-level."""
 
     status = 422
-    # How the API's request names the fields ("patient.phone"); "" where they are top-level.
-    prefix = "patient."
 
-    def __init__(self, errors: dict[str, str]) -> None:
+    def __init__(self, errors: dict[str, str], prefix: str = "patient.") -> None:
         self.errors = errors
+        self.prefix = prefix
         self.field, message = next(iter(errors.items()))
         super().__init__("invalid_patient", message)
 
@@ -91,7 +91,7 @@ def _email(value: str) -> str:
     return value
 
 
-def _checked(checks: dict[str, Any]) -> dict[str, Any]:
+def _checked(checks: dict[str, Any], prefix: str = "patient.") -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for field, check in checks.items():
@@ -100,7 +100,7 @@ def _checked(checks: dict[str, Any]) -> dict[str, Any]:
         except _Invalid as error:
             errors[field] = str(error)
     if errors:
-        raise PatientDetailsInvalid(errors)
+        raise PatientDetailsInvalid(errors, prefix)
     return cleaned
 
 
@@ -134,16 +134,13 @@ class CallerCriteria:
 
 def caller_criteria_clean(*, last_name: str, birth_date: date, phone: str) -> CallerCriteria:
     """What an operator asks a caller to find their appointments, checked like a booking's."""
-    try:
-        return CallerCriteria(
-            **_checked(
-                {
-                    "last_name": lambda: _name(last_name, _("last name")),
-                    "birth_date": lambda: _birth_date(birth_date),
-                    "phone": lambda: _phone(phone),
-                }
-            )
+    return CallerCriteria(
+        **_checked(
+            {
+                "last_name": lambda: _name(last_name, _("last name")),
+                "birth_date": lambda: _birth_date(birth_date),
+                "phone": lambda: _phone(phone),
+            },
+            prefix="",
         )
-    except PatientDetailsInvalid as error:
-        error.prefix = ""
-        raise
+    )

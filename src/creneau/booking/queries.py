@@ -3,7 +3,7 @@
 import base64
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from creneau.agenda.models import Slot
 from creneau.agenda.queries import offerable_slots
-from creneau.booking.models import PARIS, Appointment, Hold, WaitingListEntry
+from creneau.booking.models import PARIS, Appointment, Hold, WaitingListEntry, paris_midnight
 from creneau.booking.services import BookingError, token_hash, token_matches
 from creneau.channels.queries import ChannelScope
 from creneau.directory.models import Establishment, Practitioner, Specialty, VisitType
@@ -162,8 +162,8 @@ def practitioner_availability(
     now = now or timezone.now()
     monday = week_start or timezone.localtime(now, PARIS).date()
     monday -= timedelta(days=monday.weekday())
-    start = datetime.combine(monday, time(), tzinfo=PARIS)
-    end = datetime.combine(monday + timedelta(days=7), time(), tzinfo=PARIS)
+    start = paris_midnight(monday)
+    end = paris_midnight(monday + timedelta(days=7))
     found = offerable_slots(scope, now).filter(practitioner=practitioner, starts_at__gte=now)
     if visit_type is not None:
         found = found.filter(visit_type=visit_type)

@@ -7,7 +7,7 @@ Every view works through the signed-in agent's company contract: its channel, pe
 allowed actions and quotas, checked again at each request."""
 
 import functools
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django import forms
 from django.contrib.auth import login as auth_login
@@ -22,8 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from creneau.booking import operators, queries, services
-from creneau.booking.models import PARIS, Appointment
-from creneau.booking.patients import PatientDetailsInvalid, caller_criteria_clean
+from creneau.booking.models import PARIS, Appointment, paris_midnight
 from creneau.booking.queries import SlotQuery, slots_search_queryset
 from creneau.booking.throttling import throttle
 from creneau.channels.models import Agent, OperatorCompany
@@ -37,7 +36,7 @@ from creneau.channels.queries import (
 from creneau.errors import DomainError
 from creneau.ledger.services import receipt, refusal_append
 from creneau.second_factor import OneTimeCodeMixin
-from creneau.web.forms import FocusFirstError, PatientForm
+from creneau.web.forms import CallerLookupForm, PatientForm
 
 SLOTS_SHOWN = 24
 # The look-up's fields sit on the same page as the booking's: their own names and ids.
@@ -139,24 +138,12 @@ class ConsoleSearchForm(forms.Form):
         ]
 
 
-class LookupForm(FocusFirstError):
-    last_name = forms.CharField(label=gettext_lazy("Caller's last name"), max_length=100)
-    birth_date = forms.DateField(
-        label=gettext_lazy("Date of birth"), widget=forms.DateInput({"type": "date"})
-    )
-    phone = forms.CharField(
-        label=gettext_lazy("Phone"),
-        max_length=30,
-        widget=forms.TextInput({"type": "tel"}),
-    )
-
-
 def _page(request: HttpRequest, scope: ChannelScope, status: int = 200, **panels) -> HttpResponse:
     context = {
         "scope": scope,
         "operator": scope.operator,
         "search_form": panels.pop("search_form", None) or ConsoleSearchForm(scope),
-        "lookup_form": panels.pop("lookup_form", None) or LookupForm(prefix=LOOKUP_PREFIX),
+        "lookup_form": panels.pop("lookup_form", None) or CallerLookupForm(prefix=LOOKUP_PREFIX),
         **panels,
     }
     return render(request, "web/console/page.html", context, status=status)
@@ -192,9 +179,7 @@ def _slot_rows(scope: ChannelScope, form: ConsoleSearchForm, now: datetime):
         SlotQuery(
             visit_type=visit_type,
             establishment=establishment,
-            starts_after=datetime.combine(data["day"], time(), tzinfo=PARIS)
-            if data.get("day")
-            else None,
+            starts_after=paris_midnight(data["day"]) if data.get("day") else None,
         ),
         now,
     )
@@ -290,16 +275,9 @@ def _receipt(appointment: Appointment) -> dict:
 @agent_view
 @require_POST
 def lookup(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
-    form = LookupForm(request.POST, prefix=LOOKUP_PREFIX)
-    found = None
-    if form.is_valid():
-        try:
-            criteria = caller_criteria_clean(**form.cleaned_data)
-        except PatientDetailsInvalid as error:
-            for field, message in error.errors.items():
-                form.add_error(field, message)
-        else:
-            found = operators.caller_lookup(scope=scope, criteria=criteria)
+    form = CallerLookupForm(request.POST, prefix=LOOKUP_PREFIX)
+    criteria = form.criteria()
+    found = None if criteria is None else operators.caller_lookup(scope=scope, criteria=criteria)
     return _panel(
         request,
         scope,
@@ -382,26 +360,27 @@ def statistics(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
     )
 
 
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
 def statistics_page(request: HttpRequest, companies, *, template: str, context: dict):
     """The statistics of ``companies`` over a period: a table per day, the operators side by
     side (table and bar chart), and the CSV of the same rows (``?format=csv``)."""
-    today = timezone.localdate()
     try:
-        last = date.fromisoformat(request.GET.get("to") or today.isoformat())
-        first = date.fromisoformat(
-            request.GET.get("from") or (last - timedelta(days=30)).isoformat()
+        first, last = operators.statistics_period(
+            _day(request.GET.get("from")), _day(request.GET.get("to"))
         )
     except ValueError:
-        last, first = today, today - timedelta(days=30)
+        first, last = operators.statistics_period(None, None)
     if first > last:
         first, last = last, first
     rows = operators.operator_statistics(operators=companies, first_day=first, last_day=last)
     if request.GET.get("format") == "csv":
-        response = HttpResponse(operators.statistics_csv(rows), content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="statistics-{first}-{last}.csv"'
-        return response
+        return operators.statistics_csv(rows, first, last)
     totals = operators.statistics_totals(rows)
-    peak = max((max(t.searches, t.bookings, 1) for t in totals), default=1)
+    # The longest bar is the largest figure of any operator.
+    peak = max((getattr(t, name) for t in totals for name in operators.COUNTS), default=0) or 1
     return render(
         request,
         template,

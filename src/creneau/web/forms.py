@@ -3,7 +3,13 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from creneau.booking.patients import PatientDetails, PatientDetailsInvalid, patient_details_clean
+from creneau.booking.patients import (
+    CallerCriteria,
+    PatientDetails,
+    PatientDetailsInvalid,
+    caller_criteria_clean,
+    patient_details_clean,
+)
 
 
 class SearchForm(forms.Form):
@@ -39,6 +45,11 @@ class FocusFirstError(forms.Form):
                 form_field.widget.attrs["autofocus"] = True
             else:
                 form_field.widget.attrs.pop("autofocus", None)
+
+    def add_rule_errors(self, error: PatientDetailsInvalid) -> None:
+        """The booking rules' refusals, each on its field (or the form when it has none)."""
+        for field, message in error.errors.items():
+            self.add_error(field if field in self.fields else None, message)
 
     def error_links(self) -> list[tuple[str, str]]:
         """(field id, "label: error") for the summary above the form, in the form's order."""
@@ -95,8 +106,7 @@ class PatientForm(FocusFirstError):
                 language=language,
             )
         except PatientDetailsInvalid as error:
-            for field, message in error.errors.items():
-                self.add_error(field if field in self.fields else None, message)
+            self.add_rule_errors(error)
             return None
 
 
@@ -122,3 +132,23 @@ class CancelForm(forms.Form):
             ("other", _("Another reason")),
         ],
     )
+
+
+class CallerLookupForm(FocusFirstError):
+    """What an operator's agent asks a caller to find their appointments."""
+
+    last_name = forms.CharField(label=_("Caller's last name"), max_length=100)
+    birth_date = forms.DateField(label=_("Date of birth"), widget=forms.DateInput({"type": "date"}))
+    phone = forms.CharField(
+        label=_("Phone"), max_length=30, widget=forms.TextInput({"type": "tel"})
+    )
+
+    def criteria(self) -> CallerCriteria | None:
+        """The criteria checked by the booking rules, or None with the errors on the form."""
+        if not self.is_valid():
+            return None
+        try:
+            return caller_criteria_clean(**self.cleaned_data)
+        except PatientDetailsInvalid as error:
+            self.add_rule_errors(error)
+            return None

@@ -3,7 +3,7 @@ its ``PatientSite`` (channel, perimeter, branding), loads through the booking ap
 access functions, calls one service, and renders or redirects."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.db.models import Min
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -15,7 +15,13 @@ from django.utils.translation import gettext as _
 from creneau.agenda.models import Slot
 from creneau.booking import queries, services
 from creneau.booking.calendar import appointment_ics
-from creneau.booking.models import Appointment, Hold, WaitingListEntry, WaitingListOffer
+from creneau.booking.models import (
+    Appointment,
+    Hold,
+    WaitingListEntry,
+    WaitingListOffer,
+    paris_midnight,
+)
 from creneau.booking.queries import PARIS, Near, SlotQuery, slots_search_queryset
 from creneau.booking.services import BookingError
 from creneau.booking.throttling import client_key, throttle, throttle_phone
@@ -122,7 +128,7 @@ def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
         if data["date"] is None:
             form.add_error("date", _("Choose a date, or “As soon as possible”."))
             return render(request, "web/search.html", context, status=422)
-        starts_after = datetime.combine(data["date"], time(), tzinfo=PARIS)
+        starts_after = paris_midnight(data["date"])
     near = None
     if data["latitude"] is not None and data["longitude"] is not None:
         near = Near(latitude=data["latitude"], longitude=data["longitude"])
@@ -484,7 +490,7 @@ def waiting_join(request: HttpRequest, site: PatientSite) -> HttpResponse:
         patient = form.patient(_language())
         if patient is not None:
             chosen = next(v for v in choices if v.public_id == form.cleaned_data["visit_type"])
-            before = datetime.combine(form.cleaned_data["before"], time(), tzinfo=PARIS)
+            before = paris_midnight(form.cleaned_data["before"])
             throttle(request, "wait")
             joined = services.waiting_list_join(
                 scope=site.scope, visit_type=chosen, before=before, patient=patient
