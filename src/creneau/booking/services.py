@@ -32,7 +32,6 @@ from creneau.booking.models import (
     WaitingListOffer,
 )
 from creneau.booking.patients import PatientDetails
-from creneau.channels.models import Channel
 from creneau.channels.queries import ChannelScope, QuotaExceeded, channel_scope_for_key
 from creneau.directory.models import Establishment, Practitioner, VisitType
 from creneau.errors import DomainError
@@ -131,7 +130,7 @@ def _ledger(kind: str, appointment: Appointment, scope: ChannelScope | None, now
     through another channel than the booking's names the booking's channel too."""
     fields = _scope_fields(scope) if scope else {"channel": appointment.channel.public_id}
     if scope is not None and appointment.channel_id != scope.channel.pk:
-        more["booked_via"] = Channel.objects.get(pk=appointment.channel_id).public_id
+        more["booked_via"] = appointment.channel.public_id
     entry = entry_append(
         kind=kind,
         payload={
