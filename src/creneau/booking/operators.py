@@ -25,6 +25,7 @@ from creneau.booking.models import (
     paris_midnight,
 )
 from creneau.booking.patients import CallerCriteria
+from creneau.booking.queries import with_details
 from creneau.booking.services import BookingError
 from creneau.channels.models import Contract, OperatorCompany
 from creneau.channels.queries import ActionNotAllowed, ChannelScope
@@ -39,12 +40,6 @@ def operator_contract(scope: ChannelScope) -> Contract:
             "operator_only", _("Only an operator's channel can do this."), status=403
         )
     return scope.contract
-
-
-def _related(appointments: QuerySet[Appointment]) -> QuerySet[Appointment]:
-    return appointments.select_related(
-        "practitioner", "establishment", "visit_type", "practitioner_role__department", "operator"
-    )
 
 
 def _reachable(scope: ChannelScope, now: datetime) -> QuerySet[Appointment]:
@@ -66,7 +61,7 @@ def access_appointment_for_operator(
     """The appointment, if this operator may reach it; the same 404 as an unknown id
     otherwise (nothing tells an operator that another's appointment exists)."""
     appointment = (
-        _related(_reachable(scope, now or timezone.now())).filter(public_id=public_id).first()
+        with_details(_reachable(scope, now or timezone.now())).filter(public_id=public_id).first()
     )
     if appointment is None:
         raise BookingError(
@@ -93,7 +88,7 @@ def operator_appointments(
         found = found.filter(starts_at__lt=starts_before)
     if status:
         found = found.filter(status=status)
-    return _related(found).order_by("starts_at", "pk")
+    return with_details(found).order_by("starts_at", "pk")
 
 
 def criteria_hash(criteria: CallerCriteria) -> str:
@@ -115,7 +110,7 @@ def caller_lookup(
     scope.require("read")
     now = now or timezone.now()
     wanted = fold(criteria.last_name)
-    candidates = _related(
+    candidates = with_details(
         Appointment.objects.filter(
             patient_birth_date=criteria.birth_date,
             patient_phone=criteria.phone,

@@ -195,18 +195,15 @@ def practitioner_availability(
 # Access to a caller's own objects: "not found" for missing and forbidden alike.
 
 
-def access_appointment(*, public_id: str, token: str | None) -> Appointment:
-    appointment = (
-        Appointment.objects.select_related(
-            "practitioner",
-            "establishment",
-            "visit_type",
-            "practitioner_role__department",
-            "operator",
-        )
-        .filter(public_id=public_id)
-        .first()
+def with_details(appointments: QuerySet[Appointment]) -> QuerySet[Appointment]:
+    """Appointments with what their pages and the API show of them, in the same query."""
+    return appointments.select_related(
+        "practitioner", "establishment", "visit_type", "practitioner_role__department", "operator"
     )
+
+
+def access_appointment(*, public_id: str, token: str | None) -> Appointment:
+    appointment = with_details(Appointment.objects.filter(public_id=public_id)).first()
     if appointment is None or not token_matches(token, appointment.manage_token_hash):
         raise BookingError("not_found", _("No appointment matches this link."), status=404)
     return appointment
