@@ -6,6 +6,7 @@ practitioner: each pair is one place, guarded by the overlap check (the exclusio
 PostgreSQL), not by a slot's own counter."""
 
 import base64
+import itertools
 import json
 import random
 import threading
@@ -13,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,7 @@ def race_hub(request, tmp_path_factory):
         "CRENEAU_HORIZON_WEEKS": "2",
         "CRENEAU_RATE_BOOKINGS": "0",
         "CRENEAU_RATE_BOOKINGS_PER_PHONE": "0",
+        "CRENEAU_RATE_HOLDS": "0",
     }
     with hub_database(request.param, data_dir) as (engine_env, database):
         env = hub_env(tmp_path_factory.mktemp("elsewhere"), **extra, **engine_env)
@@ -126,6 +129,128 @@ def test_two_hundred_clients_race_for_three_places_and_exactly_three_win(race_hu
         f"select booked, capacity from agenda_slot where public_id in ({ids}) and booked > 0"
     )
     assert sorted(counters) == [(1, 1)] * 3
+
+
+def delete(url: str) -> int:
+    request = urllib.request.Request(url, method="DELETE")
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return answer.status
+
+
+def get_items(base: str, query: str) -> list[dict]:
+    with urllib.request.urlopen(base + "/api/v1/slots?" + query) as answer:
+        return json.load(answer)["items"]
+
+
+def overlapping_group(base: str) -> list[dict]:
+    """A second opinion (45 minutes) of a neurosurgeon a week ahead, and that practitioner's
+    other slots over the same time: first consultations and spine visits at its start and
+    half an hour later."""
+    week_ahead = (datetime.now(UTC) + timedelta(days=8)).date().isoformat()
+    items = get_items(base, f"specialty=neurosurgery&limit=100&from_date={week_ahead}")
+    for opinion in items:
+        if opinion["visit_type"]["code"] != "neurosurgery-second-opinion":
+            continue
+        group = [
+            item
+            for item in items
+            if item["practitioner"]["id"] == opinion["practitioner"]["id"]
+            and item["starts_at"] < opinion["ends_at"]
+            and opinion["starts_at"] < item["ends_at"]
+        ]
+        if len(group) >= 3:
+            return group
+    raise AssertionError("the demo offers second opinions over other neurosurgery visits")
+
+
+def test_holds_and_bookings_race_for_one_practitioners_overlapping_time(race_hub):
+    """Half the clients hold, half book, slots of one practitioner that overlap a 45-minute
+    second opinion: whoever wins, no two holds or bookings of the practitioner overlap, so no
+    patient told "this slot is yours" is later refused it."""
+    base, database, _env = race_hub
+    group = overlapping_group(base)
+    rng = random.Random(5)
+    clients = 120
+    targets = [rng.choice(group)["id"] for _ in range(clients)]
+    results: list[tuple[int, dict]] = [(0, {})] * clients
+    start = threading.Barrier(clients)
+
+    def client(number: int) -> None:
+        start.wait()
+        if number % 2:
+            results[number] = post(base + "/api/v1/holds", {"slot": targets[number]})
+        else:
+            body = {
+                "slot": targets[number],
+                "patient": {
+                    "last_name": "Chevauchement",
+                    "first_name": "Course",
+                    "birth_date": "1972-02-02",
+                    "phone": "0611223344",
+                },
+            }
+            results[number] = post(base + "/api/v1/appointments", body)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    statuses = Counter(status for status, _body in results)
+    assert set(statuses) == {201, 409}, statuses
+    assert {body["code"] for status, body in results if status == 409} == {"slot_taken"}
+    by_id = {slot["id"]: slot for slot in group}
+    won = sorted(
+        (by_id[targets[n]]["starts_at"], by_id[targets[n]]["ends_at"])
+        for n, (status, _body) in enumerate(results)
+        if status == 201
+    )
+    for (_s1, end), (start_next, _e2) in itertools.pairwise(won):
+        assert end <= start_next, f"two winners overlap: {won}"
+    # In the database: no live hold overlaps another live hold or a booked appointment.
+    clashes = database.rows(
+        "select count(*) from booking_hold h join agenda_slot s on s.id = h.slot_id "
+        "join agenda_slot o on o.practitioner_id = s.practitioner_id and o.id <> s.id "
+        "and o.starts_at < s.ends_at and s.starts_at < o.ends_at "
+        "left join booking_hold h2 on h2.slot_id = o.id and h2.status = 'active' "
+        "left join booking_appointment a on a.slot_id = o.id and a.status = 'booked' "
+        "where h.status = 'active' and (h2.id is not null or a.id is not null)"
+    )
+    assert clashes == [(0,)]
+    for number, (status, body) in enumerate(results):
+        if status == 201 and number % 2:
+            assert delete(f"{base}/api/v1/holds/{body['id']}") == 204
+
+
+def test_thirty_concurrent_holds_from_one_visitor_get_the_cap_exactly(race_hub):
+    """The cap of holds one visitor keeps at once (3) holds under thirty concurrent requests
+    from one address, for thirty different slots."""
+    base, _database, _env = race_hub
+    two_weeks = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    items = get_items(base, f"specialty=dermatology&limit=100&from_date={two_weeks}")
+    # Slots of one visit type: no two of them overlap.
+    code = Counter(item["visit_type"]["code"] for item in items).most_common(1)[0][0]
+    slots = [item["id"] for item in items if item["visit_type"]["code"] == code]
+    assert len(slots) >= 30, len(slots)
+    results: list[tuple[int, dict]] = [(0, {})] * 30
+    start = threading.Barrier(30)
+
+    def client(number: int) -> None:
+        start.wait()
+        results[number] = post(base + "/api/v1/holds", {"slot": slots[number]})
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = Counter(status for status, _body in results)
+    assert statuses == {201: 3, 429: 27}, statuses
+    assert {body["code"] for status, body in results if status == 429} == {"too_many_holds"}
+    for status, body in results:
+        if status == 201:
+            assert delete(f"{base}/api/v1/holds/{body['id']}") == 204
 
 
 def bearer(base: str, operator: dict) -> dict:

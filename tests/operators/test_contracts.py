@@ -6,7 +6,10 @@ from datetime import date
 
 import pytest
 
+from creneau.agenda.models import Slot
+from creneau.booking.services import appointment_book, hold_create, hold_release
 from creneau.channels.models import Contract
+from creneau.channels.queries import QuotaExceeded, channel_scope_for_key
 from creneau.channels.services import api_client_create, contract_status_set
 from creneau.ledger.models import Entry
 from tests.conftest import NOW, PATIENT
@@ -117,12 +120,14 @@ def test_the_organisation_registers_and_suspends_an_operator_in_the_admin(
             "may_search": "on",
             "may_book": "on",
             "bookings_per_day": 100,
+            "holds_at_once": 5,
             "requests_per_minute": 60,
         },
     )
     assert added.status_code == 302, added.content.decode()[:2000]
     contract = Contract.objects.get(operator__name="Plateforme Beta")
     assert contract.channel.kind == "partner" and not contract.may_move
+    assert contract.holds_at_once == 5
     api = api_for(client, api_client_create(contract=contract, name="servers"))
     assert slots_for(api).status_code == 200
     suspended = client.post(
@@ -142,8 +147,56 @@ def test_the_organisation_registers_and_suspends_an_operator_in_the_admin(
             "starts_on": "2027-03-10",
             "ends_on": "2027-03-01",
             "bookings_per_day": 1,
+            "holds_at_once": 1,
             "requests_per_minute": 1,
         },
     )
     assert refused.status_code == 200
     assert not Contract.objects.filter(operator__name="Gamma").exists()
+
+
+def bookable_slots(scope, count: int) -> list:
+    return list(
+        Slot.objects.filter(
+            practitioner_role_id__in=scope.practitioner_roles().values("pk"),
+            bookable_from__lte=NOW,
+            bookable_until__gt=NOW,
+        ).order_by("starts_at")[:count]
+    )
+
+
+def test_an_operators_holds_are_capped_by_its_contract(register_operator, client, patient, clock):
+    platform = register_operator(
+        "Plateforme Partenaire", kind="partner", actions=("search", "book"), holds_at_once=3
+    )
+    scope = channel_scope_for_key(platform.key)
+    slots = bookable_slots(scope, 6)
+    holds = [hold_create(scope=scope, slot=slot) for slot in slots[:3]]
+    with pytest.raises(QuotaExceeded) as capped:
+        hold_create(scope=scope, slot=slots[3])
+    assert (capped.value.code, capped.value.status) == ("holds_limit_reached", 429)
+    assert 0 < capped.value.retry_after <= 600
+    hold_release(hold=holds[0])
+    hold_create(scope=scope, slot=slots[3])
+
+    # Through its API: the same refusal, with the time to wait.
+    api = api_for(client, platform.api)
+    answer = api.post("/holds", {"slot": slots[4].public_id})
+    assert (answer.status_code, answer.json()["code"]) == (429, "holds_limit_reached")
+    assert int(answer["Retry-After"]) > 0
+    # Booked, a hold stops counting: the platform can hold again.
+    appointment_book(scope=scope, hold=holds[1], patient=patient)
+    assert api.post("/holds", {"slot": slots[4].public_id}).status_code == 201
+
+
+def test_an_operators_holds_count_against_its_daily_quota(register_operator, clock):
+    platform = register_operator(
+        "Plateforme Partenaire", kind="partner", bookings_per_day=2, holds_at_once=0
+    )
+    scope = channel_scope_for_key(platform.key)
+    slots = bookable_slots(scope, 5)
+    for slot in slots[:4]:
+        hold_release(hold=hold_create(scope=scope, slot=slot))
+    with pytest.raises(QuotaExceeded) as quota:
+        hold_create(scope=scope, slot=slots[4])
+    assert quota.value.code == "holds_quota_exceeded"

@@ -233,6 +233,11 @@ class Slot(models.Model):
     # Active appointments of the same practitioner on other slots that overlap this one (two
     # visit types offered over the same period): the slot is not free while above zero.
     overlaps = models.PositiveSmallIntegerField(default=0)
+    # Until when a hold on another slot of the same practitioner over the same time keeps this
+    # one out of reach (a patient holding a 45-minute visit holds the practitioner's time, not
+    # only their slot). The latest of those holds' expiries: once passed, the slot is free
+    # again with no job having run, like ``held_until``.
+    blocked_until = models.DateTimeField(null=True, blank=True)
     is_offered = models.BooleanField(default=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.BUILTIN)
     rule = models.ForeignKey(

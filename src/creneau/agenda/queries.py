@@ -10,11 +10,19 @@ from creneau.channels.queries import ChannelScope
 
 
 def free_now(now: datetime) -> Q:
-    """Free at ``now``: offered, not full counting live holds. Once ``held_until`` has passed,
-    every hold counted in the slot is void, so the slot is free with no job having run."""
-    return SLOT_FREE & (
-        Q(held=0) | Q(booked__lt=F("capacity") - F("held")) | Q(held_until__lte=now)
+    """Free at ``now``: offered, not full counting live holds, and the practitioner's time not
+    held through another slot. Once ``held_until`` (``blocked_until``) has passed, every hold
+    counted in the slot (over its time) is void, so the slot is free with no job having run."""
+    return (
+        SLOT_FREE
+        & (Q(held=0) | Q(booked__lt=F("capacity") - F("held")) | Q(held_until__lte=now))
+        & unblocked(now)
     )
+
+
+def unblocked(now: datetime) -> Q:
+    """No live hold on another slot of the practitioner overlaps this one."""
+    return Q(blocked_until__isnull=True) | Q(blocked_until__lte=now)
 
 
 def offerable_slots(scope: ChannelScope, now: datetime) -> QuerySet[Slot]:

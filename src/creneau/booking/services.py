@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from creneau.agenda.models import Slot
-from creneau.agenda.queries import offerable_slots
+from creneau.agenda.queries import offerable_slots, unblocked
 from creneau.booking.models import (
     ACTIVE_STATUSES,
     PARIS,
@@ -44,6 +44,9 @@ NO_OVERLAP_CONSTRAINT = "booking_appointment_no_overlap"
 MAX_SLOT_LENGTH = timedelta(minutes=480)  # VisitType.duration_minutes and slot_minutes bound
 # The first key of PostgreSQL's two-key advisory locks: Créneau's practitioners' time.
 _LOCK_SPACE = 0x43524E
+# ... and the holds of one visitor, or of one channel, against their cap.
+_HOLDER_SPACE = 0x43524F
+_CHANNEL_SPACE = 0x435250
 
 
 class BookingError(DomainError):
@@ -170,9 +173,15 @@ def _reclaim_expired_holds(slot_id: int, now: datetime) -> int:
 
 
 def _take_place(slot: Slot, now: datetime, *, hold_until: datetime | None = None) -> bool:
-    """One conditional UPDATE: the database grants the place or not, under the row's lock."""
+    """One conditional UPDATE: the database grants the place or not, under the row's lock.
+    The caller holds the practitioner's lock, so no hold over the same time can come between
+    this check of ``blocked_until`` and its commit."""
     free = Slot.objects.filter(
-        pk=slot.pk, is_offered=True, overlaps=0, booked__lt=F("capacity") - F("held")
+        unblocked(now),
+        pk=slot.pk,
+        is_offered=True,
+        overlaps=0,
+        booked__lt=F("capacity") - F("held"),
     )
     if hold_until is None:
         change = {"booked": F("booked") + 1}
@@ -195,11 +204,27 @@ def _lock_practitioners(*practitioner_ids: int) -> None:
     deadlock. A transaction-scoped advisory lock per practitioner, taken first and in id
     order, gives every such write one order. SQLite needs none: BEGIN IMMEDIATE already lets
     one writer in at a time."""
+    _advisory_locks(_LOCK_SPACE, sorted(set(practitioner_ids)))
+
+
+def _advisory_locks(space: int, keys: list[int]) -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        for practitioner_id in sorted(set(practitioner_ids)):
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_SPACE, practitioner_id])
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [space, key])
+
+
+def _lock_holder(client: str, channel_id: int) -> None:
+    """Serialise the holds of one visitor (or of one operator's channel) so that counting them
+    against their cap and taking one more cannot interleave: without it, thirty concurrent
+    requests all count the same two holds and all pass. Taken after the practitioner's lock,
+    always, so the two kinds of lock are never taken in opposite orders."""
+    if client:
+        key = int.from_bytes(hashlib.sha256(client.encode()).digest()[:4], "big", signed=True)
+        _advisory_locks(_HOLDER_SPACE, [key])
+    else:
+        _advisory_locks(_CHANNEL_SPACE, [channel_id])
 
 
 def _overlapping_other_slots(practitioner_id: int, starts_at, ends_at, slot_id: int | None):
@@ -212,6 +237,43 @@ def _overlapping_other_slots(practitioner_id: int, starts_at, ends_at, slot_id: 
         starts_at__gt=starts_at - MAX_SLOT_LENGTH,
     )
     return found.exclude(pk=slot_id) if slot_id else found
+
+
+def _block_time(slot: Slot, until: datetime) -> None:
+    """A hold keeps the practitioner's time, not only its slot: the other slots over the same
+    time leave search and cannot be taken until ``until`` (or until the hold ends first)."""
+    _overlapping_other_slots(slot.practitioner_id, slot.starts_at, slot.ends_at, slot.pk).update(
+        blocked_until=Greatest(Coalesce("blocked_until", Value(until)), Value(until))
+    )
+
+
+def _unblock_time(slot: Slot, now: datetime) -> None:
+    """A hold ended early (used or given back): each slot over its time is blocked only as
+    long as the live holds still overlapping it, if any."""
+    still_held = (
+        Hold.objects.filter(
+            status=Hold.Status.ACTIVE,
+            expires_at__gt=now,
+            slot__practitioner_id=slot.practitioner_id,
+            slot__starts_at__lt=OuterRef("ends_at"),
+            slot__ends_at__gt=OuterRef("starts_at"),
+        )
+        .exclude(slot_id=OuterRef("pk"))
+        .order_by("-expires_at")
+        .values("expires_at")[:1]
+    )
+    _overlapping_other_slots(slot.practitioner_id, slot.starts_at, slot.ends_at, slot.pk).filter(
+        blocked_until__gt=now
+    ).update(blocked_until=Subquery(still_held))
+
+
+def _hold_place(slot: Slot, now: datetime, expires_at: datetime) -> bool:
+    """Take a place of ``slot`` for a hold and keep the practitioner's time over it; the
+    caller holds the practitioner's lock."""
+    if not _take_place(slot, now, hold_until=expires_at):
+        return False
+    _block_time(slot, expires_at)
+    return True
 
 
 def _occupy_time(appointment: Appointment) -> None:
@@ -254,6 +316,8 @@ def _consume_hold(hold: Hold, now: datetime) -> None:
             raise BookingError("hold_used", _("This hold has already been used for a booking."))
         raise hold_expired_error()
     Slot.objects.filter(pk=hold.slot_id).update(held=F("held") - 1, booked=F("booked") + 1)
+    # The appointment occupies the time from now on (``overlaps``); the hold no longer does.
+    _unblock_time(hold.slot, now)
 
 
 def hold_expired_error() -> BookingError:
@@ -297,33 +361,74 @@ def hold_create(
     client: str = "",
     now: datetime | None = None,
 ) -> Hold:
-    """Keep a place while the patient types. ``client`` (a keyed hash of the visitor's address)
-    caps how many places one visitor keeps at once."""
+    """Keep a place, and the practitioner's time over it, while the patient types. ``client``
+    (a keyed hash of the visitor's address) caps how many places one visitor keeps at once; an
+    operator's contract caps its channel's holds at once and per day."""
     now = now or timezone.now()
     minutes = minutes or settings.CRENEAU_HOLD_MINUTES
     expires_at = min(now + timedelta(minutes=minutes), slot.bookable_until)
     with transaction.atomic():
         _check_bookable(scope, slot, now)
-        cap = settings.CRENEAU_HOLDS_PER_VISITOR
-        if client and cap:
-            kept = Hold.objects.filter(
-                client=client, status=Hold.Status.ACTIVE, expires_at__gt=now
-            ).count()
-            if kept >= cap:
-                raise BookingError(
-                    "too_many_holds",
-                    _(
-                        "You are already keeping %(count)s slots. Finish or give up one of "
-                        "those bookings first, or wait a few minutes."
-                    )
-                    % {"count": kept},
-                    status=429,
-                )
-        if not _take_place(slot, now, hold_until=expires_at):
+        _lock_practitioners(slot.practitioner_id)
+        _lock_holder(client, scope.channel.pk)
+        if client:
+            _check_visitor_holds(client, now)
+        _check_contract_holds(scope, now)
+        if not _hold_place(slot, now, expires_at):
             raise _slot_taken()
         return Hold.objects.create(
             slot=slot, channel=scope.channel, expires_at=expires_at, purpose=purpose, client=client
         )
+
+
+def _live_holds(now: datetime, **holder):
+    return Hold.objects.filter(status=Hold.Status.ACTIVE, expires_at__gt=now, **holder)
+
+
+def _check_visitor_holds(client: str, now: datetime) -> None:
+    cap = settings.CRENEAU_HOLDS_PER_VISITOR
+    kept = _live_holds(now, client=client).count() if cap else 0
+    if cap and kept >= cap:
+        raise BookingError(
+            "too_many_holds",
+            _(
+                "You are already keeping %(count)s slots. Finish or give up one of those "
+                "bookings first, or wait a few minutes."
+            )
+            % {"count": kept},
+            status=429,
+        )
+
+
+def _check_contract_holds(scope: ChannelScope, now: datetime) -> None:
+    """An operator keeps at most its contract's holds at once, and takes at most twice its
+    daily bookings in holds a day (one per booking and as many given up): a platform allowed
+    to book cannot empty a specialty from search by holding and renewing its slots."""
+    contract = scope.contract
+    if contract is None:
+        return
+    live = _live_holds(now, channel=scope.channel)
+    if contract.holds_at_once and live.count() >= contract.holds_at_once:
+        first_end = live.order_by("expires_at").values_list("expires_at", flat=True).first()
+        raise QuotaExceeded(
+            _(
+                "This channel already keeps %(limit)s slots on hold, its contract's limit. "
+                "Book or release one of them first."
+            )
+            % {"limit": contract.holds_at_once},
+            retry_after=max(1, int(((first_end or now) - now).total_seconds())),
+            code="holds_limit_reached",
+        )
+    if contract.bookings_per_day:
+        today = timezone.localtime(now, PARIS).replace(hour=0, minute=0, second=0, microsecond=0)
+        taken = Hold.objects.filter(channel=scope.channel, created_at__gte=today).count()
+        if taken >= 2 * contract.bookings_per_day:
+            raise QuotaExceeded(
+                _("This channel has taken its %(limit)s holds of the day.")
+                % {"limit": 2 * contract.bookings_per_day},
+                retry_after=int((today + timedelta(days=1) - now).total_seconds()),
+                code="holds_quota_exceeded",
+            )
 
 
 def holds_clean(*, now: datetime | None = None, keep_days: int = 2) -> tuple[int, int]:
@@ -347,10 +452,12 @@ def holds_clean(*, now: datetime | None = None, keep_days: int = 2) -> tuple[int
 def hold_release(*, hold: Hold, now: datetime | None = None) -> None:
     """Give a hold back before it expires (the patient chose another slot)."""
     with transaction.atomic():
+        _lock_practitioners(hold.slot.practitioner_id)
         if Hold.objects.filter(pk=hold.pk, status=Hold.Status.ACTIVE).update(
             status=Hold.Status.RELEASED
         ):
             Slot.objects.filter(pk=hold.slot_id).update(held=F("held") - 1)
+            _unblock_time(hold.slot, now or timezone.now())
         hold.status = Hold.Status.RELEASED
 
 
@@ -674,6 +781,7 @@ def waiting_list_offer_slot(
     if not slot.is_offered or slot.bookable_until <= now:
         return None
     with transaction.atomic():
+        _lock_practitioners(slot.practitioner_id)
         for entry in _entries_for(slot, now)[:50]:
             try:
                 scope = channel_scope_for_key(entry.channel.key)
@@ -684,7 +792,7 @@ def waiting_list_offer_slot(
             expires_at = min(
                 now + timedelta(minutes=settings.CRENEAU_OFFER_MINUTES), slot.bookable_until
             )
-            if not _take_place(slot, now, hold_until=expires_at):
+            if not _hold_place(slot, now, expires_at):
                 return None
             hold = Hold.objects.create(
                 slot=slot, channel=scope.channel, expires_at=expires_at, purpose=Hold.Purpose.OFFER

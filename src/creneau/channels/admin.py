@@ -289,6 +289,7 @@ class ContractForm(forms.ModelForm):
             "may_move",
             "may_cancel",
             "bookings_per_day",
+            "holds_at_once",
             "requests_per_minute",
         ]
 
@@ -481,7 +482,15 @@ def _secret_text(made: services.ClientSecret) -> str:
 @admin.register(Contract)
 class ContractAdmin(admin.ModelAdmin):
     form = ContractForm
-    list_display = ["operator", "status", "starts_on", "ends_on", "bookings_per_day", "channel"]
+    list_display = [
+        "operator",
+        "status",
+        "starts_on",
+        "ends_on",
+        "bookings_per_day",
+        "holds_at_once",
+        "channel",
+    ]
     list_filter = ["status", "operator__kind"]
     actions = ["suspend", "resume", "end"]
 
@@ -508,6 +517,7 @@ class ContractAdmin(admin.ModelAdmin):
             ends_on=data["ends_on"],
             actions=[a for a in Contract.ACTIONS if data.get(f"may_{a}")],
             bookings_per_day=data["bookings_per_day"],
+            holds_at_once=data["holds_at_once"],
             requests_per_minute=data["requests_per_minute"],
             by=request.user,
             via="admin",

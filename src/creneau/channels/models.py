@@ -313,6 +313,13 @@ class Contract(models.Model):
     bookings_per_day = models.PositiveIntegerField(
         _("bookings per day"), default=500, help_text=_("0: no limit")
     )
+    holds_at_once = models.PositiveIntegerField(
+        _("slots on hold at once"),
+        default=20,
+        help_text=_(
+            "0: no limit. Holds taken in a day are also limited to twice the bookings per day."
+        ),
+    )
     requests_per_minute = models.PositiveIntegerField(
         _("requests per minute"), default=600, help_text=_("0: no limit")
     )

@@ -42,8 +42,8 @@ def perimeter_current_version(perimeter: Perimeter) -> PerimeterVersion | None:
 class QuotaExceeded(DomainError):
     status = 429
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__("quota_exceeded", message)
+    def __init__(self, message: str, retry_after: int, code: str = "quota_exceeded") -> None:
+        super().__init__(code, message)
         self.retry_after = retry_after
 
 

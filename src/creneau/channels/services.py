@@ -348,6 +348,7 @@ def operator_register(
     actions: Iterable[str] = Contract.ACTIONS,
     bookings_per_day: int = 500,
     requests_per_minute: int = 600,
+    holds_at_once: int = 20,
     by: AbstractBaseUser | None = None,
     via: str = "",
 ) -> Contract:
@@ -386,6 +387,7 @@ def operator_register(
         ends_on=ends_on,
         bookings_per_day=bookings_per_day,
         requests_per_minute=requests_per_minute,
+        holds_at_once=holds_at_once,
         **{f"may_{action}": action in set(actions) for action in Contract.ACTIONS},
     )
 
