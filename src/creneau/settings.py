@@ -119,6 +119,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "creneau.web.middleware.CreneauLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "creneau.cross_origin.ApiBrowserPolicyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",

@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from creneau.booking.throttling import Throttled
 from creneau.channels.models import Channel
 from creneau.channels.queries import ChannelScope, ChannelUnavailable, channel_scope_for_key
+from creneau.cross_origin import came_from_here
 from creneau.directory.branding import font_stack
 from creneau.errors import DomainError
 from creneau.ledger.services import refusal_append
@@ -102,16 +103,6 @@ def _scope_for(namespace: str, channel_key: str | None) -> ChannelScope:
     if scope.channel.kind != Channel.Kind.EMBED:
         raise ChannelUnavailable("not_a_widget", _("This channel is not an embeddable widget."))
     return scope
-
-
-def came_from_here(request: HttpRequest) -> bool:
-    """Whether the browser says a POST was sent by a page of this hub (Fetch Metadata, then
-    Origin). A form on another site cannot pass, even inside a widget's frame."""
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site is not None:
-        return fetch_site in {"same-origin", "none"}
-    origin = request.headers.get("Origin")
-    return origin is None or origin == f"{request.scheme}://{request.get_host()}"
 
 
 def error_page(
