@@ -213,6 +213,8 @@ def start_server(env: dict, port: int, workers: int, threads: int) -> subprocess
         "CRENEAU_WORKERS": str(workers),
         "CRENEAU_THREADS": str(threads),
         "CRENEAU_LOG_LEVEL": "WARNING",
+        # The load generator plays the TLS proxy: its X-Forwarded-Proto is believed.
+        "CRENEAU_TRUSTED_PROXIES": "127.0.0.1",
         # The load comes from one address: per-client limits off (the report says so).
         "CRENEAU_RATE_HOLDS": "0",
         "CRENEAU_RATE_BOOKINGS": "0",

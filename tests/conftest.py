@@ -38,7 +38,8 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
-    """Each test starts with no request counted against the per-client limits."""
+    """Each test starts with no request counted against the per-client limits: the database's
+    counts are rolled back with each test's transaction, the cache's are cleared."""
     from django.core.cache import cache
 
     cache.clear()

@@ -64,6 +64,7 @@ def test_check_deploy_is_clean_for_production_settings():
             "CRENEAU_PRODUCTION": "1",
             "CRENEAU_SECRET_KEY": GOOD_SECRET,
             "CRENEAU_ALLOWED_HOSTS": "rdv.example",
+            "CRENEAU_TRUSTED_PROXIES": "10.0.0.5,fd00::/8",
         },
         "check",
         "--deploy",
@@ -72,6 +73,27 @@ def test_check_deploy_is_clean_for_production_settings():
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_of_limits_counted_per_process_and_of_no_trusted_proxy():
+    production = {
+        "CRENEAU_PRODUCTION": "1",
+        "CRENEAU_SECRET_KEY": GOOD_SECRET,
+        "CRENEAU_ALLOWED_HOSTS": "rdv.example",
+    }
+    per_process = run(
+        {**production, "CRENEAU_CACHE_URL": "locmem://", "CRENEAU_TRUSTED_PROXIES": "10.0.0.5"},
+        "check",
+        "--deploy",
+    )
+    assert "creneau.W001" in per_process.stderr + per_process.stdout
+    assert "creneau.W002" not in per_process.stderr + per_process.stdout
+    no_proxy = run(production, "check", "--deploy")
+    assert "creneau.W002" in no_proxy.stderr + no_proxy.stdout
+    assert "creneau.W001" not in no_proxy.stderr + no_proxy.stdout
+    bad = run({**production, "CRENEAU_TRUSTED_PROXIES": "the proxy"}, "check")
+    assert bad.returncode != 0
+    assert "CRENEAU_TRUSTED_PROXIES" in bad.stderr
 
 
 def test_sqlite_runs_in_wal_mode(db):

@@ -6,6 +6,7 @@ may also come from a file named by ``<NAME>_FILE`` (Docker and systemd credentia
 refuses debug mode, so that ``check --deploy`` is clean.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -219,7 +220,23 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-CRENEAU_BEHIND_PROXY = PRODUCTION and env_bool("CRENEAU_BEHIND_PROXY", True)
+
+
+def _networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an address or a network (10.0.0.0/8, ::1)"
+            ) from None
+    return tuple(networks)
+
+
+# The proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed;
+# by default nobody's, so a client cannot choose the address its limits count against.
+CRENEAU_TRUSTED_PROXIES = _networks("CRENEAU_TRUSTED_PROXIES")
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -227,9 +244,8 @@ if PRODUCTION:
     SECURE_HSTS_SECONDS = env_int("CRENEAU_HSTS_SECONDS", 31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CRENEAU_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("CRENEAU_HSTS_PRELOAD", True)
-    if CRENEAU_BEHIND_PROXY:
-        # The TLS-terminating proxy in front of gunicorn says which scheme the client used.
-        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Which scheme the client used is gunicorn's to say (wsgi.url_scheme): it believes the
+    # X-Forwarded-Proto of CRENEAU_TRUSTED_PROXIES only (operations.server).
 
 # Pages load nothing from elsewhere: no CDN, no inline script.
 CONTENT_SECURITY_POLICY = {
@@ -337,6 +353,27 @@ CRENEAU_RATE_LIMITS = {
     # share one address; django-otp also slows down a device after each wrong code).
     "console_login": _rate("CRENEAU_RATE_CONSOLE_LOGINS", "10/600"),
 }
+# Where those limits count. Every process and server must share the counts, or each limit is
+# multiplied by the number of workers: the database by default; Django's Redis cache with
+# CRENEAU_CACHE_URL=redis://host:6379/0 (``locmem://`` counts per process: tests of one
+# process only, and ``check --deploy`` warns of it).
+CRENEAU_CACHE_URL = env_str("CRENEAU_CACHE_URL", "") or ""
+if CRENEAU_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CRENEAU_CACHE_URL,
+            "KEY_PREFIX": "creneau",
+        }
+    }
+elif CRENEAU_CACHE_URL in ("", "locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(
+        f"CRENEAU_CACHE_URL must be redis://HOST:PORT/DB or locmem://, not {CRENEAU_CACHE_URL!r}"
+    )
+CRENEAU_COUNTERS = "cache" if CRENEAU_CACHE_URL else "database"
+
 # Holds one visitor (client address) may keep at once; 0 switches the cap off.
 CRENEAU_HOLDS_PER_VISITOR = env_int("CRENEAU_HOLDS_PER_VISITOR", 3)
 

@@ -266,11 +266,23 @@ def test_one_connection_cannot_hold_every_slot(client, neurosurgery, settings):
     assert Slot.objects.get(public_id=ids[3]).held == 0
 
 
-def test_behind_the_proxy_the_address_it_appended_counts(rf, settings):
+def test_x_forwarded_for_is_believed_only_from_the_proxies_named(rf, settings):
+    """By default nobody's X-Forwarded-For counts; from a trusted proxy, the last address no
+    trusted proxy added (what the client wrote to the left is theirs to invent)."""
+    import ipaddress
+
     from creneau.booking.throttling import client_address
 
-    request = rf.get("/", HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.4", REMOTE_ADDR="127.0.0.1")
-    settings.CRENEAU_BEHIND_PROXY = False
-    assert client_address(request) == "127.0.0.1"  # a forged header is not trusted directly
-    settings.CRENEAU_BEHIND_PROXY = True
-    assert client_address(request) == "198.51.100.4"
+    forged = "203.0.113.9, 198.51.100.4"
+    settings.CRENEAU_TRUSTED_PROXIES = ()
+    direct = rf.get("/", HTTP_X_FORWARDED_FOR=forged, REMOTE_ADDR="192.0.2.50")
+    assert client_address(direct) == "192.0.2.50"
+    settings.CRENEAU_TRUSTED_PROXIES = (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("127.0.0.1"),
+    )
+    assert client_address(direct) == "192.0.2.50"  # not from a trusted proxy: ignored
+    through_proxy = rf.get("/", HTTP_X_FORWARDED_FOR=forged, REMOTE_ADDR="127.0.0.1")
+    assert client_address(through_proxy) == "198.51.100.4"
+    two_proxies = rf.get("/", HTTP_X_FORWARDED_FOR=forged + ", 10.1.2.3", REMOTE_ADDR="127.0.0.1")
+    assert client_address(two_proxies) == "198.51.100.4"

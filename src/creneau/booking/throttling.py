@@ -1,7 +1,9 @@
 """Per-client limits on the writes anyone can make without an account: holds, bookings and
 waiting-list requests. Without them one script could hold every slot of a hospital, ten
-minutes at a time. Counted in Django's cache (per process by default; a shared cache in
-production) over fixed windows; no client address is stored anywhere else."""
+minutes at a time. Counted over fixed windows where every process counts (creneau.ratelimit),
+as keyed hashes: no client address is stored anywhere."""
+
+import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -31,12 +33,30 @@ class Throttled(DomainError):
 
 
 def client_address(request: HttpRequest) -> str:
-    """The client's address; behind the TLS proxy, the one that proxy appended last."""
-    if settings.CRENEAU_BEHIND_PROXY:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.split(",")[-1].strip()
-    return request.META.get("REMOTE_ADDR", "")
+    """The client's address: the peer's, unless the peer is one of CRENEAU_TRUSTED_PROXIES;
+    then the last address of X-Forwarded-For that no trusted proxy added (each proxy appends
+    the address it received from, so anything left of the first untrusted one is the client's
+    own to invent)."""
+    address = request.META.get("REMOTE_ADDR", "")
+    trusted = settings.CRENEAU_TRUSTED_PROXIES
+    if not trusted or not _is_trusted(address, trusted):
+        return address
+    for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+        hop = hop.strip()
+        if not hop:
+            continue
+        if not _is_trusted(hop, trusted):
+            return hop
+        address = hop
+    return address
+
+
+def _is_trusted(address: str, trusted) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
 
 
 def client_key(request: HttpRequest) -> str:

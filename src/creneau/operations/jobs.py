@@ -16,6 +16,7 @@ from creneau.booking.services import holds_clean, waiting_list_match, waiting_li
 from creneau.ledger.checkpoints import checkpoint_make
 from creneau.notify.services import messages_sweep
 from creneau.operations.models import ScheduledJob
+from creneau.ratelimit import counters_prune
 
 
 @dataclass
@@ -95,6 +96,7 @@ PERIODIC = {
         Periodic("offers", waiting_list_offers_expire, every=timedelta(minutes=1)),
         Periodic("waiting_list", waiting_list_match, every=timedelta(minutes=5)),
         Periodic("holds", holds_clean, every=timedelta(minutes=15)),
+        Periodic("counters", counters_prune, every=timedelta(minutes=15)),
         Periodic(
             "ledger",
             checkpoint_make,

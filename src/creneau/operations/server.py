@@ -35,7 +35,8 @@ def serve(*, bind: str, workers: int, threads: int) -> None:
             "accesslog": "-",
             # Query strings may carry a manage token: log the path only, never patient data.
             "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
-            "forwarded_allow_ips": "127.0.0.1,::1",
+            # X-Forwarded-For and -Proto are believed from the proxies named, nobody else.
+            "forwarded_allow_ips": ",".join(str(n) for n in settings.CRENEAU_TRUSTED_PROXIES) or "",
             "timeout": 60,
         }
     ).run()

@@ -1,0 +1,63 @@
+"""The attacks of issue 14 (points 3 to 8) replayed by bench/attacks.py against a real
+``creneau serve`` with three gunicorn workers: on SQLite and PostgreSQL with the counters in
+the database, and with the counters in Redis. Every limit holds exactly, whatever worker
+answers."""
+
+import os
+import socket
+
+import pytest
+from bench.attacks import database, run_attacks, served_hub
+
+EXPECTED = {
+    "3 operator holds (cap 20 at once)": {
+        "holds asked": 40,
+        "answers": {"201": 20, "429 holds_limit_reached": 20},
+    },
+    "4 cross-site writes": {
+        "text/plain from evil.example": "403 cross_site_request",
+        "JSON from evil.example": "403 cross_site_request",
+        "form-encoded body": "415 unsupported_media_type",
+    },
+    "5 limits shared by every worker": {
+        "holds per address (limit 30 per 10 min)": {"201": 30, "429 too_many_requests": 10},
+        "bookings per phone (limit 5 a day)": {"201": 5, "429 too_many_requests": 3},
+        "bookings per address (limit 20 an hour)": {"201": 20, "429 too_many_requests": 10},
+        "console sign-ins per address and account (limit 10 per 10 min)": {"200": 10, "429": 5},
+        "operator requests per minute (limit 1,200)": {"200": 1200, "429 quota_exceeded": 104},
+    },
+    "6 forged X-Forwarded-For": {
+        # One visitor, whatever it claims: its cap of three holds, then its rate of thirty.
+        "holds with 50 forged addresses": {
+            "201": 3,
+            "429 too_many_holds": 27,
+            "429 too_many_requests": 20,
+        }
+    },
+}
+
+
+def redis_url() -> str:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+    except OSError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Redis is not reachable on 127.0.0.1:6379: CI needs it")
+        pytest.skip("Redis is not reachable")
+    return "redis://127.0.0.1:6379/0"
+
+
+def hub_engine() -> str:
+    return "postgresql" if os.environ.get("CRENEAU_DATABASE_URL") else "sqlite"
+
+
+@pytest.mark.parametrize("counters", ["database", "redis"])
+def test_the_attacks_get_exactly_what_the_limits_allow(counters, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRENEAU_")}
+    if counters == "redis":
+        env["CRENEAU_CACHE_URL"] = redis_url()
+    with database(hub_engine()) as engine_env:
+        hub = served_hub(tmp_path, {**env, **engine_env}, workers=3)
+        with hub as (base, credentials):
+            report = run_attacks(base, credentials)
+    assert report == EXPECTED
