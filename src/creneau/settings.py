@@ -374,6 +374,10 @@ else:
     )
 CRENEAU_COUNTERS = "cache" if CRENEAU_CACHE_URL else "database"
 
+# Text messages go only to mobile numbers of these regions (ISO 3166 codes, as libphonenumber
+# names them): France and its overseas departments by default.
+CRENEAU_SMS_REGIONS = env_list("CRENEAU_SMS_REGIONS", ["FR", "GP", "MQ", "GF", "RE", "YT"])
+
 # Holds one visitor (client address) may keep at once; 0 switches the cap off.
 CRENEAU_HOLDS_PER_VISITOR = env_int("CRENEAU_HOLDS_PER_VISITOR", 3)
 

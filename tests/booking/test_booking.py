@@ -238,6 +238,12 @@ def test_cancelling_and_staff_statuses(pitie_neurosurgeon, open_agenda, public_s
     [
         ("phone", "12"),
         ("phone", "01 23"),
+        # Text messages go to mobiles of France and its overseas departments only.
+        ("phone", "01 42 16 00 00"),  # a Paris landline
+        ("phone", "+86 138 0013 8000"),  # a Chinese mobile
+        ("phone", "+234 803 123 4567"),  # a Nigerian mobile
+        ("phone", "+44 7700 900123"),  # a British mobile
+        ("phone", "05 90 12 34 56"),  # a Guadeloupe landline
         ("birth_date", "2090-01-01"),
         ("birth_date", "1850-01-01"),
         ("email", "not-an-address"),
@@ -272,3 +278,14 @@ def test_phone_numbers_are_stored_in_international_form():
     )
     assert details.phone == "+33612345678"
     assert details.last_name == "le Goff"
+    # Mobiles of the overseas departments, written as patients there write them.
+    for written, stored in [
+        ("0690 12 34 56", "+590690123456"),  # Guadeloupe
+        ("0696 12 34 56", "+596696123456"),  # Martinique
+        ("+262 692 12 34 56", "+262692123456"),  # La Réunion
+        ("07 81 23 45 67", "+33781234567"),
+    ]:
+        again = patient_details_clean(
+            last_name="Goff", first_name="Anne", birth_date=date(1990, 1, 1), phone=written
+        )
+        assert again.phone == stored, written

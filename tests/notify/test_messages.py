@@ -2,6 +2,7 @@
 own code to a real SMTP server and a real HTTP gateway on loopback, retried, given up, never sent
 late. The worker killed mid-send is tests/notify/test_worker.py."""
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
@@ -22,7 +23,12 @@ from creneau.booking.services import (
     waiting_list_join,
 )
 from creneau.notify.models import Message
-from creneau.notify.services import message_deliver, message_resend, messages_sweep
+from creneau.notify.services import (
+    appointment_messages_queue,
+    message_deliver,
+    message_resend,
+    messages_sweep,
+)
 from creneau.notify.texts import render, sms_segments
 from creneau.operations.jobs import periodic_enqueue_due
 from creneau.operations.models import ScheduledJob
@@ -334,7 +340,7 @@ def test_an_unanswered_offer_passes_to_the_next_patient_who_is_told_too(
 
 def test_the_schedule_starts_each_periodic_run_once(clock):
     started = periodic_enqueue_due()
-    assert set(started) == {"messages", "offers", "waiting_list", "holds", "ledger"}
+    assert set(started) == {"messages", "offers", "waiting_list", "holds", "counters", "ledger"}
     assert periodic_enqueue_due() == []  # a second worker at the same moment starts nothing
     roll = ScheduledJob.objects.get(name="roll")
     # The nightly roll: next at 02:30 in Paris (01:30 UTC in winter).
@@ -342,7 +348,7 @@ def test_the_schedule_starts_each_periodic_run_once(clock):
     clock.shift(timedelta(minutes=1))
     assert set(periodic_enqueue_due()) == {"messages", "offers", "ledger"}
     work()
-    assert DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 8  # one per run
+    assert DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 9  # one per run
 
 
 def test_english_messages_for_an_english_speaking_patient(
@@ -437,3 +443,36 @@ def test_an_offer_ending_another_day_says_which_day(
     rendered = render(message)
     assert "A prendre avant 16/03 10:30 : " in rendered.sms
     assert "jusqu\u2019au mardi 16 mars \u00e0 10:30." in rendered.body
+
+
+def test_no_text_message_to_a_number_that_cannot_receive_ours_and_the_email_still_goes(
+    slots, public_scope, patient, clock, client
+):
+    """A landline or a foreign number is refused at booking, naming the field; a record older
+    than that rule is sent its e-mail and no SMS."""
+    refused = client.post(
+        "/api/v1/appointments",
+        json.dumps(
+            {
+                "slot": slots[0].public_id,
+                "patient": {
+                    "last_name": "Martin",
+                    "first_name": "Camille",
+                    "birth_date": "1980-05-17",
+                    "phone": "+86 138 0013 8000",
+                    "email": "camille.martin@example.org",
+                },
+            }
+        ),
+        content_type="application/json",
+    )
+    assert (refused.status_code, refused.json()["code"]) == (422, "invalid_patient")
+    assert refused.json()["errors"][0]["field"] == "patient.phone"
+    assert "mobile" in refused.json()["errors"][0]["message"]
+
+    booked = appointment_book(scope=public_scope, slot=slots[1], patient=patient).appointment
+    Message.objects.all().delete()
+    Appointment.objects.filter(pk=booked.pk).update(patient_phone="+33142160000")
+    booked.refresh_from_db()
+    appointment_messages_queue(appointment=booked, kind="confirmation")
+    assert list(booked.messages.values_list("medium", flat=True)) == ["email"]

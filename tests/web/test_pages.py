@@ -175,9 +175,14 @@ def test_patient_details_are_checked_field_by_field_and_nothing_is_booked(
 ):
     slot = free_slot(neurosurgery)
     held = client.post("/en/hold/", {"slot": slot.public_id})
-    page = client.post(held["Location"], {**DETAILS, "phone": "12", "birth_date": "2090-01-01"})
+    page = client.post(
+        held["Location"],
+        {**DETAILS, "phone": "12", "birth_date": "2090-01-01", "email": "camille@"},
+    )
     assert page.status_code == 422
     html = page.content.decode()
+    # Every error at once: the e-mail the form cannot read, and the booking rules' own.
+    assert '<a href="#id_email">E-mail (optional): ' in html
     assert 'id="id_birth_date_error"' in html and "future" in html
     # The page opens on the first field in error, which names its error; the summary links to each.
     birth = re.search(r"<input[^>]*name=\"birth_date\"[^>]*>", html)[0]

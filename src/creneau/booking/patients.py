@@ -1,10 +1,12 @@
 """The patient's details as a booking takes them: checked once here for the API and the pages."""
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import phonenumbers
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
@@ -70,15 +72,72 @@ def _birth_date(value: date) -> date:
     return value
 
 
-def _phone(value: str) -> str:
-    try:
-        # Numbers without a country code are read as French ones, as patients here write them.
-        number = phonenumbers.parse(value, "FR")
-    except phonenumbers.NumberParseException as error:
-        raise _Invalid(_("The phone number cannot be read.")) from error
-    if not phonenumbers.is_valid_number(number):
-        raise _Invalid(_("The phone number is not a valid number."))
+def _parse_phone(value: str) -> phonenumbers.PhoneNumber:
+    """A valid number, or _Invalid. Numbers without a country code are read as French ones,
+    as patients here write them; failing that, as numbers of the overseas regions the hub
+    serves ("0690 12 34 56" is a Guadeloupe mobile, +590)."""
+    if "\x00" in value:
+        raise _Invalid(_("The phone number cannot be read."))
+    regions = ["FR", *(r for r in settings.CRENEAU_SMS_REGIONS if r != "FR")]
+    number = None
+    for region in regions:
+        try:
+            candidate = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException as error:
+            raise _Invalid(_("The phone number cannot be read.")) from error
+        if phonenumbers.is_valid_number(candidate):
+            return candidate
+        number = number or candidate
+        if value.strip().startswith(("+", "00")):
+            break  # an international number is the same whatever the region
+    raise _Invalid(_("The phone number is not a valid number."))
+
+
+def sms_reachable(number: phonenumbers.PhoneNumber | str) -> bool:
+    """Whether text messages may go to this number: a mobile of a region the hub serves
+    (CRENEAU_SMS_REGIONS, France and its overseas departments by default). Nothing else, so
+    that a typing error or a script cannot send the hospital's messages to a landline or to
+    any country in the world."""
+    if isinstance(number, str):
+        try:
+            number = phonenumbers.parse(number, None)
+        except phonenumbers.NumberParseException:
+            return False
+    return phonenumbers.region_code_for_number(
+        number
+    ) in settings.CRENEAU_SMS_REGIONS and phonenumbers.number_type(number) in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone(value: str) -> str:
+    """Any valid number (a caller's, which an operator looks up)."""
+    return _e164(_parse_phone(value))
+
+
+def _mobile_phone(value: str) -> str:
+    """The number the confirmation and reminders are texted to."""
+    number = _parse_phone(value)
+    if not sms_reachable(number):
+        if phonenumbers.region_code_for_number(number) in settings.CRENEAU_SMS_REGIONS:
+            raise _Invalid(
+                _(
+                    "This is not a mobile number: give a mobile number, to which the "
+                    "confirmation and the reminder are sent by text message."
+                )
+            )
+        raise _Invalid(
+            _(
+                "Text messages are sent only to mobile numbers in France (mainland and "
+                "overseas): give such a number."
+            )
+        )
+    return _e164(number)
 
 
 def _email(value: str) -> str:
@@ -104,6 +163,17 @@ def _checked(checks: dict[str, Any], prefix: str = "patient.") -> dict[str, Any]
     return cleaned
 
 
+def _patient_checks(given: dict[str, Any]) -> dict[str, Any]:
+    rules = {
+        "last_name": lambda value: _name(value, _("last name")),
+        "first_name": lambda value: _name(value, _("first name")),
+        "birth_date": _birth_date,
+        "phone": _mobile_phone,
+        "email": _email,
+    }
+    return {field: functools.partial(rules[field], value) for field, value in given.items()}
+
+
 def patient_details_clean(
     *,
     last_name: str,
@@ -114,15 +184,27 @@ def patient_details_clean(
     language: str = "fr",
 ) -> PatientDetails:
     cleaned = _checked(
-        {
-            "last_name": lambda: _name(last_name, _("last name")),
-            "first_name": lambda: _name(first_name, _("first name")),
-            "birth_date": lambda: _birth_date(birth_date),
-            "phone": lambda: _phone(phone),
-            "email": lambda: _email(email),
-        }
+        _patient_checks(
+            {
+                "last_name": last_name,
+                "first_name": first_name,
+                "birth_date": birth_date,
+                "phone": phone,
+                "email": email,
+            }
+        )
     )
     return PatientDetails(**cleaned, language="en" if language.lower().startswith("en") else "fr")
+
+
+def patient_details_errors(**given: Any) -> dict[str, str]:
+    """The booking rules' errors for the fields given, by field: a form whose other fields
+    could not even be read still reports these, so the patient sees every error at once."""
+    try:
+        _checked(_patient_checks(given))
+    except PatientDetailsInvalid as error:
+        return error.errors
+    return {}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from creneau.booking.models import Appointment, WaitingListOffer
+from creneau.booking.patients import sms_reachable
 from creneau.errors import DomainError
 from creneau.notify.backends import DeliveryError, Sent, sms_backend
 from creneau.notify.models import Message
@@ -37,8 +38,11 @@ class NotifyError(DomainError):
 
 
 def _media(record) -> list[str]:
-    # "sms" always (the phone is required), "email" when the patient gave an address.
-    return ["sms", "email"] if record.patient_email else ["sms"]
+    """ "sms" when the patient's phone may receive texts (a mobile of the regions served: the
+    booking rules require one, but a record may be older than the rule), "email" when the
+    patient gave an address."""
+    media = ["sms"] if sms_reachable(record.patient_phone) else []
+    return [*media, "email"] if record.patient_email else media
 
 
 def _enqueue(messages: list[Message]) -> None:
@@ -58,7 +62,8 @@ def _create(**fields) -> list[Message]:
         Message(medium=medium, next_attempt_at=fields["send_after"], **fields)
         for medium in _media(record)
     )
-    _enqueue(messages)
+    if messages:
+        _enqueue(messages)
     return messages
 
 

@@ -9,6 +9,7 @@ from creneau.booking.patients import (
     PatientDetailsInvalid,
     caller_criteria_clean,
     patient_details_clean,
+    patient_details_errors,
 )
 
 
@@ -82,7 +83,10 @@ class PatientForm(FocusFirstError):
     phone = forms.CharField(
         label=_("Mobile phone"),
         max_length=30,
-        help_text=_("For the confirmation and the reminder, for example 06 12 34 56 78."),
+        help_text=_(
+            "A mobile number in France (mainland or overseas), for the confirmation and the "
+            "reminder by text message, for example 06 12 34 56 78."
+        ),
         widget=forms.TextInput({"type": "tel", "autocomplete": "tel"}),
     )
     email = forms.EmailField(
@@ -92,8 +96,17 @@ class PatientForm(FocusFirstError):
     )
 
     def patient(self, language: str) -> PatientDetails | None:
-        """The details checked by the booking rules, or None with the errors on the form."""
+        """The details checked by the booking rules, or None with the errors on the form:
+        every error at once, the rules' included for the fields the form could read."""
         if not self.is_valid():
+            readable = {
+                name: self.cleaned_data[name]
+                for name in ("last_name", "first_name", "birth_date", "phone", "email")
+                if name in self.cleaned_data
+            }
+            errors = patient_details_errors(**readable)
+            if errors:
+                self.add_rule_errors(PatientDetailsInvalid(errors, prefix=""))
             return None
         data = self.cleaned_data
         try:
