@@ -285,6 +285,37 @@ def attack_forged_forwarded_for(base: str, slots: Slots) -> dict:
     return {"holds with 50 forged addresses": tally(results)}
 
 
+def attack_sms_anywhere(base: str, slots: Slots) -> dict:
+    """Point 7: confirmations texted to any number in the world, or to a landline."""
+    client = Client(base, "127.0.0.11")
+    report = {}
+    for label, phone in [
+        ("+86 mobile", "+86 138 0013 8000"),
+        ("+234 mobile", "+234 803 123 4567"),
+        ("Paris landline", "01 42 16 00 00"),
+    ]:
+        status, data = client.post(
+            "/api/v1/appointments", {"slot": slots.take(), "patient": patient(1, phone)}
+        )
+        fields = [error["field"] for error in data.get("errors", [])]
+        report[label] = f"{outcome(status, data)} {','.join(fields)}".strip()
+    return report
+
+
+def attack_idempotency_key(base: str, slots: Slots) -> dict:
+    """Point 8: a second client sends the first one's Idempotency-Key and body."""
+    first, second = Client(base, "127.0.0.12"), Client(base, "127.0.0.13")
+    body = {"slot": slots.take(), "patient": patient(2)}
+    key = {"Idempotency-Key": "booking-" + secrets.token_hex(4)}
+    original = first.post("/api/v1/appointments", body, **key)
+    copied = second.post("/api/v1/appointments", body, **key)
+    return {
+        "first client": outcome(*original),
+        "second client, same key and body": outcome(*copied),
+        "second client got a manage token": "manage_token" in copied[1],
+    }
+
+
 def run_attacks(base: str, credentials: dict) -> dict:
     reader = Client(base, "127.0.0.2")
     week_ahead = (datetime.now(UTC) + timedelta(days=7)).date().isoformat()
@@ -295,6 +326,8 @@ def run_attacks(base: str, credentials: dict) -> dict:
         "4 cross-site writes": attack_cross_site(base, general),
         "5 limits shared by every worker": attack_shared_limits(base, credentials, general),
         "6 forged X-Forwarded-For": attack_forged_forwarded_for(base, general),
+        "7 text messages to any number": attack_sms_anywhere(base, general),
+        "8 idempotency keys of another client": attack_idempotency_key(base, general),
     }
 
 

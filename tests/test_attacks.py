@@ -34,6 +34,16 @@ EXPECTED = {
             "429 too_many_requests": 20,
         }
     },
+    "7 text messages to any number": {
+        "+86 mobile": "422 invalid_patient patient.phone",
+        "+234 mobile": "422 invalid_patient patient.phone",
+        "Paris landline": "422 invalid_patient patient.phone",
+    },
+    "8 idempotency keys of another client": {
+        "first client": "201",
+        "second client, same key and body": "409 slot_taken",
+        "second client got a manage token": False,
+    },
 }
 
 

@@ -101,8 +101,11 @@ def test_idempotency_key_replays_refuses_another_body_and_a_concurrent_twin(
 
     # A first request still running holds its key: its twin is told to wait.
     running = {"slot": slot.public_id, "patient": {**PATIENT, "first_name": "Zoé"}}
+    from creneau.booking.throttling import _keyed
+
     idempotency_claim(
         channel=public_site,
+        client=f"addr:{_keyed('127.0.0.1')}",
         key="in-flight",
         fingerprint=request_fingerprint(
             "POST", "/api/v1/appointments", json.dumps(running).encode()
@@ -117,6 +120,42 @@ def test_idempotency_key_replays_refuses_another_body_and_a_concurrent_twin(
     retried = post(client, "/api/v1/appointments", taken_body, **{"Idempotency-Key": "late"})
     assert taken.status_code == retried.status_code == 409
     assert taken.json()["code"] == retried.json()["code"] == "slot_taken"
+
+
+def test_an_idempotency_key_belongs_to_its_client_alone(client, neurosurgery):
+    """Another client sending the same key and body gets its own answer, never the first
+    client's (and its manage token); a key someone else used first does not stop a booking."""
+    slots = Slot.objects.filter(
+        practitioner_role=neurosurgery,
+        bookable_until__gt=NOW,
+        visit_type__code="neurosurgery-first",
+    ).order_by("starts_at")[:2]
+    body = {"slot": slots[0].public_id, "patient": PATIENT}
+    first = post(client, "/api/v1/appointments", body, **{"Idempotency-Key": "shared-key"})
+    assert first.status_code == 201
+    other_browser = client.post(
+        "/api/v1/appointments",
+        json.dumps(body),
+        content_type="application/json",
+        headers={"Idempotency-Key": "shared-key"},
+        REMOTE_ADDR="192.0.2.44",
+    )
+    assert (other_browser.status_code, other_browser.json()["code"]) == (409, "slot_taken")
+    assert "manage_token" not in other_browser.json()
+    assert "Idempotent-Replayed" not in other_browser.headers
+
+    # Someone claims a key first, with another body: the patient's own booking still works.
+    squatted = {"slot": slots[1].public_id, "patient": {**PATIENT, "first_name": "Zoé"}}
+    squatter = client.post(
+        "/api/v1/appointments",
+        json.dumps({**squatted, "slot": "0000000000000000"}),
+        content_type="application/json",
+        headers={"Idempotency-Key": "patients-key"},
+        REMOTE_ADDR="192.0.2.45",
+    )
+    assert squatter.status_code == 404
+    mine = post(client, "/api/v1/appointments", squatted, **{"Idempotency-Key": "patients-key"})
+    assert mine.status_code == 201
 
 
 def test_errors_are_json_with_a_code(client, neurosurgery, private_neurosurgeon, clock):

@@ -426,6 +426,16 @@ def _with_receipt(body):
     return body
 
 
+def _idempotency_client(request: HttpRequest, scope: ChannelScope) -> str:
+    """Whose Idempotency-Key this is: the operator's API client or agent, else the browser's
+    address (as a keyed hash: patients have no account)."""
+    if scope.api_client is not None:
+        return f"api:{scope.api_client.pk}"
+    if scope.agent is not None:
+        return f"agent:{scope.agent.pk}"
+    return f"addr:{client_key(request)}"
+
+
 def _idempotent(
     request: HttpRequest, scope: ChannelScope, run: Callable[[], tuple[int, dict]]
 ) -> HttpResponse:
@@ -437,6 +447,7 @@ def _idempotent(
         return _json(request, status, _with_receipt(body))
     claim = idempotency.idempotency_claim(
         channel=scope.channel,
+        client=_idempotency_client(request, scope),
         key=key,
         fingerprint=idempotency.request_fingerprint(
             request.method or "", request.path, request.body

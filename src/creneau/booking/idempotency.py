@@ -38,6 +38,7 @@ class IdempotencyError(DomainError):
 @dataclass(frozen=True)
 class Claim:
     channel: Channel
+    client: str
     key: str
     key_hash: str
 
@@ -83,22 +84,27 @@ def _unseal(key: str, sealed: str) -> str:
 
 
 def idempotency_claim(
-    *, channel: Channel, key: str, fingerprint: str, now: datetime | None = None
+    *, channel: Channel, client: str, key: str, fingerprint: str, now: datetime | None = None
 ) -> Claim | Replay:
-    """Claim ``key`` for this request, or return the answer already given to it."""
+    """Claim ``key`` for this request of ``client``, or return the answer already given to
+    that client's request with the same key."""
     _check_key(key)
     now = now or timezone.now()
     key_hash = hashlib.sha256(key.encode()).hexdigest()
-    claim = Claim(channel=channel, key=key, key_hash=key_hash)
+    claim = Claim(channel=channel, client=client, key=key, key_hash=key_hash)
     try:
         with transaction.atomic():
             IdempotencyKey.objects.create(
-                channel=channel, key_hash=key_hash, request_hash=fingerprint, created_at=now
+                channel=channel,
+                client=client,
+                key_hash=key_hash,
+                request_hash=fingerprint,
+                created_at=now,
             )
         return claim
     except IntegrityError:
         pass
-    found = IdempotencyKey.objects.get(channel=channel, key_hash=key_hash)
+    found = IdempotencyKey.objects.get(channel=channel, client=client, key_hash=key_hash)
     if found.request_hash != fingerprint:
         raise IdempotencyError(
             "idempotency_key_reused",
@@ -127,7 +133,9 @@ def idempotency_record(*, claim: Claim, status: int, body: dict) -> None:
     """Store the answer; call it inside the transaction of the work it answers."""
     stored = dict(body)
     token = stored.pop(TOKEN_FIELD, None)
-    IdempotencyKey.objects.filter(channel=claim.channel, key_hash=claim.key_hash).update(
+    IdempotencyKey.objects.filter(
+        channel=claim.channel, client=claim.client, key_hash=claim.key_hash
+    ).update(
         response_status=status,
         response_body=stored,
         sealed_token=_seal(claim.key, token) if token else "",
@@ -137,7 +145,10 @@ def idempotency_record(*, claim: Claim, status: int, body: dict) -> None:
 def idempotency_release(*, claim: Claim) -> None:
     """Forget a claim whose request failed unexpectedly: the client may try again."""
     IdempotencyKey.objects.filter(
-        channel=claim.channel, key_hash=claim.key_hash, response_status__isnull=True
+        channel=claim.channel,
+        client=claim.client,
+        key_hash=claim.key_hash,
+        response_status__isnull=True,
     ).delete()
 
 

@@ -227,6 +227,10 @@ class IdempotencyKey(models.Model):
     """
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    # Whose key it is: an operator's API client or agent, or a patient's browser (a keyed hash
+    # of its address). Keys are scoped to their client, so nobody else can replay its answer
+    # (a manage token) or take a key first to make its booking fail.
+    client = models.CharField(max_length=64, default="")
     key_hash = models.CharField(max_length=64)
     request_hash = models.CharField(max_length=64)
     # Null while the first request runs: a second one with the same key then gets 409.
@@ -238,7 +242,7 @@ class IdempotencyKey(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["channel", "key_hash"], name="booking_idempotency_unique"
+                fields=["channel", "client", "key_hash"], name="booking_idempotency_client_key"
             )
         ]
         indexes = [models.Index(fields=["created_at"], name="booking_idempotency_age")]
