@@ -515,9 +515,10 @@ def slots_list(request: HttpRequest, filters: Query[SlotFilters]):
         )
     scope.require("search")
     now = timezone.now()
+    visit_type = _resolve_visit_type(scope, filters.visit_type) if filters.visit_type else None
     page = queries.slots_search(
         scope,
-        visit_type=_resolve_visit_type(scope, filters.visit_type) if filters.visit_type else None,
+        visit_type=visit_type,
         specialty=specialty,
         establishment=_resolve_establishment(scope, filters.establishment),
         practitioner=_resolve_practitioner(scope, filters.practitioner),
@@ -535,7 +536,7 @@ def slots_list(request: HttpRequest, filters: Query[SlotFilters]):
     services.offer_record(
         scope=scope,
         slots=page.slots,
-        query={"visit_type": filters.visit_type, "specialty": filters.specialty},
+        query={"visit_type": visit_type, "specialty": specialty},
     )
     return {
         "channel": channel_out(scope),
@@ -560,11 +561,12 @@ def practitioner_availability(
     scope.require("search")
     practitioner = _resolve_practitioner(scope, practitioner_id)
     now = timezone.now()
+    visit_type = _resolve_visit_type(scope, filters.visit_type) if filters.visit_type else None
     week = queries.practitioner_availability(
         scope,
         practitioner=practitioner,
         week_start=filters.week,
-        visit_type=_resolve_visit_type(scope, filters.visit_type) if filters.visit_type else None,
+        visit_type=visit_type,
         establishment=_resolve_establishment(scope, filters.establishment),
         now=now,
     )
@@ -583,7 +585,7 @@ def practitioner_availability(
     services.offer_record(
         scope=scope,
         slots=offered + ([following] if following else []),
-        query={"practitioner": practitioner_id, "visit_type": filters.visit_type},
+        query={"practitioner": practitioner, "visit_type": visit_type},
     )
     return {
         "practitioner": _practitioner(practitioner),

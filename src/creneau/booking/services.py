@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -148,14 +148,25 @@ def _ledger(kind: str, appointment: Appointment, scope: ChannelScope | None, now
     return entry.public_id
 
 
-def offer_record(*, scope: ChannelScope, slots, query: dict) -> None:
+def offer_record(*, scope: ChannelScope, slots, query: dict[str, models.Model | None]) -> None:
     """The ledger's record of a search served to a channel: what was asked, and every slot
-    offered (by public identifiers). One INSERT, whatever the number of slots."""
+    offered (by public identifiers). One INSERT, whatever the number of slots.
+
+    The criteria are objects of the directory, recorded by their public identifiers (a
+    specialty by its code): the ledger is public and append-only, so free text typed in a
+    search (a name, which may be a patient's, a phone number) never enters it."""
+    criteria = {}
+    for name, value in query.items():
+        if value is None:
+            continue
+        if not isinstance(value, models.Model):
+            raise TypeError(f"offer_record: {name} must be a directory object, not text")
+        criteria[name] = getattr(value, "public_id", None) or value.code
     entry_append(
         kind="offer",
         payload={
             **_scope_fields(scope),
-            "query": {name: value for name, value in query.items() if value},
+            "query": criteria,
             "slots": [{"slot": slot.public_id, **payloads.place(slot)} for slot in slots],
         },
     )

@@ -190,11 +190,8 @@ def _slot_rows(scope: ChannelScope, form: ConsoleSearchForm, now: datetime):
     services.offer_record(
         scope=scope,
         slots=slots,
-        query={
-            "visit_type": data["visit_type"],
-            "establishment": data.get("establishment"),
-            "practitioner": data.get("practitioner"),
-        },
+        # The practitioner's name as typed is free text: it never enters the public ledger.
+        query={"visit_type": visit_type, "establishment": establishment},
     )
     days: dict[date, list] = {}
     for slot in slots:

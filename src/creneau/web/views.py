@@ -161,10 +161,7 @@ def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
     services.offer_record(
         scope=site.scope,
         slots=[slot for group in groups[:RESULT_GROUPS] for slot in group.slots],
-        query={
-            "visit_type": query["visit_type"].public_id if query.get("visit_type") else "",
-            "specialty": query["specialty"].code if query.get("specialty") else "",
-        },
+        query={"visit_type": query.get("visit_type"), "specialty": query.get("specialty")},
     )
     context.update(
         searched=True,
@@ -233,10 +230,7 @@ def _week(request: HttpRequest, site: PatientSite, **criteria):
     services.offer_record(
         scope=site.scope,
         slots=[slot for _day, slots in week.days for slot in slots],
-        query={
-            "practitioner": criteria["practitioner"].public_id,
-            "visit_type": visit_type.public_id if visit_type else "",
-        },
+        query={"practitioner": criteria["practitioner"], "visit_type": visit_type},
     )
     return week
 
@@ -452,7 +446,7 @@ def move(request: HttpRequest, site: PatientSite, appointment_id: str) -> HttpRe
     others = queries.slots_search(site.scope, visit_type=appointment.visit_type, limit=6).slots
     others = [slot for slot in others if slot.practitioner_id != appointment.practitioner_id]
     services.offer_record(
-        scope=site.scope, slots=others, query={"visit_type": appointment.visit_type.public_id}
+        scope=site.scope, slots=others, query={"visit_type": appointment.visit_type}
     )
     return render(
         request,
