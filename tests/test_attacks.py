@@ -1,13 +1,14 @@
-"""The attacks of issue 14 (points 3 to 8) replayed by bench/attacks.py against a real
+"""The attacks of issue 14 (points 3 to 8, and 10) replayed by bench/attacks.py against a real
 ``creneau serve`` with three gunicorn workers: on SQLite and PostgreSQL with the counters in
 the database, and with the counters in Redis. Every limit holds exactly, whatever worker
 answers."""
 
 import os
 import socket
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from bench.attacks import database, run_attacks, served_hub
+from bench.attacks import Client, Slots, database, patient, run_attacks, served_hub
 
 EXPECTED = {
     "3 operator holds (cap 20 at once)": {
@@ -70,4 +71,28 @@ def test_the_attacks_get_exactly_what_the_limits_allow(counters, tmp_path):
         hub = served_hub(tmp_path, {**env, **engine_env}, workers=3)
         with hub as (base, credentials):
             report = run_attacks(base, credentials)
+            secrets_used = open_appointment_every_way(base)
     assert report == EXPECTED
+    # Point 10: the server's log (gunicorn's access log and Django's lines) holds none of them.
+    log = (tmp_path / "serve.log").read_text(encoding="utf-8")
+    assert "/a/[redacted]" in log and "404" in log
+    for secret in secrets_used:
+        assert secret not in log
+
+
+def open_appointment_every_way(base: str) -> list[str]:
+    """Book, then open the appointment by its SMS short link, its manage page, the API's
+    header, and a wrong short link (a 404, which Django logs with its path)."""
+    client = Client(base, "127.0.0.20")
+    slots = Slots(client, "dermatology", (datetime.now(UTC) + timedelta(days=7)).date().isoformat())
+    status, booked = client.post(
+        "/api/v1/appointments", {"slot": slots.take(), "patient": patient(3)}
+    )
+    assert status == 201, booked
+    token, appointment = booked["manage_token"], booked["id"]
+    wrong = "Zz" + token[2:]
+    assert client.get(f"/a/{token}")[0] == 302
+    assert client.get(f"/appointments/{appointment}/?token={token}")[0] == 200
+    assert client.get(f"/api/v1/appointments/{appointment}", **{"X-Manage-Token": token})[0] == 200
+    assert client.get(f"/a/{wrong}")[0] == 404
+    return [token, wrong, token[:12]]

@@ -106,3 +106,15 @@ def test_sqlite_runs_in_wal_mode(db):
         mode = cursor.fetchone()[0]
     # The test database lives in memory, where SQLite answers "memory"; files get WAL.
     assert mode in {"wal", "memory"}
+
+
+def test_log_lines_carry_no_manage_token():
+    import logging
+
+    from creneau.operations.log_redaction import RedactSecrets, redact
+
+    assert redact("GET /en/a/AbC-12_x HTTP/1.1") == "GET /en/a/[redacted] HTTP/1.1"
+    assert redact("/appointments/k2/?token=s3cr3t&x=1") == "/appointments/k2/?token=[redacted]&x=1"
+    record = logging.LogRecord("django.request", 30, "", 0, "Not Found: %s", ("/w/s3cr3t",), None)
+    assert RedactSecrets().filter(record)
+    assert record.getMessage() == "Not Found: /w/[redacted]"

@@ -33,8 +33,9 @@ def serve(*, bind: str, workers: int, threads: int) -> None:
             "threads": threads,
             "worker_class": "gthread",
             "accesslog": "-",
-            # Query strings may carry a manage token: log the path only, never patient data.
+            # Paths and query strings may carry a manage token: the path only, redacted.
             "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+            "logger_class": "creneau.operations.log_redaction.RedactingLogger",
             # X-Forwarded-For and -Proto are believed from the proxies named, nobody else.
             "forwarded_allow_ips": ",".join(str(n) for n in settings.CRENEAU_TRUSTED_PROXIES) or "",
             "timeout": 60,

@@ -1,0 +1,46 @@
+"""Secrets out of every log line. A manage token opens a patient's appointment: it travels in
+the SMS short link (``/a/TOKEN``, ``/w/TOKEN``), in ``?token=`` of the manage pages and in the
+``X-Manage-Token`` header. gunicorn's access log and Django's own log lines (a 404 names its
+path) get them redacted before they are written."""
+
+import logging
+import re
+
+from gunicorn.glogging import Logger
+
+REDACTED = "[redacted]"
+_IN_PATH = re.compile(r"(/[aw]/)[^/?#\s\"']+")
+_IN_QUERY = re.compile(
+    r"((?:^|[?&;])(?:token|manage_token|access_token|client_secret|code|otp_token)=)[^&;#\s\"']*",
+    re.IGNORECASE,
+)
+# Request headers that carry a credential: never written, whatever the log format asks for.
+_SECRET_HEADERS = ("authorization", "cookie", "x-manage-token", "idempotency-key")
+
+
+def redact(text: str) -> str:
+    return _IN_QUERY.sub(rf"\1{REDACTED}", _IN_PATH.sub(rf"\1{REDACTED}", text))
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, with every atom of the access log redacted."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key, value in atoms.items():
+            if any(key == f"{{{name}}}i" for name in _SECRET_HEADERS):
+                atoms[key] = REDACTED
+            elif isinstance(value, str):
+                atoms[key] = redact(value)
+        return atoms
+
+
+class RedactSecrets(logging.Filter):
+    """For Django's and Créneau's log records: the message with its secrets redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
