@@ -91,7 +91,8 @@ class ApiBrowserPolicyMiddleware:
                 "cross_site_request",
                 _("This API does not accept writes sent by another site's page."),
             )
-        if request.body:
+        has_body = int(request.META.get("CONTENT_LENGTH") or 0) > 0
+        if has_body or "HTTP_TRANSFER_ENCODING" in request.META:
             content_type = request.content_type or ""
             if content_type not in JSON_TYPES and not content_type.endswith("+json"):
                 return _refuse(

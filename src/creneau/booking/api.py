@@ -24,6 +24,7 @@ from creneau.booking.throttling import client_key, throttle, throttle_phone
 from creneau.channels import queries as directory
 from creneau.channels.api import ChannelOut, channel_out
 from creneau.channels.queries import ChannelScope, channel_scope_for_request
+from creneau.dates import ApiDay
 from creneau.directory.models import Specialty, VisitType
 from creneau.errors import DomainError
 from creneau.ledger.services import receipt
@@ -100,8 +101,8 @@ class SlotFilters(Schema):
     specialty: str | None = Field(None, description="a specialty code (new-patient visits)")
     establishment: str | None = Field(None, description="an establishment id or FINESS")
     practitioner: str | None = Field(None, description="a practitioner id or RPPS")
-    from_date: date | None = Field(None, description="first day, Paris time")
-    to_date: date | None = Field(None, description="last day, Paris time, included")
+    from_date: ApiDay | None = Field(None, description="first day, Paris time")
+    to_date: ApiDay | None = Field(None, description="last day, Paris time, included")
     time_of_day: Literal["morning", "afternoon"] | None = None
     from_time: time | None = Field(None, description="local time, HH:MM")
     to_time: time | None = Field(None, description="local time, HH:MM")
@@ -114,7 +115,7 @@ class SlotFilters(Schema):
 
 
 class AvailabilityFilters(Schema):
-    week: date | None = Field(None, description="any day of the week wanted; default this week")
+    week: ApiDay | None = Field(None, description="any day of the week wanted; default this week")
     visit_type: str | None = None
     establishment: str | None = None
 

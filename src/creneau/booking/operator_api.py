@@ -13,16 +13,17 @@ from creneau.booking.models import paris_midnight
 from creneau.booking.patients import caller_criteria_clean
 from creneau.channels.models import OperatorCompany
 from creneau.channels.queries import channel_scope_for_request
+from creneau.dates import MAX_OFFSET, ApiDay
 
 router = Router(tags=["operators"])
 
 
 class AppointmentsFilters(Schema):
-    from_date: date | None = Field(None, description="first day, Paris time (default: today)")
-    to_date: date | None = Field(None, description="last day, Paris time, included")
+    from_date: ApiDay | None = Field(None, description="first day, Paris time (default: today)")
+    to_date: ApiDay | None = Field(None, description="last day, Paris time, included")
     status: str | None = Field(None, description="booked, cancelled_patient, no_show, ...")
     limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class AppointmentsPage(Schema):
@@ -43,8 +44,8 @@ class LookupOut(Schema):
 
 
 class StatisticsFilters(Schema):
-    from_date: date | None = Field(None, description="default: 30 days ago")
-    to_date: date | None = Field(None, description="default: today")
+    from_date: ApiDay | None = Field(None, description="default: 30 days ago")
+    to_date: ApiDay | None = Field(None, description="default: today")
     format: str = Field("json", pattern="^(json|csv)$")
 
 

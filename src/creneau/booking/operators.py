@@ -29,7 +29,9 @@ from creneau.booking.queries import with_details
 from creneau.booking.services import BookingError
 from creneau.channels.models import Contract, OperatorCompany
 from creneau.channels.queries import ActionNotAllowed, ChannelScope
+from creneau.dates import FIRST_DAY, LAST_DAY, LONGEST_PERIOD_DAYS, day_in_range
 from creneau.directory.text import fold
+from creneau.errors import DomainError
 from creneau.ledger.models import Entry
 from creneau.sealing import keyed_hash
 
@@ -229,10 +231,27 @@ def statistics_totals(rows: list[DayRow]) -> list[DayRow]:
 STATISTICS_DAYS = 30
 
 
+class PeriodInvalid(DomainError):
+    status = 422
+
+
 def statistics_period(first: date | None, last: date | None) -> tuple[date, date]:
-    """The days asked for, by default the last ``STATISTICS_DAYS`` up to today (Paris)."""
+    """The days asked for, by default the last ``STATISTICS_DAYS`` up to today (Paris); at
+    most a year at once, within the days the hub knows (creneau.dates)."""
     last = last or timezone.localdate()
-    return first or last - timedelta(days=STATISTICS_DAYS), last
+    first = first or last - timedelta(days=STATISTICS_DAYS)
+    if not (day_in_range(first) and day_in_range(last)):
+        raise PeriodInvalid(
+            "invalid_period",
+            _("The period must lie between %(first)s and %(last)s.")
+            % {"first": FIRST_DAY, "last": LAST_DAY},
+        )
+    if abs((last - first).days) >= LONGEST_PERIOD_DAYS:
+        raise PeriodInvalid(
+            "invalid_period",
+            _("Ask for at most %(days)s days at once.") % {"days": LONGEST_PERIOD_DAYS},
+        )
+    return first, last
 
 
 def statistics_csv(rows: list[DayRow], first: date, last: date) -> HttpResponse:

@@ -14,6 +14,7 @@ from creneau.agenda.queries import offerable_slots
 from creneau.booking.models import PARIS, Appointment, Hold, WaitingListEntry, paris_midnight
 from creneau.booking.services import BookingError, token_hash, token_matches
 from creneau.channels.queries import ChannelScope
+from creneau.dates import instant_in_range
 from creneau.directory.models import Establishment, Practitioner, Specialty, VisitType
 
 EARTH_RADIUS_KM = 6371.0
@@ -55,7 +56,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, public_id = raw.split("|", 1)
         starts_at = datetime.fromisoformat(moment)
-        if starts_at.tzinfo is None:
+        if starts_at.tzinfo is None or not instant_in_range(starts_at):
             raise ValueError
         return starts_at, public_id
     except ValueError as error:

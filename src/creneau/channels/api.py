@@ -6,6 +6,7 @@ from ninja import Field, Query, Router, Schema
 
 from creneau.channels import queries
 from creneau.channels.queries import channel_scope_for_request
+from creneau.dates import MAX_OFFSET
 
 router = Router(tags=["directory"])
 
@@ -93,7 +94,7 @@ class ChannelOut(Schema):
 
 class PageParams(Schema):
     limit: int = Field(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 class EstablishmentPage(Schema):

@@ -49,7 +49,9 @@ def _answering(view):
 
 def _int(request: HttpRequest, name: str) -> int:
     raw = request.GET.get(name, "")
-    if not raw.isdigit():
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int), and no more of them than
+    # a log could ever count.
+    if not (raw.isascii() and raw.isdecimal() and len(raw) <= 15):
         raise _BadRequest("invalid_request", _("%(name)s must be a whole number.") % {"name": name})
     return int(raw)
 

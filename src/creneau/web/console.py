@@ -358,17 +358,23 @@ def statistics(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
 
 
 def _day(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
+    """A day of the period chooser; a day it cannot read is no day (the default period)."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def statistics_page(request: HttpRequest, companies, *, template: str, context: dict):
     """The statistics of ``companies`` over a period: a table per day, the operators side by
     side (table and bar chart), and the CSV of the same rows (``?format=csv``)."""
+    period_error = ""
     try:
         first, last = operators.statistics_period(
             _day(request.GET.get("from")), _day(request.GET.get("to"))
         )
-    except ValueError:
+    except operators.PeriodInvalid as error:
+        period_error = error.message
         first, last = operators.statistics_period(None, None)
     if first > last:
         first, last = last, first
@@ -383,6 +389,7 @@ def statistics_page(request: HttpRequest, companies, *, template: str, context: 
         template,
         {
             **context,
+            "period_error": period_error,
             "rows": rows,
             "totals": totals,
             "chart": [

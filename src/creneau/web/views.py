@@ -31,6 +31,7 @@ from creneau.channels.queries import (
     specialties_in_scope,
     visit_types_in_scope,
 )
+from creneau.dates import day_in_range
 from creneau.directory.models import Establishment, Specialty, VisitType
 from creneau.directory.text import fold
 from creneau.errors import DomainError
@@ -178,10 +179,13 @@ def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
 
 
 def _week_start(raw: str | None) -> date | None:
+    """The week asked for; one that cannot be read, or lies beyond the days the hub knows, is
+    this week."""
     try:
-        return date.fromisoformat(raw) if raw else None
+        asked = date.fromisoformat(raw) if raw else None
     except ValueError:
         return None
+    return asked if asked is not None and day_in_range(asked) else None
 
 
 @patient_page
