@@ -3,7 +3,7 @@
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from creneau.booking.api import router as booking_router
 from creneau.booking.operator_api import router as operator_router
@@ -11,8 +11,15 @@ from creneau.booking.throttling import Throttled
 from creneau.channels.api import router as directory_router
 from creneau.errors import DomainError
 from creneau.ledger.services import refusal_append
+from creneau.openapi import openapi_complete
 
-api = NinjaAPI(
+
+class CreneauAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        return openapi_complete(super().get_openapi_schema(*args, **kwargs))
+
+
+api = CreneauAPI(
     title="Créneau",
     version="1",
     description=(
@@ -70,3 +77,13 @@ def _not_found(request: HttpRequest, error: Http404) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
     return error_response(request, 401, "unauthenticated", _("Authentication required."))
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    """ninja's own refusals: a body it cannot parse (400), and any other status it raises."""
+    if error.status_code == 400:
+        return error_response(
+            request, 400, "invalid_json", _("The request's body is not a readable JSON document.")
+        )
+    return error_response(request, error.status_code, "http_error", str(error))

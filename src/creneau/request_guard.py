@@ -45,4 +45,9 @@ class RefuseNulMiddleware:
         message = _("The request contains a NUL character, which no field or address may hold.")
         if request.path_info.startswith("/api/"):
             return JsonResponse({"code": "invalid_character", "message": message}, status=400)
+        if request.path_info.startswith("/oauth/"):
+            # The token endpoint's errors, as RFC 6749 §5.2 shapes them.
+            return JsonResponse(
+                {"error": "invalid_request", "error_description": message}, status=400
+            )
         return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")

@@ -98,7 +98,9 @@ class AvailabilityOut(Schema):
 
 class SlotFilters(Schema):
     visit_type: str | None = Field(None, description="a visit type id or code")
-    specialty: str | None = Field(None, description="a specialty code (new-patient visits)")
+    specialty: str | None = Field(
+        None, description="a specialty code (new-patient visits)", examples=["neurosurgery"]
+    )
     establishment: str | None = Field(None, description="an establishment id or FINESS")
     practitioner: str | None = Field(None, description="a practitioner id or RPPS")
     from_date: ApiDay | None = Field(None, description="first day, Paris time")

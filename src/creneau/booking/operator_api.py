@@ -49,7 +49,7 @@ class StatisticsFilters(Schema):
     format: str = Field("json", pattern="^(json|csv)$")
 
 
-class DayOut(Schema):
+class StatisticsDayOut(Schema):
     day: date
     searches: int
     bookings: int
@@ -63,7 +63,7 @@ class StatisticsOut(Schema):
     operator: str
     from_date: date
     to_date: date
-    days: list[DayOut]
+    days: list[StatisticsDayOut]
 
 
 @router.get("/operator/appointments", response=AppointmentsPage, summary="The operator's bookings")
