@@ -425,3 +425,58 @@ def test_a_logo_must_be_the_image_its_name_says():
     ]:
         with pytest.raises(ValidationError):
             validate_logo(SimpleUploadedFile(name, content))
+
+
+def card_of(card: str) -> tuple[str, str]:
+    """A result card's practitioner and place."""
+    name = re.search(r"<h3><a [^>]*>([^<]+)</a>", card)[1]
+    return name, re.search(r'<p class="place">([^<]+)', card)[1]
+
+
+def test_results_are_one_card_per_practitioner_counted_and_paged_through(
+    client, open_agenda, clock
+):
+    """Twelve neurosurgeons with two visits each: one card per practitioner (not per visit),
+    how many were found, and a second page with the rest."""
+    from creneau.directory.models import PractitionerRole
+
+    roles = list(
+        PractitionerRole.objects.filter(
+            establishment__organisation__is_public=True, specialties__code="neurosurgery"
+        ).order_by("pk")[:12]
+    )
+    assert len(roles) == 12
+    for role in roles:
+        open_agenda(role, codes=("neurosurgery-first", "neurosurgery-spine"))
+    first = client.get("/en/search/", {"what": "s:neurosurgery", "when": "soon"}).content.decode()
+    assert "12 practitioners have a free slot. Page 1 of 2." in first
+    cards = re.findall(r'<li class="card result">.*?</li>', first, re.S)
+    assert len(cards) == 10
+    names = [card_of(card) for card in cards]
+    assert len(set(names)) == 10  # each practitioner once in each place
+    # Both visits on one card: each time names its visit.
+    assert "First consultation" in cards[0] and "Spine" in cards[0]
+    second_url = unescape(re.search(r'href="([^"]+)" rel="next"', first)[1])
+    second = client.get(second_url).content.decode()
+    assert "Page 2 of 2." in second
+    later = [
+        re.search(r"<h3><a [^>]*>([^<]+)</a>", c)[1]
+        for c in re.findall(r'<li class="card result">.*?</li>', second, re.S)
+    ]
+    assert len(later) == 2 and not set(later) & set(names)
+
+
+def test_a_practitioners_week_with_all_visits_names_each_slots_visit(client, neurosurgery, clock):
+    practitioner = neurosurgery.practitioner.public_id
+    week = free_slot(neurosurgery).starts_at.date().isoformat()
+    html = client.get(f"/en/practitioners/{practitioner}/", {"week": week}).content.decode()
+    buttons = re.findall(r'<button type="submit" name="slot"[^>]*>(.*?)</button>', html, re.S)
+    assert buttons
+    visible = [re.sub(r'<span class="visually-hidden">.*?</span>', "", b) for b in buttons]
+    assert all('class="slot-visit"' in b for b in visible)
+    assert any("Spine" in b for b in visible) and any("First consultation" in b for b in visible)
+    one_visit = client.get(
+        f"/en/practitioners/{practitioner}/",
+        {"week": week, "visit": free_slot(neurosurgery).visit_type.public_id},
+    ).content.decode()
+    assert 'class="slot-visit"' not in one_visit

@@ -81,6 +81,20 @@ class ResultGroup:
     def first(self) -> Slot:
         return self.slots[0]
 
+    @property
+    def several_visits(self) -> bool:
+        return len({slot.visit_type_id for slot in self.slots}) > 1
+
+
+def _page_number(raw: str | None) -> int:
+    return int(raw) if raw and raw.isascii() and raw.isdecimal() and len(raw) < 6 else 1
+
+
+def _page_url(request: HttpRequest, page: int) -> str:
+    query = request.GET.copy()
+    query["page"] = str(page)
+    return f"{request.path}?{query.urlencode()}"
+
 
 @patient_page
 def home(request: HttpRequest, site: PatientSite) -> HttpResponse:
@@ -140,33 +154,47 @@ def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
     if data["where"]:
         places = _matching_establishments(site, data["where"])
         found = found.filter(establishment_id__in=[p.pk for p in places])
-    earliest = list(
+    # One card per practitioner and place (a practitioner of two hospitals has two addresses),
+    # whatever the visit: each of its times names its
+    # visit when the card holds several. Every practitioner found is counted and paged through.
+    rows = list(
         found.order_by()
-        .values("practitioner_role_id", "visit_type_id")
+        .values("practitioner_role_id", "establishment_id")
         .annotate(first=Min("starts_at"))
-        .order_by("first", "practitioner_role_id", "visit_type_id")[: RESULT_GROUPS * 3]
     )
-    groups = []
-    for row in earliest:
-        # One card per practitioner, place and visit: the times on it are for that visit.
-        slots = list(
-            found.filter(
-                practitioner_role_id=row["practitioner_role_id"], visit_type_id=row["visit_type_id"]
-            )[:SLOTS_PER_GROUP]
-        )
-        if not slots:
-            continue
-        groups.append(ResultGroup(slots=slots, distance=distances.get(slots[0].establishment_id)))
     if near:
-        groups.sort(key=lambda g: (g.distance is None, g.distance or 0, g.first.starts_at))
+        rows.sort(
+            key=lambda r: (
+                distances.get(r["establishment_id"]) is None,
+                distances.get(r["establishment_id"]) or 0,
+                r["first"],
+                r["practitioner_role_id"],
+            )
+        )
+    else:
+        rows.sort(key=lambda r: (r["first"], r["practitioner_role_id"]))
+    pages = max(1, -(-len(rows) // RESULT_GROUPS))
+    page = min(_page_number(request.GET.get("page")), pages)
+    groups = []
+    for row in rows[(page - 1) * RESULT_GROUPS : page * RESULT_GROUPS]:
+        slots = list(
+            found.filter(practitioner_role_id=row["practitioner_role_id"])[:SLOTS_PER_GROUP]
+        )
+        if slots:
+            groups.append(ResultGroup(slots=slots, distance=distances.get(row["establishment_id"])))
     services.offer_record(
         scope=site.scope,
-        slots=[slot for group in groups[:RESULT_GROUPS] for slot in group.slots],
+        slots=[slot for group in groups for slot in group.slots],
         query={"visit_type": query.get("visit_type"), "specialty": query.get("specialty")},
     )
     context.update(
         searched=True,
-        groups=groups[:RESULT_GROUPS],
+        groups=groups,
+        found_count=len(rows),
+        page=page,
+        pages=pages,
+        previous_page=_page_url(request, page - 1) if page > 1 else None,
+        next_page=_page_url(request, page + 1) if page < pages else None,
         places=places,
         near=near is not None,
         waiting_list_url=site.url(
