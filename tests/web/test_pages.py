@@ -156,18 +156,38 @@ def test_a_wrong_token_and_an_unknown_appointment_look_the_same(client, neurosur
     assert "Durand" not in wrong.content.decode()
 
 
-def test_an_expired_hold_and_a_taken_slot_have_clear_pages(client, neurosurgery, clock):
+def test_a_hold_expired_while_typing_still_books_a_free_slot(client, neurosurgery, clock):
+    """The patient took too long: the slot is still free, so it is booked all the same."""
     slot = free_slot(neurosurgery)
     held = client.post("/hold/", {"slot": slot.public_id})
     clock.shift(timedelta(minutes=11))
+    form = client.get(held["Location"]).content.decode()
+    assert "Vous pouvez tout de même confirmer" in form and "Trop tard" not in form
     late = client.post(held["Location"], DETAILS)
-    assert late.status_code == 410
-    assert "Trop tard" in late.content.decode()
-    assert "Choisir un autre créneau" in late.content.decode()
-    book_through_pages(client, slot)
+    assert late.status_code == 303, late.content.decode()[:500]
+    assert Appointment.objects.get(slot=slot).patient_last_name == "Durand"
     taken = client.post("/hold/", {"slot": slot.public_id})
     assert taken.status_code == 409
     assert "Ce créneau vient d\u2019être pris" in taken.content.decode()
+
+
+def test_a_slot_taken_after_the_hold_expired_keeps_the_details_and_offers_the_nearest(
+    client, neurosurgery, clock
+):
+    slot, other = free_slots(neurosurgery, 2)
+    held = client.post("/en/hold/", {"slot": slot.public_id})
+    clock.shift(timedelta(minutes=11))
+    # Someone else books the freed slot meanwhile.
+    book_through_pages(client, slot, details={**DETAILS, "last_name": "Autre"})
+    late = client.post(held["Location"], DETAILS)
+    assert late.status_code == 409
+    html = late.content.decode()
+    assert "This slot was taken while you were typing" in html
+    assert 'value="Durand"' in html and 'value="06 45 67 89 01"' in html  # kept
+    assert f'name="slot" value="{other.public_id}"' in html
+    chosen = client.post(held["Location"], {**DETAILS, "slot": other.public_id})
+    assert chosen.status_code == 303
+    assert Appointment.objects.get(slot=other).patient_last_name == "Durand"
 
 
 def test_patient_details_are_checked_field_by_field_and_nothing_is_booked(

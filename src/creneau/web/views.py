@@ -304,8 +304,10 @@ def hold(request: HttpRequest, site: PatientSite) -> HttpResponse:
     return Redirect(site.url("book", held.public_id))
 
 
-def _check_active(held: Hold) -> None:
-    """The booking form is shown only while the hold can still be booked."""
+def _check_not_used(held: Hold) -> None:
+    """The booking form is shown until the hold is used. A hold that expired while the patient
+    typed is no reason to lose what they typed: the slot is booked if it is still free, and
+    otherwise the nearest times are offered on the same form, their details kept."""
     if held.status == Hold.Status.CONSUMED:
         raise BookingError(
             "hold_used",
@@ -315,8 +317,39 @@ def _check_active(held: Hold) -> None:
             ),
             status=410,
         )
-    if held.status != Hold.Status.ACTIVE or held.expires_at <= timezone.now():
-        raise services.hold_expired_error()
+
+
+def _is_live(held: Hold) -> bool:
+    return held.status == Hold.Status.ACTIVE and held.expires_at > timezone.now()
+
+
+def _book_from_form(site: PatientSite, held: Hold, chosen: str, patient) -> services.Booked:
+    """Through the hold while it lives; once it has expired, the same slot if it is still
+    free; or another time of the same visit the patient chose on the form."""
+    if chosen:
+        slot = queries.slot_by_id(chosen)
+        if slot.visit_type_id != held.slot.visit_type_id:
+            raise BookingError(
+                "visit_type_mismatch", _("Choose a time for the same visit."), status=422
+            )
+        return services.appointment_book(scope=site.scope, patient=patient, slot=slot)
+    if _is_live(held):
+        return services.appointment_book(scope=site.scope, patient=patient, hold=held)
+    return services.appointment_book(scope=site.scope, patient=patient, slot=held.slot)
+
+
+def _nearest_times(site: PatientSite, slot) -> list:
+    """The earliest free times of the same visit: with the same practitioner first."""
+    same = queries.slots_search(
+        site.scope, visit_type=slot.visit_type, practitioner=slot.practitioner, limit=6
+    ).slots
+    found = same or queries.slots_search(site.scope, visit_type=slot.visit_type, limit=6).slots
+    services.offer_record(
+        scope=site.scope,
+        slots=found,
+        query={"visit_type": slot.visit_type, "practitioner": slot.practitioner},
+    )
+    return found
 
 
 @patient_page
@@ -324,26 +357,39 @@ def book(request: HttpRequest, site: PatientSite, hold_id: str) -> HttpResponse:
     held = queries.access_hold(scope=site.scope, public_id=hold_id)
     back = site.url("practitioner", held.slot.practitioner.public_id)
     try:
-        _check_active(held)
+        _check_not_used(held)
     except DomainError as error:
         return error_page(request, site, error, back=back, back_label=_("Choose another slot"))
     form = PatientForm(request.POST or None)
+    alternatives = None
+    status = 200
     if request.method == "POST":
+        status = 422
         patient = form.patient(_language())
         if patient is not None:
             try:
                 throttle(request, "book")
                 throttle_phone(patient.phone)
-                booked = services.appointment_book(scope=site.scope, patient=patient, hold=held)
+                booked = _book_from_form(site, held, request.POST.get("slot", ""), patient)
+            except BookingError as error:
+                if error.code not in ("slot_taken", "hold_expired", "slot_unavailable"):
+                    return error_page(
+                        request, site, error, back=back, back_label=_("Choose another slot")
+                    )
+                alternatives, status = _nearest_times(site, held.slot), 409
             except DomainError as error:
                 return error_page(
                     request, site, error, back=back, back_label=_("Choose another slot")
                 )
-            return Redirect(
-                site.url(
-                    "manage", booked.appointment.public_id, token=booked.manage_token, done="booked"
+            else:
+                return Redirect(
+                    site.url(
+                        "manage",
+                        booked.appointment.public_id,
+                        token=booked.manage_token,
+                        done="booked",
+                    )
                 )
-            )
     remaining = max(0, int((held.expires_at - timezone.now()).total_seconds()))
     return render(
         request,
@@ -355,9 +401,12 @@ def book(request: HttpRequest, site: PatientSite, hold_id: str) -> HttpResponse:
             "slot": held.slot,
             "form": form,
             "remaining": remaining,
+            "expired": not _is_live(held),
+            "taken": alternatives is not None,
+            "alternatives": alternatives or [],
             "back": back,
         },
-        status=422 if request.method == "POST" else 200,
+        status=status,
     )
 
 
