@@ -101,14 +101,41 @@ def test_staff_mark_arrivals_and_cancel_for_the_hospital(
         "/admin/booking/appointment/",
         {"action": "mark_arrived", "_selected_action": [first.pk]},
     )
-    client.post(
+    # Cancelling asks first, and for the reason the patient is told.
+    asked = client.post(
         "/admin/booking/appointment/",
         {"action": "cancel_by_hospital", "_selected_action": [second.pk]},
+    )
+    assert asked.status_code == 200
+    html = asked.content.decode()
+    assert second.public_id in html and 'name="reason"' in html
+    second.refresh_from_db()
+    assert second.status == "booked"
+    no_reason = client.post(
+        "/admin/booking/appointment/",
+        {"action": "cancel_by_hospital", "_selected_action": [second.pk], "confirm": "yes"},
+    )
+    assert no_reason.status_code == 200 and 'aria-invalid="true"' in no_reason.content.decode()
+    second.refresh_from_db()
+    assert second.status == "booked"
+    client.post(
+        "/admin/booking/appointment/",
+        {
+            "action": "cancel_by_hospital",
+            "_selected_action": [second.pk],
+            "confirm": "yes",
+            "reason": "Praticien absent ce jour-là",
+        },
     )
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.status == "arrived"
     assert second.status == "cancelled_staff"
+    assert second.cancel_reason == "Praticien absent ce jour-là"
+    sms = second.messages.get(kind="cancelled", medium="sms")
+    from creneau.notify.texts import render
+
+    assert "Praticien absent ce jour-là" in render(sms).sms
     assert [e.by for e in second.events.filter(action="cancelled")] == [hospital_admin]
     detail = client.get(f"/admin/booking/appointment/{first.pk}/change/").content.decode()
     assert first.manage_token_hash not in detail

@@ -107,8 +107,17 @@ def test_an_agent_finds_a_caller_and_moves_then_cancels(agent_client, client, al
     )
     assert cancelled.status_code == 200
     appointment = Appointment.objects.get(public_id=theirs["id"])
-    assert appointment.status == "cancelled_patient"
+    assert appointment.status == "cancelled_operator"
     assert appointment.cancel_reason == "rendez-vous pris ailleurs"
+    # The patient is told who cancelled, and why.
+    from creneau.notify.texts import render
+
+    told = render(appointment.messages.get(kind="cancelled", medium="email"))
+    assert "Centre d'appels Alpha" in told.body and "rendez-vous pris ailleurs" in told.body
+    assert (
+        "Centre d'appels Alpha"
+        in render(appointment.messages.get(kind="cancelled", medium="sms")).sms
+    )
     assert appointment.operator == beta.contract.operator  # still Beta's booking
     actions = list(
         AppointmentEvent.objects.filter(appointment=appointment).values_list(

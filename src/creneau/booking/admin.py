@@ -1,7 +1,10 @@
 """Appointments and the waiting list for hospital staff: see, mark arrivals and no-shows,
 cancel on the hospital's behalf. Every change goes through the booking services."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from creneau.admin_base import ReadOnlyAdmin
@@ -13,6 +16,14 @@ from creneau.booking.models import (
     WaitingListEntry,
 )
 from creneau.notify.admin import MessageInline
+
+
+class HospitalCancelForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason told to the patients"),
+        max_length=200,
+        help_text=_("For example: the practitioner is absent that day."),
+    )
 
 
 class AppointmentEventInline(admin.TabularInline):
@@ -99,12 +110,33 @@ class AppointmentAdmin(admin.ModelAdmin):
     def mark_done(self, request, queryset):
         self._mark(request, queryset, "done")
 
-    @admin.action(description=_("Cancel on the hospital's behalf"))
+    @admin.action(description=_("Cancel on the hospital's behalf…"))
     def cancel_by_hospital(self, request, queryset):
-        self._each(
+        """Asks first: the appointments, and the reason the patients will be told."""
+        form = HospitalCancelForm(request.POST if request.POST.get("confirm") else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            self._each(
+                request,
+                queryset,
+                lambda a: services.appointment_cancel(
+                    appointment=a, by_staff=True, user=request.user, reason=reason
+                ),
+            )
+            return None
+        return TemplateResponse(
             request,
-            queryset,
-            lambda a: services.appointment_cancel(appointment=a, by_staff=True, user=request.user),
+            "admin/booking/appointment/cancel_by_hospital.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Cancel on the hospital's behalf"),
+                "opts": self.model._meta,
+                "appointments": queryset.select_related(
+                    "visit_type", "practitioner", "establishment"
+                ),
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
         )
 
 

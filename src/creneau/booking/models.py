@@ -104,6 +104,7 @@ class Appointment(PatientRecord):
         BOOKED = "booked", _("booked")
         CANCELLED_BY_PATIENT = "cancelled_patient", _("cancelled by the patient")
         CANCELLED_BY_STAFF = "cancelled_staff", _("cancelled by the hospital")
+        CANCELLED_BY_OPERATOR = "cancelled_operator", _("cancelled by a call centre, as asked")
         ARRIVED = "arrived", _("arrived")
         NO_SHOW = "no_show", _("did not come")
         DONE = "done", _("done")

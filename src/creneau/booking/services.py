@@ -573,11 +573,19 @@ def appointment_cancel(
 ) -> Appointment:
     """Cancel; the place goes back to search, or first to the waiting list."""
     now = now or timezone.now()
-    status = (
-        Appointment.Status.CANCELLED_BY_STAFF
-        if by_staff
-        else Appointment.Status.CANCELLED_BY_PATIENT
-    )
+    operator = channel_scope.operator if channel_scope is not None else None
+    if by_staff:
+        status, by = Appointment.Status.CANCELLED_BY_STAFF, "hospital"
+        if not reason.strip():
+            raise BookingError(
+                "reason_required",
+                _("Say why the hospital cancels: the patient is told."),
+                status=422,
+            )
+    elif operator is not None:
+        status, by = Appointment.Status.CANCELLED_BY_OPERATOR, "operator"
+    else:
+        status, by = Appointment.Status.CANCELLED_BY_PATIENT, "patient"
     if not by_staff and appointment.starts_at <= now:
         raise BookingError("too_late", _("An appointment that has begun cannot be cancelled."))
     with transaction.atomic():
@@ -601,25 +609,13 @@ def appointment_cancel(
             channel_id=channel_scope.channel.pk if channel_scope else appointment.channel_id,
             **{"by": user, **_actor(channel_scope)},
         )
-        _ledger(
-            "cancel",
-            appointment,
-            channel_scope,
-            now,
-            by="hospital"
-            if by_staff
-            else ("operator" if channel_scope and channel_scope.contract else "patient"),
-        )
-        appointment_messages_queue(
-            appointment=appointment,
-            kind="cancelled",
-            context=(
-                {"by": "hospital", "reason": reason.strip()[:200]}
-                if by_staff
-                else {"by": "patient"}
-            ),
-            now=now,
-        )
+        _ledger("cancel", appointment, channel_scope, now, by=by)
+        # Who cancelled and why, for the patient's messages (the ledger holds neither name
+        # nor free text).
+        told = {"by": by, "reason": reason.strip()[:200]}
+        if operator is not None:
+            told["operator"] = operator.name
+        appointment_messages_queue(appointment=appointment, kind="cancelled", context=told, now=now)
         if appointment.slot_id:
             waiting_list_offer_slot(slot_id=appointment.slot_id, now=now)
     return appointment

@@ -146,15 +146,22 @@ def _appointment(message: Message, language: str) -> Rendered:
         opening = _("Your appointment has been moved; the former time is free again.")
     else:
         reason = message.context.get("reason", "")
-        if message.context.get("by") == "hospital":
+        by = message.context.get("by")
+        if by == "hospital":
             sms = _("The hospital cancelled your appointment of %(day)s at %(time)s") % facts
             sms += f" ({reason})." if reason else "."
             opening = _("The hospital had to cancel your appointment. Please accept our apologies.")
-            if reason:
-                opening += "\n" + _("Reason: %(reason)s") % {"reason": reason}
+        elif by == "operator":
+            who = {"operator": message.context.get("operator", "")}
+            sms = _(
+                "Your appointment of %(day)s at %(time)s is cancelled by %(operator)s, as asked."
+            ) % {**facts, **who}
+            opening = _("%(operator)s cancelled your appointment, as you asked on the phone.") % who
         else:
             sms = _("Your appointment of %(day)s at %(time)s is cancelled.") % facts
             opening = _("Your appointment is cancelled, as you asked.")
+        if reason and by != "patient":
+            opening += "\n" + _("Reason: %(reason)s") % {"reason": reason}
         subject = _("Cancelled: your appointment on %(long_day)s at %(time)s") % facts
         sms += " " + _("Book again: %(url)s") % {"url": rebook}
         body = "\n\n".join(
