@@ -2,6 +2,7 @@
 import), all run with Créneau's settings."""
 
 import os
+import secrets
 import sys
 
 
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> None:
             os.environ["CRENEAU_DATA_DIR"] = os.path.abspath(data_dir)
     elif command == "serve":
         os.environ.setdefault("CRENEAU_PRODUCTION", "1")
+    elif argv[1:3] == ["ledger", "verify"]:
+        # An auditor's check of a hub or an export needs no hub of its own: no data directory
+        # is made (nor a secret key written) in whatever folder it runs from.
+        os.environ.setdefault("CRENEAU_SECRET_KEY", secrets.token_urlsafe(64))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creneau.settings")
     from django.core.management import execute_from_command_line
 

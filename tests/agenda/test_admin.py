@@ -85,6 +85,41 @@ def test_leave_recorded_in_the_admin_withdraws_slots_and_removing_it_restores_th
     assert Slot.objects.filter(practitioner_role=pitie_neurosurgeon).count() == before
 
 
+def test_an_absence_over_a_booked_slot_names_and_links_its_appointment_once(
+    client, hospital_admin, pitie_neurosurgeon, open_agenda, public_scope, patient, settings
+):
+    settings.CRENEAU_HORIZON_WEEKS = 4
+    open_agenda(pitie_neurosurgeon)
+    slot = (
+        Slot.objects.filter(
+            practitioner_role=pitie_neurosurgeon, bookable_until__gt=NOW, bookable_from__lte=NOW
+        )
+        .filter(starts_at__date__gte="2027-03-22", starts_at__date__lt="2027-03-27")
+        .order_by("starts_at")
+        .first()
+    )
+    booked = appointment_book(scope=public_scope, slot=slot, patient=patient).appointment
+    client.force_login(hospital_admin)
+    leave = {
+        "practitioner": pitie_neurosurgeon.practitioner_id,
+        "starts_at_0": "2027-03-22",
+        "starts_at_1": "00:00",
+        "ends_at_0": "2027-03-27",
+        "ends_at_1": "00:00",
+        "reason": "Congrès",
+    }
+    saved = client.post("/admin/agenda/absence/add/", leave, follow=True).content.decode()
+    link = f'href="/admin/booking/appointment/{booked.pk}/change/"'
+    assert "plus couvert par aucune plage" in saved and link in saved and "Martin Camille" in saved
+    absence = Absence.objects.get()
+    again = client.post(
+        f"/admin/agenda/absence/{absence.pk}/change/",
+        {**leave, "reason": "Congrès SFNC"},
+        follow=True,
+    ).content.decode()
+    assert "plus couvert par aucune plage" not in again and link not in again
+
+
 def test_staff_mark_arrivals_and_cancel_for_the_hospital(
     client, hospital_admin, pitie_neurosurgeon, open_agenda, public_scope, patient
 ):

@@ -185,3 +185,50 @@ def test_the_audit_finds_changes_without_entries_and_entries_without_changes(
     with pytest.raises(CommandError, match="1 problem"):
         call_command("ledger", "audit")
     assert f"appointment {booked.json()['id']}: 1 booking not in the log" in capsys.readouterr().err
+
+
+@pytest.fixture
+def long_channel_name(aphp, public_site):
+    """A widget whose name is longer than the report's old 40-character column."""
+    from creneau.channels.services import channel_create
+
+    channel = channel_create(
+        organisation=aphp,
+        name="Widget du service de neurochirurgie de la Pitié-Salpêtrière (site du CHU)",
+        kind="embed",
+        perimeter=public_site.perimeter,
+    )
+    return channel.name
+
+
+def test_verify_from_any_folder_leaves_nothing_there_and_names_channels_whole(
+    long_channel_name, export, key, tmp_path
+):
+    """An auditor runs the command where they stand: it writes no data directory or key
+    there, and the report gives each channel's name whole."""
+    import os
+    import subprocess
+    import sys
+
+    auditor = tmp_path / "auditor"
+    auditor.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRENEAU_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "creneau",
+            "ledger",
+            "verify",
+            str(export),
+            "--public-key",
+            key.verifier.vkey(),
+        ],
+        cwd=auditor,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert list(auditor.iterdir()) == []
+    assert long_channel_name in done.stdout

@@ -143,6 +143,43 @@ def test_book_see_download_move_and_cancel_through_the_pages(client, neurosurger
     again = client.post(f"/appointments/{appointment.public_id}/cancel/", {"token": token})
     assert again.status_code == 409
     assert "plus réservé" in again.content.decode()
+    # The cancelled appointment's page shows the cancellation's receipt, not the move's.
+    from creneau.ledger.models import Entry
+
+    cancel_entry = Entry.objects.filter(kind="cancel").latest("pk")
+    assert appointment.ledger_entry == cancel_entry.public_id
+    assert cancel_entry.public_id in client.get(manage).content.decode()
+    # Its move link says it is cancelled, not that a slot was just taken.
+    move_page = client.get(f"/appointments/{appointment.public_id}/move/", {"token": token})
+    assert move_page.status_code == 410
+    html = move_page.content.decode()
+    assert "Ce rendez-vous ne peut pas être déplacé" in html and "vient d" not in html
+
+
+def test_the_move_page_offers_other_practitioners_earlier_times_only(
+    client, neurosurgery, open_agenda, clock
+):
+    from creneau.directory.models import PractitionerRole
+
+    colleague = (
+        PractitionerRole.objects.filter(
+            establishment__organisation__is_public=True, specialties__code="neurosurgery"
+        )
+        .exclude(practitioner=neurosurgery.practitioner)
+        .order_by("pk")
+        .first()
+    )
+    open_agenda(colleague)
+    late = free_slots(neurosurgery, 12)[-1]
+    manage = book_through_pages(client, late)
+    token = re.search(r"token=([\w-]+)", manage).group(1)
+    appointment = Appointment.objects.get(slot=late)
+    html = client.get(f"/en/appointments/{appointment.public_id}/move/", {"token": token})
+    others = re.search(r'<ul class="others">(.*?)</ul>', html.content.decode(), re.S)[1]
+    offered = re.findall(r'name="slot" value="([^"]+)"', others)
+    assert offered
+    for slot in Slot.objects.filter(public_id__in=offered):
+        assert slot.starts_at < appointment.starts_at
 
 
 def test_a_wrong_token_and_an_unknown_appointment_look_the_same(client, neurosurgery, clock):

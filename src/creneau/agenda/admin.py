@@ -4,6 +4,10 @@ regenerate the practitioner's slots at once and report booked slots left uncover
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -22,15 +26,46 @@ def _report(modeladmin, request, report: services.GenerationReport) -> None:
     if report.orphaned:
         modeladmin.message_user(
             request,
-            ngettext(
-                "%(count)s booked slot is no longer covered by any rule: move its appointment.",
-                "%(count)s booked slots are no longer covered by any rule: move their "
-                "appointments.",
-                len(report.orphaned),
-            )
-            % {"count": len(report.orphaned)},
+            format_html(
+                "{} {}",
+                ngettext(
+                    "%(count)s booked slot is no longer covered by any rule: move its appointment.",
+                    "%(count)s booked slots are no longer covered by any rule: move their "
+                    "appointments.",
+                    len(report.orphaned),
+                )
+                % {"count": len(report.orphaned)},
+                _uncovered_links(report.orphaned),
+            ),
             level=messages.WARNING,
         )
+
+
+def _uncovered_links(slots) -> str:
+    """Each appointment left without a rule: its day and time, its patient's name, and a link
+    to it in the admin, where staff move or cancel it."""
+    # Through the slots' own relation: the agenda does not import the booking app above it.
+    found = [
+        appointment
+        for slot in Slot.objects.filter(pk__in=[slot.pk for slot in slots[:20]])
+        .prefetch_related("appointments")
+        .order_by("starts_at")
+        for appointment in slot.appointments.all()
+        if appointment.status == "booked"
+    ]
+    return format_html_join(
+        " ",
+        '<a href="{}">{} {} {}</a>',
+        (
+            (
+                reverse("admin:booking_appointment_change", args=[a.pk]),
+                date_format(timezone.localtime(a.starts_at), "D j M H:i"),
+                a.patient_last_name,
+                a.patient_first_name,
+            )
+            for a in found
+        ),
+    )
 
 
 class AvailabilityRuleForm(forms.ModelForm):

@@ -340,7 +340,9 @@ def _generate_batch(
             if not current["booked"] and not held:
                 to_delete.append(current["pk"])
                 continue
-            if current["booked"]:
+            # Reported once, when the slot stops being offered: a later save of the same
+            # agenda does not repeat it.
+            if current["booked"] and current["is_offered"]:
                 report.orphaned.append(
                     Slot(pk=current["pk"], public_id=current["public_id"], starts_at=row[4])
                 )

@@ -609,7 +609,9 @@ def appointment_cancel(
             channel_id=channel_scope.channel.pk if channel_scope else appointment.channel_id,
             **{"by": user, **_actor(channel_scope)},
         )
-        _ledger("cancel", appointment, channel_scope, now, by=by)
+        # The patient's receipt is now the cancellation's entry, not the booking's or move's.
+        appointment.ledger_entry = _ledger("cancel", appointment, channel_scope, now, by=by)
+        Appointment.objects.filter(pk=appointment.pk).update(ledger_entry=appointment.ledger_entry)
         # Who cancelled and why, for the patient's messages (the ledger holds neither name
         # nor free text).
         told = {"by": by, "reason": reason.strip()[:200]}

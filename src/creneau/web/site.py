@@ -121,13 +121,18 @@ def error_page(
         429: _("Too many attempts"),
         403: _("Not available here"),
     }
+    # Refusals that are not about a slot being taken, whatever their status.
+    by_code = {
+        "not_movable": _("This appointment cannot be moved"),
+        "not_cancellable": _("This appointment cannot be cancelled"),
+    }
     response = render(
         request,
         "web/error.html",
         {
             "site": site,
             "organisation": site.organisation if site else None,
-            "title": titles.get(error.status, _("This did not work")),
+            "title": by_code.get(error.code) or titles.get(error.status, _("This did not work")),
             "message": error.message,
             "code": error.code,
             "back": back or (site.url("home") if site else "/"),

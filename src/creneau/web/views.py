@@ -513,19 +513,37 @@ def move(request: HttpRequest, site: PatientSite, appointment_id: str) -> HttpRe
                 request, site, error, back=back, back_label=_("Back to my appointment")
             )
         return Redirect(site.url("manage", appointment.public_id, token=token, done="moved"))
-    if appointment.status != Appointment.Status.BOOKED or appointment.starts_at <= timezone.now():
+    if appointment.status != Appointment.Status.BOOKED:
         return error_page(
             request,
             site,
-            BookingError("not_movable", _("This appointment can no longer be moved.")),
+            BookingError(
+                "not_movable",
+                _("This appointment is cancelled: it cannot be moved. Book a new one instead."),
+                status=410,
+            ),
+            back=site.url("home"),
+            back_label=_("Book an appointment"),
+        )
+    if appointment.starts_at <= timezone.now():
+        return error_page(
+            request,
+            site,
+            BookingError("not_movable", _("This appointment can no longer be moved."), status=410),
             back=back,
             back_label=_("Back to my appointment"),
         )
     week = _week(
         request, site, practitioner=appointment.practitioner, visit_type=appointment.visit_type
     )
-    others = queries.slots_search(site.scope, visit_type=appointment.visit_type, limit=6).slots
-    others = [slot for slot in others if slot.practitioner_id != appointment.practitioner_id]
+    # Earlier than the appointment only: a later time with someone else is no improvement.
+    others = queries.slots_search(
+        site.scope,
+        visit_type=appointment.visit_type,
+        starts_before=appointment.starts_at,
+        limit=12,
+    ).slots
+    others = [slot for slot in others if slot.practitioner_id != appointment.practitioner_id][:6]
     services.offer_record(
         scope=site.scope, slots=others, query={"visit_type": appointment.visit_type}
     )

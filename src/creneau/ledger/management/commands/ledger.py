@@ -74,9 +74,12 @@ class Command(BaseCommand):
     def _report(self, report) -> None:
         self.stdout.write(f"Log: {report.size} entries, {report.checkpoints} checkpoints checked.")
         columns = ["offers", "slots", "bookings", "moves", "cancels", "refusals", "outside"]
-        self.stdout.write(f"{'channel':40} " + " ".join(f"{c:>8}" for c in columns))
+        # Channel names whole, however long: the column is as wide as the longest.
+        names = {channel: report.names.get(channel, channel) for channel in report.channels}
+        width = max([len("channel"), *(len(name) for name in names.values())])
+        self.stdout.write(f"{'channel':{width}} " + " ".join(f"{c:>8}" for c in columns))
         for channel, counts in sorted(report.channels.items()):
-            name = report.names.get(channel, channel)[:40]
+            name = names[channel]
             values = [
                 counts.offers,
                 counts.slots_offered,
@@ -86,7 +89,7 @@ class Command(BaseCommand):
                 counts.refusals,
                 counts.out_of_perimeter,
             ]
-            self.stdout.write(f"{name:40} " + " ".join(f"{v:>8}" for v in values))
+            self.stdout.write(f"{name:{width}} " + " ".join(f"{v:>8}" for v in values))
         for failure in report.failures[:100]:
             self.stderr.write(f"FAIL {failure}")
         if len(report.failures) > 100:
