@@ -73,10 +73,21 @@ def test_an_agent_books_for_a_caller_with_the_keyboard(demo, hub, page, accessib
     page.focus("#id_caller-phone")
     page.keyboard.press("Enter")
     expect(page.locator("#found")).to_contain_text(reference)
+    # Every panel update kept to the page's policy: no inline style refused, no error.
+    assert page.problems == [], page.problems
     expect(page.locator("#found")).to_contain_text(
         "Booked by Accueil Santé Direct".replace("Booked by", "Réservé par")
     )
     accessible(page, "console-3-found")
+    # Move, then cancel, through the panels: still no refused style or error after each update.
+    page.locator("#found a.button", has_text="Déplacer").first.click()
+    expect(page.locator("#slots button.slot").first).to_be_visible()
+    page.locator("#found a.button").nth(1).click()  # "Cancel it"
+    expect(page.locator("#work h3")).to_have_text("Annuler ce rendez-vous ?")
+    page.fill("#work input[name=reason]", "rappellera")
+    page.locator("#work button[type=submit]").click()
+    expect(page.locator("#work")).to_contain_text("Annulé")
+    assert page.problems == [], page.problems
     # The company's bookings list it.
     page.goto(hub + "/console/appointments/")
     expect(page.locator("table")).to_contain_text(reference)
