@@ -198,3 +198,26 @@ def open_agenda(clock):
 @pytest.fixture
 def public_scope(public_site):
     return channel_scope_for_key(public_site.key)
+
+
+@pytest.fixture
+def widget(aphp, pitie_neurosurgeon) -> Channel:
+    """A widget of the Pitié's neurosurgery department, embedded by the hospital's site."""
+    from creneau.channels import services
+    from creneau.directory.models import Department
+
+    department = Department.objects.get(pk=pitie_neurosurgeon.department_id)
+    perimeter = services.perimeter_create(
+        organisation=aphp,
+        name="Neurochirurgie Pitié",
+        establishments=[department.establishment],
+        departments=[department],
+    )
+    channel = services.channel_create(
+        organisation=aphp, name="Widget", kind=Channel.Kind.EMBED, perimeter=perimeter
+    )
+    return services.channel_appearance_set(
+        channel=channel,
+        allowed_origins="https://www.example-hospital.fr/\n",
+        brand_colour="#6b2d5c",
+    )

@@ -37,6 +37,23 @@ def post(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:
         return error.code, json.load(error)
 
 
+def race(count: int, call) -> list[tuple[int, dict]]:
+    """``count`` threads released together, each making ``call(number)``; their answers."""
+    results: list[tuple[int, dict]] = [(0, {})] * count
+    start = threading.Barrier(count)
+
+    def client(number: int) -> None:
+        start.wait()
+        results[number] = call(number)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 @pytest.fixture(params=["sqlite", "postgresql"], scope="module")
 def race_hub(request, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp(f"race-{request.param}")
@@ -83,10 +100,8 @@ def test_two_hundred_clients_race_for_three_places_and_exactly_three_win(race_hu
     slots = contested_slots(base)
     rng = random.Random(7)
     targets = [rng.choice(slots)["id"] for _ in range(CLIENTS)]
-    results: list[tuple[int, dict]] = [(0, {})] * CLIENTS
-    start = threading.Barrier(CLIENTS)
 
-    def client(number: int) -> None:
+    def client(number: int) -> tuple[int, dict]:
         body = {
             "slot": targets[number],
             "patient": {
@@ -96,14 +111,9 @@ def test_two_hundred_clients_race_for_three_places_and_exactly_three_win(race_hu
                 "phone": "0612345678",
             },
         }
-        start.wait()
-        results[number] = post(base + "/api/v1/appointments", body)
+        return post(base + "/api/v1/appointments", body)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(CLIENTS, client)
 
     statuses = Counter(status for status, _body in results)
     assert statuses == {201: 3, 409: CLIENTS - 3}, statuses
@@ -172,13 +182,10 @@ def test_holds_and_bookings_race_for_one_practitioners_overlapping_time(race_hub
     rng = random.Random(5)
     clients = 120
     targets = [rng.choice(group)["id"] for _ in range(clients)]
-    results: list[tuple[int, dict]] = [(0, {})] * clients
-    start = threading.Barrier(clients)
 
-    def client(number: int) -> None:
-        start.wait()
+    def client(number: int) -> tuple[int, dict]:
         if number % 2:
-            results[number] = post(base + "/api/v1/holds", {"slot": targets[number]})
+            return post(base + "/api/v1/holds", {"slot": targets[number]})
         else:
             body = {
                 "slot": targets[number],
@@ -189,13 +196,9 @@ def test_holds_and_bookings_race_for_one_practitioners_overlapping_time(race_hub
                     "phone": "0611223344",
                 },
             }
-            results[number] = post(base + "/api/v1/appointments", body)
+            return post(base + "/api/v1/appointments", body)
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(clients, client)
 
     statuses = Counter(status for status, _body in results)
     assert set(statuses) == {201, 409}, statuses
@@ -233,18 +236,11 @@ def test_thirty_concurrent_holds_from_one_visitor_get_the_cap_exactly(race_hub):
     code = Counter(item["visit_type"]["code"] for item in items).most_common(1)[0][0]
     slots = [item["id"] for item in items if item["visit_type"]["code"] == code]
     assert len(slots) >= 30, len(slots)
-    results: list[tuple[int, dict]] = [(0, {})] * 30
-    start = threading.Barrier(30)
 
-    def client(number: int) -> None:
-        start.wait()
-        results[number] = post(base + "/api/v1/holds", {"slot": slots[number]})
+    def client(number: int) -> tuple[int, dict]:
+        return post(base + "/api/v1/holds", {"slot": slots[number]})
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(30)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(30, client)
     statuses = Counter(status for status, _body in results)
     assert statuses == {201: 3, 429: 27}, statuses
     assert {body["code"] for status, body in results if status == 429} == {"too_many_holds"}
@@ -280,10 +276,8 @@ def test_two_operators_api_clients_race_for_the_same_places(race_hub):
     total = per_operator * len(operators)
     rng = random.Random(11)
     targets = [rng.choice(slots)["id"] for _ in range(total)]
-    results: list[tuple[int, dict]] = [(0, {})] * total
-    start = threading.Barrier(total)
 
-    def client(number: int) -> None:
+    def client(number: int) -> tuple[int, dict]:
         body = {
             "slot": targets[number],
             "patient": {
@@ -293,16 +287,9 @@ def test_two_operators_api_clients_race_for_the_same_places(race_hub):
                 "phone": "0698765432",
             },
         }
-        start.wait()
-        results[number] = post(
-            base + "/api/v1/appointments", body, headers[number % len(operators)]
-        )
+        return post(base + "/api/v1/appointments", body, headers[number % len(operators)])
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(total)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(total, client)
     statuses = Counter(status for status, _body in results)
     assert statuses == {201: 3, 409: total - 3}, statuses
     for number, (status, body) in enumerate(results):

@@ -8,16 +8,13 @@ import pytest
 
 from creneau.agenda.models import Slot
 from creneau.booking.models import Hold
-from creneau.channels import services
-from creneau.channels.models import Channel
-from creneau.directory.models import Department
 from tests.conftest import NOW
 from tests.operators.conftest import api_for
 
 pytestmark = pytest.mark.django_db
 
 EVIL = "http://evil.example"
-HOSPITAL = "https://www.example-hospital.fr"
+HOSPITAL = "https://www.example-hospital.fr"  # the widget fixture's allowed origin
 
 
 @pytest.fixture
@@ -26,21 +23,6 @@ def slots(pitie_neurosurgeon, agendas):
         practitioner_role=pitie_neurosurgeon, bookable_from__lte=NOW, bookable_until__gt=NOW
     ).order_by("starts_at")
     return [slot.public_id for slot in found[:6]]
-
-
-@pytest.fixture
-def widget(aphp, pitie_neurosurgeon) -> Channel:
-    department = Department.objects.get(pk=pitie_neurosurgeon.department_id)
-    perimeter = services.perimeter_create(
-        organisation=aphp,
-        name="Neurochirurgie Pitié",
-        establishments=[department.establishment],
-        departments=[department],
-    )
-    channel = services.channel_create(
-        organisation=aphp, name="Widget", kind=Channel.Kind.EMBED, perimeter=perimeter
-    )
-    return services.channel_appearance_set(channel=channel, allowed_origins=HOSPITAL + "\n")
 
 
 def hold(client, slot: str, content_type="application/json", body=None, **headers):

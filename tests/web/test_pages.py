@@ -13,10 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from creneau.agenda.models import Slot
 from creneau.booking.models import Appointment, Hold, WaitingListEntry
-from creneau.channels import services
-from creneau.channels.models import Channel, parse_origins
+from creneau.channels.models import parse_origins
 from creneau.directory.branding import validate_brand_colour, validate_logo
-from creneau.directory.models import Department
 from tests.conftest import NOW, role_in
 
 pytestmark = pytest.mark.django_db
@@ -34,25 +32,6 @@ def neurosurgery(pitie_neurosurgeon, private_neurosurgeon, open_agenda):
     open_agenda(pitie_neurosurgeon, codes=("neurosurgery-first", "neurosurgery-spine"))
     open_agenda(private_neurosurgeon)
     return pitie_neurosurgeon
-
-
-@pytest.fixture
-def widget(aphp, pitie_neurosurgeon) -> Channel:
-    department = Department.objects.get(pk=pitie_neurosurgeon.department_id)
-    perimeter = services.perimeter_create(
-        organisation=aphp,
-        name="Neurochirurgie Pitié",
-        establishments=[department.establishment],
-        departments=[department],
-    )
-    channel = services.channel_create(
-        organisation=aphp, name="Widget", kind=Channel.Kind.EMBED, perimeter=perimeter
-    )
-    return services.channel_appearance_set(
-        channel=channel,
-        allowed_origins="https://www.example-hospital.fr/\n",
-        brand_colour="#6b2d5c",
-    )
 
 
 def free_slots(role, count: int, code="neurosurgery-first") -> list[Slot]:
