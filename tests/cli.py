@@ -19,6 +19,12 @@ CRENEAU = [sys.executable, "-m", "creneau"]
 PG_URL = os.environ.get("CRENEAU_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/creneau")
 
 
+def suite_engine() -> str:
+    """The engine this half of the suite runs on (bin/check runs it once on each): a test that
+    starts a hub of its own uses the same one, so that each engine is raced once, not twice."""
+    return "postgresql" if os.environ.get("CRENEAU_DATABASE_URL") else "sqlite"
+
+
 class Database:
     """Reads a hub's database directly, to see what was really stored."""
 

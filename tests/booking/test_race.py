@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import hub_database, hub_env, run_creneau, start_demo_hub
+from tests.cli import hub_database, hub_env, run_creneau, start_demo_hub, suite_engine
 
 CLIENTS = 200
 
@@ -54,7 +54,7 @@ def race(count: int, call) -> list[tuple[int, dict]]:
     return results
 
 
-@pytest.fixture(params=["sqlite", "postgresql"], scope="module")
+@pytest.fixture(params=[suite_engine()], scope="module")
 def race_hub(request, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp(f"race-{request.param}")
     # Two hundred clients from one loopback address: the per-client limits would stop them

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from tests.cli import CRENEAU, hub_database, hub_env, start_demo_hub
+from tests.cli import CRENEAU, hub_database, hub_env, start_demo_hub, suite_engine
 from tests.notify.gateway import Gateway
 
 
@@ -63,7 +63,7 @@ def start_worker(env: dict, log) -> subprocess.Popen:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=[suite_engine()])
 def engine(request):
     return request.param
 
