@@ -9,7 +9,7 @@ SELECT b.id AS sid, s.practitioner_id AS pid, s.practitioner_role_id AS rid, s.e
 SELECT c.*, o.*, p.* FROM channels_channel c JOIN directory_organisation o ON o.id = c.organisation_id JOIN channels_perimeter p ON p.id = c.perimeter_id WHERE c.id = :channel;
 SELECT v.id AS vsn FROM channels_perimeterversion v JOIN channels_channel c ON c.perimeter_id = v.perimeter_id WHERE c.id = :channel ORDER BY v.number DESC LIMIT 1 \gset
 BEGIN;
-INSERT INTO booking_idempotencykey (channel_id, key_hash, request_hash, response_status, response_body, sealed_token, created_at) VALUES (:channel, md5(random()::text) || md5(random()::text), md5(random()::text) || md5(random()::text), NULL, NULL, '', now()) RETURNING id AS kid \gset
+INSERT INTO booking_idempotencykey (channel_id, client, key_hash, request_hash, response_status, response_body, sealed_token, created_at) VALUES (:channel, 'bench', md5(random()::text) || md5(random()::text), md5(random()::text) || md5(random()::text), NULL, NULL, '', now()) RETURNING id AS kid \gset
 COMMIT;
 BEGIN;
 SELECT * FROM agenda_slot WHERE id = :sid;

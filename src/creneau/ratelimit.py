@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from creneau.operations.models import RateCounter
@@ -45,12 +45,20 @@ def _count_in_database(key: str, expires_at: datetime) -> int:
     # One statement, so concurrent requests each get their own count (SQLite 3.35+ and
     # PostgreSQL both have INSERT ... ON CONFLICT ... RETURNING).
     table = connection.ops.quote_name(RateCounter._meta.db_table)
+    upsert = (
+        f"INSERT INTO {table} (name, count, expires_at) VALUES (%s, 1, %s) "  # noqa: S608
+        f"ON CONFLICT (name) DO UPDATE SET count = {table}.count + 1 RETURNING count"
+    )
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # A count lost in a crash costs nothing, so its commit need not wait for the disk:
+        # PostgreSQL still applies it in order, atomically, seen by every other connection.
+        # Only in a transaction of its own, never one that holds a booking.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            cursor.execute(upsert, [key, expires_at])
+            return cursor.fetchone()[0]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (name, count, expires_at) VALUES (%s, 1, %s) "  # noqa: S608
-            f"ON CONFLICT (name) DO UPDATE SET count = {table}.count + 1 RETURNING count",
-            [key, expires_at],
-        )
+        cursor.execute(upsert, [key, expires_at])
         return cursor.fetchone()[0]
 
 
