@@ -261,13 +261,39 @@ def _query(name: str, description: str, required: bool = True) -> dict:
     }
 
 
+_PROOF = {
+    "type": "array",
+    "items": {"type": "string", "description": "a SHA-256 node hash, base64"},
+}
+
+
+def _proof_path(summary: str, *numbers: tuple[str, str]) -> dict:
+    """A ledger proof endpoint: two whole numbers asked, the same two and the proof answered."""
+    return {
+        "get": {
+            "tags": ["ledger"],
+            "summary": summary,
+            "security": [ANONYMOUS],
+            "parameters": [_query(name, description) for name, description in numbers],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            **{name: {"type": "integer"} for name, _description in numbers},
+                            "proof": _PROOF,
+                        },
+                    }
+                ),
+                "400": _ledger_error(["invalid_request", "invalid_range"]),
+            },
+        }
+    }
+
+
 def _outside_ninja() -> dict:
     """The token endpoint (RFC 6749 §4.4) and the ledger's public endpoints (RFC 9162's
     shape), served by Django views of their own."""
-    proof = {
-        "type": "array",
-        "items": {"type": "string", "description": "a SHA-256 node hash, base64"},
-    }
     ledger = ["ledger"]
     return {
         "/oauth/token/": {
@@ -414,7 +440,7 @@ def _outside_ninja() -> dict:
                                 "index": {"type": ["integer", "null"]},
                                 "data": {"type": "string"},
                                 "checkpoint": {"type": "string"},
-                                "proof": proof,
+                                "proof": _PROOF,
                             },
                         }
                     ),
@@ -422,48 +448,16 @@ def _outside_ninja() -> dict:
                 },
             }
         },
-        "/ledger/proof/inclusion": {
-            "get": {
-                "tags": ledger,
-                "summary": "Inclusion proof of an entry in a tree (RFC 9162 §2.1.3)",
-                "security": [ANONYMOUS],
-                "parameters": [_query("index", "the entry's index"), _query("size", "tree size")],
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "index": {"type": "integer"},
-                                "size": {"type": "integer"},
-                                "proof": proof,
-                            },
-                        }
-                    ),
-                    "400": _ledger_error(["invalid_request", "invalid_range"]),
-                },
-            }
-        },
-        "/ledger/proof/consistency": {
-            "get": {
-                "tags": ledger,
-                "summary": "Consistency proof between two tree sizes (RFC 9162 §2.1.4)",
-                "security": [ANONYMOUS],
-                "parameters": [_query("first", "smaller size"), _query("second", "larger size")],
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "first": {"type": "integer"},
-                                "second": {"type": "integer"},
-                                "proof": proof,
-                            },
-                        }
-                    ),
-                    "400": _ledger_error(["invalid_request", "invalid_range"]),
-                },
-            }
-        },
+        "/ledger/proof/inclusion": _proof_path(
+            "Inclusion proof of an entry in a tree (RFC 9162 §2.1.3)",
+            ("index", "the entry's index"),
+            ("size", "tree size"),
+        ),
+        "/ledger/proof/consistency": _proof_path(
+            "Consistency proof between two tree sizes (RFC 9162 §2.1.4)",
+            ("first", "smaller size"),
+            ("second", "larger size"),
+        ),
         "/ledger/perimeters": {
             "get": {
                 "tags": ledger,
