@@ -155,8 +155,8 @@ def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
         places = _matching_establishments(site, data["where"])
         found = found.filter(establishment_id__in=[p.pk for p in places])
     # One card per practitioner and place (a practitioner of two hospitals has two addresses),
-    # whatever the visit: each of its times names its
-    # visit when the card holds several. Every practitioner found is counted and paged through.
+    # whatever the visit: each of its times names its visit when the card holds several. Every
+    # practitioner found is counted and paged through.
     rows = list(
         found.order_by()
         .values("practitioner_role_id", "establishment_id")
@@ -371,16 +371,12 @@ def book(request: HttpRequest, site: PatientSite, hold_id: str) -> HttpResponse:
                 throttle(request, "book")
                 throttle_phone(patient.phone)
                 booked = _book_from_form(site, held, request.POST.get("slot", ""), patient)
-            except BookingError as error:
+            except DomainError as error:
                 if error.code not in ("slot_taken", "hold_expired", "slot_unavailable"):
                     return error_page(
                         request, site, error, back=back, back_label=_("Choose another slot")
                     )
                 alternatives, status = _nearest_times(site, held.slot), 409
-            except DomainError as error:
-                return error_page(
-                    request, site, error, back=back, back_label=_("Choose another slot")
-                )
             else:
                 return Redirect(
                     site.url(
