@@ -30,6 +30,7 @@ from creneau.booking.models import (
     Hold,
     WaitingListEntry,
     WaitingListOffer,
+    paris_midnight,
 )
 from creneau.booking.patients import PatientDetails
 from creneau.channels.queries import ChannelScope, QuotaExceeded, channel_scope_for_key
@@ -392,6 +393,11 @@ def hold_create(
         )
 
 
+def _paris_today(now: datetime) -> datetime:
+    """When the Paris day of ``now`` began: where an operator's daily quotas start."""
+    return paris_midnight(timezone.localtime(now, PARIS).date())
+
+
 def _live_holds(now: datetime, **holder):
     return Hold.objects.filter(status=Hold.Status.ACTIVE, expires_at__gt=now, **holder)
 
@@ -431,7 +437,7 @@ def _check_contract_holds(scope: ChannelScope, now: datetime) -> None:
             code="holds_limit_reached",
         )
     if contract.bookings_per_day:
-        today = timezone.localtime(now, PARIS).replace(hour=0, minute=0, second=0, microsecond=0)
+        today = _paris_today(now)
         taken = Hold.objects.filter(channel=scope.channel, created_at__gte=today).count()
         if taken >= 2 * contract.bookings_per_day:
             raise QuotaExceeded(
@@ -487,7 +493,7 @@ def _check_daily_quota(scope: ChannelScope, now: datetime) -> None:
     contract = scope.contract
     if contract is None or not contract.bookings_per_day:
         return
-    today = timezone.localtime(now, PARIS).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = _paris_today(now)
     made = Appointment.objects.filter(channel=scope.channel, created_at__gte=today).count()
     if made >= contract.bookings_per_day:
         tomorrow = today + timedelta(days=1)
