@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "creneau.notify",
     "creneau.ledger",
     "creneau.web",
+    "creneau.fhir",
     "creneau.operations",
 ]
 
@@ -238,6 +239,10 @@ def _networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
 # The proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed;
 # by default nobody's, so a client cannot choose the address its limits count against.
 CRENEAU_TRUSTED_PROXIES = _networks("CRENEAU_TRUSTED_PROXIES")
+# The header in which the TLS proxy passes the subject of the client certificate a platform
+# presented (the SAS authenticates with a certificate, not OAuth2). Believed only from
+# CRENEAU_TRUSTED_PROXIES.
+CRENEAU_CLIENT_CERT_HEADER = env_str("CRENEAU_CLIENT_CERT_HEADER", "X-SSL-Client-S-DN") or ""
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

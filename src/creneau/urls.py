@@ -22,6 +22,8 @@ urlpatterns = [
     # OAuth2 client credentials for operators' and partners' software (no other grant).
     path("oauth/token/", TokenView.as_view(), name="oauth_token"),
     path("oauth/revoke_token/", RevokeTokenView.as_view(), name="oauth_revoke"),
+    # The FHIR server: directory and slots for other platforms (SAS, SMART finders, partners).
+    path("fhir/", include("creneau.fhir.urls", namespace="fhir")),
     path("embed.js", embed.embed_js, name="embed_js"),
     path("branding/<str:kind>/<str:public_id>.css", embed.branding_css, name="branding_css"),
     path("branding/<str:kind>/<str:public_id>/logo", embed.branding_logo, name="branding_logo"),
@@ -34,6 +36,8 @@ urlpatterns = [
         path("console/", include("creneau.web.console_urls", namespace="console")),
         path("", include("creneau.web.urls", namespace="site")),
         path("embed/<str:channel_key>/", include("creneau.web.urls", namespace="embed")),
+        # What a platform's signed booking link opens (booking.links), under its channel.
+        path("p/<str:channel_key>/", include("creneau.web.platform_urls", namespace="platform")),
         prefix_default_language=False,
     ),
 ]

@@ -26,10 +26,13 @@ def unblocked(now: datetime) -> Q:
 
 
 def offerable_slots(scope: ChannelScope, now: datetime) -> QuerySet[Slot]:
-    return Slot.objects.filter(
+    found = Slot.objects.filter(
         free_now(now),
         bookable_from__lte=now,
         bookable_until__gt=now,
         # Invariant 5: the perimeter is a sub-select of this very query.
         practitioner_role_id__in=scope.practitioner_roles().values("pk"),
     )
+    if not scope.sees_reserved_visits:
+        found = found.exclude(visit_type_id__in=scope.reserved_visit_types())
+    return found

@@ -56,6 +56,9 @@ class Hold(models.Model):
     expires_at = models.DateTimeField()
     # A keyed hash of the client address, to cap the holds one visitor keeps at once.
     client = models.CharField(max_length=24, blank=True, default="")
+    # What the platform whose link opened the hold said of where the patient comes from (SAS
+    # origin and regulator, SMART source and booking-referral), carried to the appointment.
+    referral = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [
@@ -155,6 +158,8 @@ class Appointment(PatientRecord):
     perimeter_version = models.ForeignKey(
         PerimeterVersion, on_delete=models.PROTECT, related_name="+"
     )
+    # Where a platform's link said the patient came from (see Hold.referral).
+    referral = models.JSONField(_("referred by"), default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)

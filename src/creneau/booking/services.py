@@ -108,6 +108,15 @@ def _check_bookable(scope: ChannelScope, slot: Slot, now: datetime) -> None:
         raise BookingError(
             "slot_unavailable", _("This slot can no longer be booked online."), status=409
         )
+    if (
+        not scope.sees_reserved_visits
+        and scope.reserved_visit_types().filter(visit_type_id=slot.visit_type_id).exists()
+    ):
+        raise BookingError(
+            "slot_reserved",
+            _("This slot is reserved to the regulators of the SAS: it opens only from their link."),
+            status=403,
+        )
 
 
 def _scope_fields(scope: ChannelScope) -> dict:
@@ -149,28 +158,59 @@ def _ledger(kind: str, appointment: Appointment, scope: ChannelScope | None, now
     return entry.public_id
 
 
-def offer_record(*, scope: ChannelScope, slots, query: dict[str, models.Model | None]) -> None:
+def offer_record(
+    *,
+    scope: ChannelScope,
+    slots,
+    query: dict[str, models.Model | list[models.Model] | None],
+    via: str = "",
+) -> None:
     """The ledger's record of a search served to a channel: what was asked, and every slot
     offered (by public identifiers). One INSERT, whatever the number of slots.
 
     The criteria are objects of the directory, recorded by their public identifiers (a
     specialty by its code): the ledger is public and append-only, so free text typed in a
-    search (a name, which may be a patient's, a phone number) never enters it."""
+    search (a name, which may be a patient's, a phone number) never enters it.
+
+    ``via`` names a publishing interface (fhir, sas, smart): those answer with hundreds or
+    thousands of slots, thousands of times an hour, so their offers are recorded by place
+    (establishment, department, practitioner) with the number of slots and the SHA-256 of their
+    sorted ids, which the verifier checks against the perimeter as it does single slots."""
     criteria = {}
     for name, value in query.items():
         if value is None:
             continue
-        if not isinstance(value, models.Model):
+        values = value if isinstance(value, list | tuple) else [value]
+        if not all(isinstance(item, models.Model) for item in values):
             raise TypeError(f"offer_record: {name} must be a directory object, not text")
-        criteria[name] = getattr(value, "public_id", None) or value.code
-    entry_append(
-        kind="offer",
-        payload={
-            **_scope_fields(scope),
-            "query": criteria,
-            "slots": [{"slot": slot.public_id, **payloads.place(slot)} for slot in slots],
-        },
-    )
+        ids = [getattr(item, "public_id", None) or item.code for item in values]
+        criteria[name] = ids if isinstance(value, list | tuple) else ids[0]
+    payload: dict = {**_scope_fields(scope), "query": criteria}
+    if via:
+        payload["via"] = via
+        payload["places"] = _places(slots)
+    else:
+        payload["slots"] = [{"slot": slot.public_id, **payloads.place(slot)} for slot in slots]
+    entry_append(kind="offer", payload=payload)
+
+
+def _places(slots) -> list[dict]:
+    grouped: dict[tuple, list[str]] = {}
+    for slot in slots:
+        place = payloads.place(slot)
+        grouped.setdefault((place["finess"], place["department"], place["rpps"]), []).append(
+            slot.public_id
+        )
+    return [
+        {
+            "finess": finess,
+            "department": department,
+            "rpps": rpps,
+            "slots": len(ids),
+            "slots_sha256": hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest(),
+        }
+        for (finess, department, rpps), ids in sorted(grouped.items())
+    ]
 
 
 def _reclaim_expired_holds(slot_id: int, now: datetime) -> int:
@@ -371,6 +411,7 @@ def hold_create(
     minutes: int | None = None,
     purpose: str = "booking",  # Hold.Purpose
     client: str = "",
+    referral: dict | None = None,
     now: datetime | None = None,
 ) -> Hold:
     """Keep a place, and the practitioner's time over it, while the patient types. ``client``
@@ -389,7 +430,12 @@ def hold_create(
         if not _hold_place(slot, now, expires_at):
             raise _slot_taken()
         return Hold.objects.create(
-            slot=slot, channel=scope.channel, expires_at=expires_at, purpose=purpose, client=client
+            slot=slot,
+            channel=scope.channel,
+            expires_at=expires_at,
+            purpose=purpose,
+            client=client,
+            referral=referral or {},
         )
 
 
@@ -520,13 +566,17 @@ def appointment_book(
     slot: Slot | None = None,
     hold: Hold | None = None,
     reason: str = "",
+    referral: dict | None = None,
     now: datetime | None = None,
 ) -> Booked:
-    """Book a slot, directly or through the caller's hold, for the patient."""
+    """Book a slot, directly or through the caller's hold, for the patient. ``referral`` (by
+    default the hold's) is what a platform's link said of where the patient came from."""
     now = now or timezone.now()
     _check_daily_quota(scope, now)
     if hold is not None:
         slot = hold.slot
+        if referral is None:
+            referral = hold.referral
     assert slot is not None
     token = new_token()
     try:
@@ -548,6 +598,7 @@ def appointment_book(
                 operator=scope.operator,
                 agent=scope.agent,
                 api_client=scope.api_client,
+                referral=referral or {},
                 **_patient_record(patient, reason, token),
             )
             _share_loaded(slot, appointment)

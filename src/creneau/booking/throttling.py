@@ -51,6 +51,12 @@ def client_address(request: HttpRequest) -> str:
     return address
 
 
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    """Whether the request's peer is one of CRENEAU_TRUSTED_PROXIES."""
+    trusted = settings.CRENEAU_TRUSTED_PROXIES
+    return bool(trusted) and _is_trusted(request.META.get("REMOTE_ADDR", ""), trusted)
+
+
 def _is_trusted(address: str, trusted) -> bool:
     try:
         ip = ipaddress.ip_address(address)

@@ -20,6 +20,8 @@ from creneau.channels.models import (
     OperatorCompany,
     Perimeter,
     PerimeterVersion,
+    Platform,
+    PlatformVisibility,
 )
 from creneau.channels.queries import perimeter_current_version
 from creneau.directory.models import Department, Establishment, Organisation, PractitionerRole
@@ -545,3 +547,34 @@ class ContractAdmin(admin.ModelAdmin):
     @admin.action(description=_("End the contract"))
     def end(self, request, queryset):
         self._set(request, queryset, Contract.Status.ENDED)
+
+
+class PlatformVisibilityInline(admin.TabularInline):
+    model = PlatformVisibility
+    extra = 1
+    autocomplete_fields = ["visit_type"]
+
+
+@admin.register(Platform)
+class PlatformAdmin(admin.ModelAdmin):
+    """A publishing platform's settings (made with its contract: Contracts → Add, kind SAS,
+    SMART finder or FHIR partner): how it is recognised, and which visits the SAS shows to
+    professionals or regulators only (reserved: no other channel offers them)."""
+
+    list_display = ["__str__", "kind", "certificate_subject", "feedback_url"]
+    fields = [
+        "contract",
+        "certificate_subject",
+        "feedback_url",
+        "regulator_identifier",
+        "link_hours",
+    ]
+    readonly_fields = ["contract"]
+    inlines = [PlatformVisibilityInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("kind"))
+    def kind(self, platform):
+        return platform.contract.operator.get_kind_display()

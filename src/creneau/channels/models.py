@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -17,6 +18,7 @@ from creneau.directory.models import (
     Organisation,
     PractitionerRole,
     PublicIdField,
+    VisitType,
 )
 
 
@@ -264,6 +266,10 @@ class OperatorCompany(models.Model):
     class Kind(models.TextChoices):
         CALL_CENTRE = "call_centre", _("call centre")
         PARTNER = "partner", _("partner platform")
+        # Platforms that publish the hub's slots elsewhere and book through FHIR (fhir app).
+        SAS = "sas", _("national SAS platform")
+        SMART_FINDER = "smart_finder", _("SMART Scheduling Links finder")
+        FHIR_PARTNER = "fhir_partner", _("FHIR or IHE partner")
 
     public_id = PublicIdField()
     organisation = models.ForeignKey(
@@ -412,3 +418,98 @@ class ApiClient(models.Model):
     @property
     def operator(self) -> OperatorCompany:
         return self.contract.operator
+
+
+PLATFORM_KINDS = (
+    OperatorCompany.Kind.SAS,
+    OperatorCompany.Kind.SMART_FINDER,
+    OperatorCompany.Kind.FHIR_PARTNER,
+)
+
+
+class Platform(models.Model):
+    """What a publishing platform's contract adds to an operator's: how the platform is
+    recognised without a token (its client certificate, behind the TLS proxy), where the SAS
+    wants to hear of its bookings, and how long the links it publishes stay valid."""
+
+    contract = models.OneToOneField(
+        Contract, on_delete=models.CASCADE, related_name="platform", verbose_name=_("contract")
+    )
+    certificate_subject = models.CharField(
+        _("client certificate subject"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "The subject of the platform's client certificate, exactly as the TLS proxy puts "
+            "it in its header (CRENEAU_CLIENT_CERT_HEADER). Empty: OAuth2 only."
+        ),
+    )
+    feedback_url = models.URLField(
+        _("appointment feedback URL"),
+        blank=True,
+        help_text=_(
+            "For the SAS: the FHIR base where each booking it brought is reported "
+            "(INT_R03, POST then PUT Appointment). Empty: nothing is reported."
+        ),
+    )
+    regulator_identifier = models.CharField(
+        _("regulator identifier"),
+        max_length=40,
+        blank=True,
+        help_text=_(
+            "For the SAS: who booked, when the link the platform opened names no regulator "
+            "(the RPPS-based national identifier of the regulation centre's physician)."
+        ),
+    )
+    link_hours = models.PositiveSmallIntegerField(
+        _("booking links valid for (hours)"),
+        default=72,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
+    )
+
+    class Meta:
+        verbose_name = _("platform")
+        verbose_name_plural = _("platforms")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["certificate_subject"],
+                condition=~models.Q(certificate_subject=""),
+                name="channels_platform_certificate_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(self.contract.operator)
+
+
+class PlatformVisibility(models.Model):
+    """A visit that a SAS platform shows to health professionals or regulators only (TRE_R314
+    PRO, SNP). Such visits are reserved: no other channel offers or books them. Visits not
+    listed are PUBLIC."""
+
+    class Audience(models.TextChoices):
+        PRO = "PRO", _("health professionals")
+        SNP = "SNP", _("regulators of unscheduled care")
+        PRO_SNP = "PRO_SNP", _("health professionals and regulators")
+
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="visibility")
+    visit_type = models.ForeignKey(
+        VisitType, on_delete=models.CASCADE, related_name="+", verbose_name=_("visit type")
+    )
+    audience = models.CharField(_("shown to"), max_length=10, choices=Audience.choices)
+
+    class Meta:
+        verbose_name = _("reserved visit")
+        verbose_name_plural = _("reserved visits")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "visit_type"], name="channels_platform_visit_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.visit_type}: {self.audience}"
+
+    @property
+    def codes(self) -> list[str]:
+        return self.audience.split("_")

@@ -18,6 +18,7 @@ from creneau.channels.models import (
     PerimeterEstablishment,
     PerimeterPractitionerRole,
     PerimeterVersion,
+    PlatformVisibility,
 )
 from creneau.channels.oauth import ACTION_SCOPES, TokenInvalid, bearer_for_request
 from creneau.directory.models import (
@@ -71,6 +72,20 @@ class ChannelScope:
     @property
     def operator(self) -> OperatorCompany | None:
         return self.contract.operator if self.contract is not None else None
+
+    @property
+    def sees_reserved_visits(self) -> bool:
+        """Only the SAS platform's channel offers the visits reserved to professionals and
+        regulators (TRE_R314 PRO, SNP); every other channel, the public site first, never
+        offers nor books them."""
+        operator = self.operator
+        return operator is not None and operator.kind == OperatorCompany.Kind.SAS
+
+    def reserved_visit_types(self) -> QuerySet[PlatformVisibility]:
+        """The visits this channel may not offer (an empty set for the SAS), as a sub-select."""
+        if self.sees_reserved_visits:
+            return PlatformVisibility.objects.none().values("visit_type_id")
+        return PlatformVisibility.objects.values("visit_type_id")
 
     def require(self, action: str) -> None:
         """Refuse an action the channel's contract does not allow (search, book, move,
@@ -219,6 +234,14 @@ def channel_scope_for_request(request: HttpRequest) -> ChannelScope:
     if scope.contract is not None:
         _count_request(scope.contract)
     request._creneau_scope = scope
+    return scope
+
+
+def channel_scope_for_contract(contract: Contract) -> ChannelScope:
+    """The scope of a contract's channel for a platform recognised otherwise than by a token
+    (its client certificate), with the contract's checks and request quota."""
+    scope = _scope(contract.channel, contract)
+    _count_request(contract)
     return scope
 
 

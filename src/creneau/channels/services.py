@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from oauth2_provider.models import AccessToken, Application
 
 from creneau.channels.models import (
+    PLATFORM_KINDS,
     Agent,
     ApiClient,
     Channel,
@@ -28,6 +29,7 @@ from creneau.channels.models import (
     PerimeterEstablishment,
     PerimeterPractitionerRole,
     PerimeterVersion,
+    Platform,
     parse_origins,
 )
 from creneau.channels.queries import perimeter_current_version
@@ -349,11 +351,16 @@ def operator_register(
     bookings_per_day: int = 500,
     requests_per_minute: int = 600,
     holds_at_once: int = 20,
+    certificate_subject: str = "",
+    feedback_url: str = "",
+    regulator_identifier: str = "",
     by: AbstractBaseUser | None = None,
     via: str = "",
 ) -> Contract:
     """Register an operator company under contract: its own channel bound to ``perimeter``, the
-    actions it may take, its validity dates and quotas."""
+    actions it may take, its validity dates and quotas. A publishing platform (SAS, SMART
+    finder, FHIR partner) gets its platform settings too: the subject of its client
+    certificate, and for the SAS where its bookings are reported and who booked by default."""
     if kind not in OperatorCompany.Kind.values:
         raise ChannelError("operator_kind_unknown", _("Unknown operator kind: %s.") % kind)
     if ends_on is not None and ends_on < starts_on:
@@ -380,7 +387,7 @@ def operator_register(
         by=by,
         via=via,
     )
-    return Contract.objects.create(
+    contract = Contract.objects.create(
         operator=operator,
         channel=channel,
         starts_on=starts_on,
@@ -390,6 +397,25 @@ def operator_register(
         holds_at_once=holds_at_once,
         **{f"may_{action}": action in set(actions) for action in Contract.ACTIONS},
     )
+    if kind in PLATFORM_KINDS:
+        if (
+            certificate_subject
+            and Platform.objects.filter(certificate_subject=certificate_subject).exists()
+        ):
+            raise ChannelError(
+                "certificate_taken",
+                _("Another platform is registered with this client certificate."),
+                status=422,
+            )
+        platform = Platform(
+            contract=contract,
+            certificate_subject=certificate_subject,
+            feedback_url=feedback_url,
+            regulator_identifier=regulator_identifier,
+        )
+        platform.full_clean()
+        platform.save()
+    return contract
 
 
 @transaction.atomic

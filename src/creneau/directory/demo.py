@@ -31,11 +31,18 @@ def _finess(department_code: str, counter: int) -> str:
     return finess_with_key(f"{department_code}09{counter:04d}")
 
 
+def _phone(counter: int) -> str:
+    # The range ARCEP keeps for fiction (01 99 00 00 00 to 01 99 99 99 99): no real line.
+    return f"01 99 00 {counter // 100:02d} {counter % 100:02d}"
+
+
 @transaction.atomic
 def demo_directory_load() -> DemoNetwork:
     rng = random.Random(SEED)
     specialties = {
-        code: services.specialty_upsert(code=code, label_fr=fr, label_en=en)[0]
+        code: services.specialty_upsert(
+            code=code, label_fr=fr, label_en=en, ordinal_code=data.ORDINAL_CODES.get(code, "")
+        )[0]
         for code, fr, en, _profiles in data.SPECIALTIES
     }
     aphp, _ = services.organisation_upsert(is_public=True, runs_hub=True, **data.APHP)
@@ -54,6 +61,7 @@ def demo_directory_load() -> DemoNetwork:
             city=city,
             latitude=lat,
             longitude=lon,
+            phone=_phone(counter),
         )
         hospitals.append(hospital)
         candidates = [code for code, _fr, _en, profiles in data.SPECIALTIES if profile in profiles]
@@ -82,6 +90,7 @@ def demo_directory_load() -> DemoNetwork:
                 city=city,
                 latitude=lat,
                 longitude=lon,
+                phone=_phone(counter),
             )
             private.append(clinic)
             chosen = ["neurosurgery", *rng.sample(data.PRIVATE_SPECIALTIES[1:], 4)]

@@ -483,6 +483,39 @@ SPECIALTIES = [
     ("pain-medicine", "Centre de la douleur", "Pain medicine", {"general", "geriatric"}),
 ]
 
+# The specialties' codes in the ANS table TRE_R38 (SpecialiteOrdinale), published to the SAS.
+# SM41 (pulmonology) is the SAS guide's own example; the others follow the table's order as we
+# know it and must be checked against the table before a real deployment (the admin edits
+# them). Specialties without an ordinal qualification of their own have none.
+ORDINAL_CODES = {
+    "anaesthesiology": "SM02",
+    "cardiology": "SM04",
+    "maxillofacial-surgery": "SM07",
+    "orthopaedic-surgery": "SM08",
+    "paediatric-surgery": "SM09",
+    "plastic-surgery": "SM10",
+    "urology": "SM12",
+    "vascular-surgery": "SM13",
+    "digestive-surgery": "SM14",
+    "dermatology": "SM15",
+    "endocrinology": "SM16",
+    "geriatrics": "SM18",
+    "gynaecology-obstetrics": "SM20",
+    "haematology": "SM21",
+    "gastroenterology": "SM24",
+    "internal-medicine": "SM27",
+    "physical-medicine": "SM29",
+    "nephrology": "SM30",
+    "neurosurgery": "SM31",
+    "neurology": "SM32",
+    "medical-oncology": "SM35",
+    "ophthalmology": "SM38",
+    "ent": "SM39",
+    "paediatrics": "SM40",
+    "pulmonology": "SM41",
+    "psychiatry": "SM42",
+}
+
 # Specialties of the fictional private establishments (neurosurgery included: the redirection).
 PRIVATE_SPECIALTIES = [
     "neurosurgery",

@@ -171,6 +171,13 @@ class Establishment(models.Model):
 
 class Specialty(BilingualLabel):
     code = models.SlugField(_("code"), max_length=60, unique=True)
+    # The national code published to the SAS and in FHIR, beside the hub's own code.
+    ordinal_code = models.CharField(
+        _("national code (TRE_R38)"),
+        max_length=10,
+        blank=True,
+        help_text=_("The specialty's code in the ANS table TRE_R38 (SM41 for pulmonology)."),
+    )
 
     class Meta:
         verbose_name = _("specialty")

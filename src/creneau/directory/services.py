@@ -94,8 +94,13 @@ def organisation_upsert(
     )
 
 
-def specialty_upsert(*, code: str, label_fr: str, label_en: str) -> tuple[Specialty, Outcome]:
-    return _upsert(Specialty, {"code": code}, {"label_fr": label_fr, "label_en": label_en})
+def specialty_upsert(
+    *, code: str, label_fr: str, label_en: str, ordinal_code: str | None = None
+) -> tuple[Specialty, Outcome]:
+    fields = {"label_fr": label_fr, "label_en": label_en}
+    if ordinal_code is not None:
+        fields["ordinal_code"] = ordinal_code
+    return _upsert(Specialty, {"code": code}, fields)
 
 
 def establishment_upsert(

@@ -239,6 +239,15 @@ class Neutrality:
                         f"entry {index}: channel {channel} offered slot {slot.get('slot')} at "
                         f"{slot.get('finess')}, outside its perimeter"
                     )
+            # A publishing interface's offer: its slots counted by place (booking.services).
+            for place in entry.get("places", []):
+                counts.slots_offered += int(place.get("slots", 0))
+                if version is not None and not _inside(version, place):
+                    counts.out_of_perimeter += int(place.get("slots", 0))
+                    self.report.fail(
+                        f"entry {index}: channel {channel} offered {place.get('slots')} slots at "
+                        f"{place.get('finess')}, outside its perimeter"
+                    )
         elif kind in ("booking", "move") and counts is not None:
             if kind == "booking":
                 counts.bookings += 1

@@ -24,14 +24,24 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from creneau.booking.throttling import Throttled
-from creneau.channels.models import Channel
+from creneau.channels.models import PLATFORM_KINDS, Channel
 from creneau.channels.queries import ChannelScope, ChannelUnavailable, channel_scope_for_key
 from creneau.cross_origin import came_from_here
 from creneau.directory.branding import font_stack
 from creneau.errors import DomainError
 from creneau.ledger.services import refusal_append
 
-SITE, EMBED = "site", "embed"
+SITE, EMBED, PLATFORM = "site", "embed", "platform"
+# The pages a platform's booking link leads through (web.platform_urls); any other page of the
+# flow is the public site's.
+PLATFORM_PAGES = {
+    "platform_link",
+    "book",
+    "release",
+    "manage",
+    "calendar",
+    "cancel",
+}
 
 
 @dataclass
@@ -55,9 +65,12 @@ class PatientSite:
         return self.scope.channel.organisation
 
     def url(self, name: str, *args, **query) -> str:
-        # The widget's key is the first part of each of its addresses.
-        args = (self.channel_key, *args) if self.embed else args
-        path = reverse(f"{self.namespace}:{name}", args=args)
+        # The widget's (or platform's) key is the first part of each of its addresses.
+        namespace = self.namespace
+        if namespace == PLATFORM and name not in PLATFORM_PAGES:
+            namespace = SITE
+        args = (self.channel_key, *args) if namespace in (EMBED, PLATFORM) else args
+        path = reverse(f"{namespace}:{name}", args=args)
         query = {key: value for key, value in query.items() if value not in (None, "")}
         return f"{path}?{urlencode(query)}" if query else path
 
@@ -100,6 +113,11 @@ def _scope_for(namespace: str, channel_key: str | None) -> ChannelScope:
     if namespace == SITE:
         return channel_scope_for_key(None)
     scope = channel_scope_for_key(channel_key)
+    if namespace == PLATFORM:
+        operator = scope.operator
+        if operator is None or operator.kind not in PLATFORM_KINDS:
+            raise ChannelUnavailable("not_a_platform", _("This channel is not a platform's."))
+        return scope
     if scope.channel.kind != Channel.Kind.EMBED:
         raise ChannelUnavailable("not_a_widget", _("This channel is not an embeddable widget."))
     return scope

@@ -13,7 +13,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from creneau.agenda.models import Slot
-from creneau.booking import queries, services
+from creneau.booking import links, queries, services
 from creneau.booking.calendar import appointment_ics
 from creneau.booking.models import (
     Appointment,
@@ -291,6 +291,44 @@ def _week_links(site: PatientSite, week, name: str, *args, **query) -> dict:
 
 
 @patient_page
+def platform_link(request: HttpRequest, site: PatientSite, token: str) -> HttpResponse:
+    """A platform's signed link to one slot: shown first, held on the visitor's confirmation
+    (a link previewer that only reads the page keeps nothing), then the booking form. What the
+    platform appended to the link (origin, regulator, source, referral) goes with the hold."""
+    target = links.link_open(token, channel=site.channel)
+    slot = queries.slot_by_id(target.slot)
+    referral = links.referral_from(request.POST if request.method == "POST" else request.GET)
+    if request.method == "POST":
+        try:
+            throttle(request, "hold")
+            held = services.hold_create(
+                scope=site.scope, slot=slot, client=client_key(request), referral=referral
+            )
+        except DomainError as error:
+            if error.code not in ("slot_taken", "slot_unavailable"):
+                raise
+            return error_page(
+                request, site, error, back=site.url("home"), back_label=_("Search other slots")
+            )
+        return Redirect(site.url("book", held.public_id))
+    services.offer_record(
+        scope=site.scope, slots=[slot], query={"practitioner": slot.practitioner}, via="link"
+    )
+    return render(
+        request,
+        "web/platform_link.html",
+        {
+            "site": site,
+            "organisation": site.organisation,
+            "slot": slot,
+            "referral": referral,
+            "platform": site.scope.operator,
+            "token": token,
+        },
+    )
+
+
+@patient_page
 def hold(request: HttpRequest, site: PatientSite) -> HttpResponse:
     if request.method != "POST":
         return Redirect(site.url("home"))
@@ -332,10 +370,14 @@ def _book_from_form(site: PatientSite, held: Hold, chosen: str, patient) -> serv
             raise BookingError(
                 "visit_type_mismatch", _("Choose a time for the same visit."), status=422
             )
-        return services.appointment_book(scope=site.scope, patient=patient, slot=slot)
+        return services.appointment_book(
+            scope=site.scope, patient=patient, slot=slot, referral=held.referral
+        )
     if _is_live(held):
         return services.appointment_book(scope=site.scope, patient=patient, hold=held)
-    return services.appointment_book(scope=site.scope, patient=patient, slot=held.slot)
+    return services.appointment_book(
+        scope=site.scope, patient=patient, slot=held.slot, referral=held.referral
+    )
 
 
 def _nearest_times(site: PatientSite, slot) -> list:

@@ -1,0 +1,94 @@
+"""What this FHIR server answers, said exactly (R4 CapabilityStatement): nothing listed that
+is not served, nothing served that is not listed."""
+
+from django.conf import settings
+from django.utils import timezone
+
+from creneau.fhir import resources
+from creneau.fhir.search import INCLUDES, KINDS
+
+_PARAMETER_TYPES = {
+    "_id": "token",
+    "identifier": "token",
+    "name": "string",
+    "family": "string",
+    "address-city": "string",
+    "address-postalcode": "string",
+    "start": "date",
+    "status": "token",
+    "specialty": "token",
+    "service-type": "token",
+}
+
+_DOCUMENTATION = {
+    "Slot": (
+        "Free slots only (status=free), from now to a year ahead, of the practitioner roles the "
+        "calling channel's perimeter holds. start takes the prefixes ge, gt, le, lt, eq. "
+        "specialty: the hub's code (CodeSystem/specialty) or TRE_R38; service-type: the visit "
+        "type (CodeSystem/visit-type). The national SAS platform gets the "
+        "BundleAgregateur of the ANS guide ans.fhir.fr.sas (INT_R01)."
+    ),
+    "Schedule": "One Schedule per practitioner role; its id is the role's.",
+}
+
+
+def _parameter(name: str) -> dict:
+    kind = _PARAMETER_TYPES.get(name, "reference")
+    return {"name": name, "type": kind}
+
+
+def capability_statement() -> dict:
+    base = resources.fhir_base()
+    rest_resources = []
+    for resource_type, kind in KINDS.items():
+        entry = {
+            "type": resource_type,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchInclude": sorted(
+                name for name, (source, _t, _f) in INCLUDES.items() if source == resource_type
+            ),
+            "searchParam": [_parameter(name) for name in sorted(kind.parameters)],
+        }
+        if resource_type == "Slot":
+            entry["searchRevInclude"] = []
+        if resource_type in _DOCUMENTATION:
+            entry["documentation"] = _DOCUMENTATION[resource_type]
+        if not entry["searchInclude"]:
+            del entry["searchInclude"]
+        if not entry.get("searchRevInclude"):
+            entry.pop("searchRevInclude", None)
+        rest_resources.append(entry)
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": "creneau",
+        "url": f"{base}/metadata",
+        "name": "Creneau",
+        "title": "Créneau — FHIR server of the hospital's booking hub",
+        "status": "active",
+        "date": timezone.now().date().isoformat(),
+        "publisher": "Créneau",
+        "kind": "instance",
+        "software": {"name": "Créneau", "version": "0.1.0"},
+        "implementation": {"description": "Créneau booking hub", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": (
+                    "Every answer is filtered by the calling channel's perimeter. Paging: _count "
+                    "(up to 5000) and the Bundle's next link."
+                ),
+                "security": {
+                    "description": (
+                        "OAuth2 client credentials (POST /oauth/token/, then Authorization: "
+                        "Bearer) for operators and platforms; the SAS platform by its client "
+                        "certificate, through the TLS proxy's "
+                        f"{settings.CRENEAU_CLIENT_CERT_HEADER} header; without either, the "
+                        "hub's public site."
+                    )
+                },
+                "resource": rest_resources,
+            }
+        ],
+    }

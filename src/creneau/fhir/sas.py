@@ -1,0 +1,171 @@
+"""The SAS agenda publisher (ANS guide ans.fhir.fr.sas, INT_R01): the free slots of 1 to 25
+practitioners as a ``BundleAgregateur`` searchset, each resource in the guide's profile, shaped
+like its example ``Bundle-ExampleBundlePSIndiv.json`` (vectors/sas): a Slot (match), then the
+first time they appear its Schedule, Practitioner and PractitionerRole (include), the
+PractitionerRole carrying its Location contained.
+
+Each slot says who may see it (``meta.security``, TRE_R314): PUBLIC unless the platform's
+settings reserve its visit to health professionals (PRO) or regulators (SNP); its ``comment``
+is the signed link that books it through the SAS's channel."""
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from creneau.agenda.models import Slot
+from creneau.booking.links import booking_link
+from creneau.channels.models import Platform, PlatformVisibility
+from creneau.channels.queries import ChannelScope
+from creneau.directory.models import PractitionerRole
+from creneau.fhir import resources
+
+PROFILE = "http://sas.fr/fhir/StructureDefinition/"
+TRE_R314 = "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
+LOCATION_IDENTIFIER_TYPE = "http://interopsante.org/fhir/CodeSystem/fr-location-identifier-type"
+MAX_PRACTITIONERS = 25
+
+
+def _meta(profile: str, **more) -> dict:
+    return {"profile": [PROFILE + profile], **more}
+
+
+def visibility(platform: Platform | None) -> dict[int, list[str]]:
+    """Visit type id → its TRE_R314 codes, for the visits the platform reserves."""
+    if platform is None:
+        return {}
+    return {
+        row.visit_type_id: row.codes for row in PlatformVisibility.objects.filter(platform=platform)
+    }
+
+
+def _slot(slot: Slot, security: list[str], link: str) -> dict:
+    resource: dict = {
+        "resourceType": "Slot",
+        "id": slot.public_id,
+        "meta": _meta(
+            "FrSlotAgregateur",
+            security=[{"system": TRE_R314, "code": code} for code in security],
+        ),
+        # On site (v3-ActCode AMB), and what the visit is, in words.
+        "serviceType": [
+            {"coding": [{"system": resources.V3_ACT_CODE, "code": "AMB"}]},
+            {"text": slot.visit_type.label_fr},
+        ],
+    }
+    specialty: dict = {"text": slot.specialty.label_fr}
+    if slot.specialty.ordinal_code:
+        specialty["coding"] = [{"system": resources.TRE_R38, "code": slot.specialty.ordinal_code}]
+    resource["specialty"] = [specialty]
+    resource.update(
+        {
+            "appointmentType": {"coding": [{"system": resources.V2_0276, "code": "ROUTINE"}]},
+            "schedule": resources.reference("Schedule", slot.practitioner_role.public_id),
+            "status": "free",
+            "start": resources.instant(slot.starts_at),
+            "end": resources.instant(slot.ends_at),
+            "comment": link,
+        }
+    )
+    return resource
+
+
+def _schedule(role: PractitionerRole) -> dict:
+    return {
+        "resourceType": "Schedule",
+        "id": role.public_id,
+        "meta": _meta("FrScheduleAgregateur"),
+        "actor": [
+            resources.reference("Practitioner", role.practitioner.public_id),
+            resources.reference("PractitionerRole", role.public_id),
+        ],
+    }
+
+
+def _practitioner(role: PractitionerRole) -> dict:
+    practitioner = role.practitioner
+    name: dict = {"family": practitioner.last_name}
+    if practitioner.first_name:
+        name["given"] = [practitioner.first_name]
+    return {
+        "resourceType": "Practitioner",
+        "id": practitioner.public_id,
+        "meta": _meta("FrPractitionerAgregateur"),
+        "identifier": [resources.practitioner_identifier(practitioner)],
+        "name": [name],
+    }
+
+
+def _location(role: PractitionerRole) -> dict:
+    place = role.establishment
+    address: dict = {"line": [place.address or place.name], "city": place.city}
+    if place.postcode:
+        address["postalCode"] = place.postcode
+    location: dict = {
+        "resourceType": "Location",
+        "id": "location",
+        "meta": _meta("FrLocationAgregateur"),
+        "identifier": [
+            {
+                "type": {"coding": [{"system": LOCATION_IDENTIFIER_TYPE, "code": "INTRN"}]},
+                "system": resources.fhir_base() + "/NamingSystem/location",
+                "value": place.public_id,
+            }
+        ],
+        "name": place.name,
+    }
+    location["address"] = address
+    return location
+
+
+def _role(role: PractitionerRole) -> dict:
+    resource: dict = {
+        "resourceType": "PractitionerRole",
+        "id": role.public_id,
+        "meta": _meta("FrPractitionerRoleExerciceAgregateur"),
+        "contained": [_location(role)],
+        "practitioner": resources.reference("Practitioner", role.practitioner.public_id),
+        "organization": {"identifier": resources.finess_identifier(role.establishment.finess)},
+        "location": [{"reference": "#location"}],
+    }
+    if role.establishment.phone:
+        # Where the regulator calls about the appointment: the establishment's switchboard.
+        resource["telecom"] = [
+            {"system": "phone", "value": resources.phone(role.establishment.phone)}
+        ]
+    return resource
+
+
+def _entry(resource: dict, mode: str) -> dict:
+    return {
+        "fullUrl": f"{resources.fhir_base()}/{resource['resourceType']}/{resource['id']}",
+        "resource": resource,
+        "search": {"mode": mode},
+    }
+
+
+def sas_entries(
+    *,
+    scope: ChannelScope,
+    platform: Platform | None,
+    slots: Iterable[Slot],
+    now: datetime,
+) -> list[dict]:
+    reserved = visibility(platform)
+    valid_for = timedelta(hours=platform.link_hours if platform else 72)
+    entries: list[dict] = []
+    roles_seen: set[int] = set()
+    practitioners_seen: set[int] = set()
+    for slot in slots:
+        link = booking_link(channel=scope.channel, slot=slot, valid_for=valid_for, now=now)
+        entries.append(
+            _entry(_slot(slot, reserved.get(slot.visit_type_id, ["PUBLIC"]), link), "match")
+        )
+        role = slot.practitioner_role
+        if role.pk in roles_seen:
+            continue
+        roles_seen.add(role.pk)
+        entries.append(_entry(_schedule(role), "include"))
+        if role.practitioner_id not in practitioners_seen:
+            practitioners_seen.add(role.practitioner_id)
+            entries.append(_entry(_practitioner(role), "include"))
+        entries.append(_entry(_role(role), "include"))
+    return entries

@@ -1,0 +1,150 @@
+"""The FHIR R4 server at /fhir: the CapabilityStatement, read and search of the directory and
+the free slots, each answer through the calling channel's perimeter. Handlers stay thin: the
+searches live in fhir.search, the resources in fhir.resources and fhir.sas."""
+
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from creneau.booking.services import offer_record
+from creneau.channels.models import OperatorCompany, Platform
+from creneau.channels.queries import ChannelScope
+from creneau.fhir import capability, resources, sas
+from creneau.fhir.access import fhir_scope
+from creneau.fhir.responses import FhirError, fhir_endpoint, fhir_response
+from creneau.fhir.search import DEFAULT_COUNT, KINDS, MAX_COUNT, Params, included
+
+SAS_PRACTITIONER_PARAMETERS = (
+    "schedule.actor:Practitioner.identifier",
+    "schedule.actor.identifier",
+)
+
+
+@fhir_endpoint("GET", "HEAD")
+def metadata(request: HttpRequest) -> HttpResponse:
+    return fhir_response(capability.capability_statement())
+
+
+def _kind(resource_type: str):
+    kind = KINDS.get(resource_type)
+    if kind is None:
+        raise FhirError(
+            "resource_type_unsupported",
+            _("This server has no %(type)s resources.") % {"type": resource_type[:40]},
+            status=404,
+        )
+    return kind
+
+
+def _is_sas(scope: ChannelScope) -> bool:
+    operator = scope.operator
+    return operator is not None and operator.kind == OperatorCompany.Kind.SAS
+
+
+def _page_url(request: HttpRequest, offset: int | None = None) -> str:
+    pairs = [(k, v) for k, values in request.GET.lists() for v in values if k != "_offset"]
+    if offset:
+        pairs.append(("_offset", str(offset)))
+    query = urlencode(pairs, safe=":|,/")
+    return f"{resources.fhir_base()}{request.path_info.removeprefix('/fhir')}" + (
+        f"?{query}" if query else ""
+    )
+
+
+def _check_sas_query(params: Params) -> None:
+    asked = sum(len(values) for name in SAS_PRACTITIONER_PARAMETERS for values in params.each(name))
+    if not 1 <= asked <= sas.MAX_PRACTITIONERS:
+        raise FhirError(
+            "practitioners_count",
+            _("Name from 1 to %(max)s practitioners (schedule.actor:Practitioner.identifier).")
+            % {"max": sas.MAX_PRACTITIONERS},
+            status=400,
+        )
+
+
+@fhir_endpoint("GET", "HEAD")
+def search(request: HttpRequest, resource_type: str) -> HttpResponse:
+    kind = _kind(resource_type)
+    scope = fhir_scope(request)
+    scope.require("search")
+    params = Params(request.GET, kind.parameters)
+    as_sas = resource_type == "Slot" and _is_sas(scope)
+    if as_sas:
+        _check_sas_query(params)
+    count = params.count(MAX_COUNT if as_sas else DEFAULT_COUNT)
+    offset = params.offset()
+    direct, iterate = params.includes()
+    now = timezone.now()
+    found = kind.search(scope, params)
+    page = list(found[offset : offset + count + 1]) if count else []
+    more = len(page) > count
+    page = page[:count]
+    narrowed = resource_type != "Slot" or any(
+        params.query.get(name)
+        for name in ("_id", "schedule", "schedule.actor", *SAS_PRACTITIONER_PARAMETERS)
+    )
+    bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
+    if as_sas:
+        bundle["meta"] = {"profile": [sas.PROFILE + "BundleAgregateur"]}
+    if not more and (page or not offset):
+        bundle["total"] = offset + len(page)
+    elif narrowed or not count:
+        # Counting every free slot of a whole perimeter costs more than the search itself: the
+        # total is given when the search is narrowed to practitioners, schedules or ids.
+        bundle["total"] = found.count()
+    links = [{"relation": "self", "url": _page_url(request, offset)}]
+    if more:
+        links.append({"relation": "next", "url": _page_url(request, offset + count)})
+    if offset:
+        links.append({"relation": "previous", "url": _page_url(request, max(0, offset - count))})
+    bundle["link"] = links
+    if resource_type == "Slot":
+        offer_record(scope=scope, slots=page, query={}, via="sas" if as_sas else "fhir")
+    if as_sas:
+        platform = Platform.objects.filter(contract=scope.contract).first()
+        entries = sas.sas_entries(scope=scope, platform=platform, slots=page, now=now)
+    else:
+        entries = [_entry(resource_type, kind.build(obj), "match") for obj in page]
+        entries += [
+            _entry(obj_kind, KINDS[obj_kind].build(obj), "include")
+            for obj_kind, obj in included(resource_type, page, direct, iterate)
+        ]
+    if entries:
+        bundle["entry"] = entries
+    return fhir_response(bundle)
+
+
+def _entry(resource_type: str, resource: dict, mode: str) -> dict:
+    return {
+        "fullUrl": f"{resources.fhir_base()}/{resource_type}/{resource['id']}",
+        "resource": resource,
+        "search": {"mode": mode},
+    }
+
+
+@fhir_endpoint("GET", "HEAD")
+def read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
+    kind = _kind(resource_type)
+    scope = fhir_scope(request)
+    scope.require("search")
+    found = kind.search(scope, Params(_id_query(resource_id), kind.parameters)).first()
+    if found is None:
+        # The same answer for what does not exist and what the channel may not see.
+        raise FhirError(
+            "not_found",
+            _("No %(type)s %(id)s here.") % {"type": resource_type, "id": resource_id[:40]},
+            status=404,
+        )
+    if resource_type == "Slot":
+        offer_record(scope=scope, slots=[found], query={}, via="fhir")
+    return fhir_response(kind.build(found))
+
+
+def _id_query(resource_id: str):
+    from django.http import QueryDict
+
+    query = QueryDict(mutable=True)
+    query["_id"] = resource_id
+    return query
