@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     django.setup()
     from django.core.management import call_command
 
-    from bench.dataset import SCALES, dataset_create
     from bench.booking import hub_public_site
+    from bench.dataset import SCALES, dataset_create
 
     scale = SCALES[args.scale]
     results: dict = {

@@ -239,6 +239,11 @@ def _networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
 # The proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto are believed;
 # by default nobody's, so a client cannot choose the address its limits count against.
 CRENEAU_TRUSTED_PROXIES = _networks("CRENEAU_TRUSTED_PROXIES")
+# The hub's health-sector certificate and key (one PEM file) for the mutual TLS the SAS
+# platform asks of the appointment feedback it receives (INT_R03); empty: no client certificate.
+CRENEAU_SAS_CLIENT_CERT = env_str("CRENEAU_SAS_CLIENT_CERT", "") or ""
+# How many weeks of free slots the SMART Scheduling Links files publish (one file a week).
+CRENEAU_SMART_WEEKS = env_int("CRENEAU_SMART_WEEKS", 8)
 # The header in which the TLS proxy passes the subject of the client certificate a platform
 # presented (the SAS authenticates with a certificate, not OAuth2). Believed only from
 # CRENEAU_TRUSTED_PROXIES.

@@ -10,7 +10,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from creneau.directory.models import Department, Establishment
-from creneau.fhir.resources import IDNPS_SYSTEM, IDNST_SYSTEM
+from creneau.directory.national import IDNPS_SYSTEM, IDNST_SYSTEM
 from tests.fhir.conftest import FHIR, Fhir, bearer
 
 pytestmark = pytest.mark.django_db

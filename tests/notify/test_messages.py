@@ -340,7 +340,15 @@ def test_an_unanswered_offer_passes_to_the_next_patient_who_is_told_too(
 
 def test_the_schedule_starts_each_periodic_run_once(clock):
     started = periodic_enqueue_due()
-    assert set(started) == {"messages", "offers", "waiting_list", "holds", "counters", "ledger"}
+    assert set(started) == {
+        "messages",
+        "offers",
+        "waiting_list",
+        "holds",
+        "counters",
+        "published",
+        "ledger",
+    }
     assert periodic_enqueue_due() == []  # a second worker at the same moment starts nothing
     roll = ScheduledJob.objects.get(name="roll")
     # The nightly roll: next at 02:30 in Paris (01:30 UTC in winter).
@@ -348,7 +356,7 @@ def test_the_schedule_starts_each_periodic_run_once(clock):
     clock.shift(timedelta(minutes=1))
     assert set(periodic_enqueue_due()) == {"messages", "offers", "ledger"}
     work()
-    assert DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 9  # one per run
+    assert DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 10  # one per run
 
 
 def test_english_messages_for_an_english_speaking_patient(

@@ -38,7 +38,11 @@ from creneau.directory.models import Establishment, Practitioner, VisitType
 from creneau.errors import DomainError
 from creneau.ledger import payloads
 from creneau.ledger.services import entry_append
-from creneau.notify.services import appointment_messages_queue, offer_messages_queue
+from creneau.notify.services import (
+    appointment_messages_queue,
+    appointment_status_reported,
+    offer_messages_queue,
+)
 from creneau.sealing import seal
 
 NO_OVERLAP_CONSTRAINT = "booking_appointment_no_overlap"
@@ -781,6 +785,7 @@ def appointment_status_set(
             channel_id=channel_scope.channel.pk if channel_scope else appointment.channel_id,
             by=user,
         )
+        appointment_status_reported(appointment=appointment, status=status)
     return appointment
 
 

@@ -95,12 +95,7 @@ def demo_operators_ensure(*, organisation: Organisation, previous: list[dict]) -
             agent.user.set_password(password)
             agent.user.save(update_fields=["password"])
             credentials = agent_second_factor_reset(agent=agent)
-        api = before.get("api_client", {})
-        if not ApiClient.objects.filter(
-            contract=contract, application__client_id=api.get("client_id")
-        ).exists():
-            made = api_client_create(contract=contract, name=f"{name} — serveurs")
-            api = {"client_id": made.client_id, "client_secret": made.client_secret}
+        api = _api_client(contract, name, before.get("api_client", {}))
         written.append(
             {
                 "name": name,
@@ -114,12 +109,72 @@ def demo_operators_ensure(*, organisation: Organisation, previous: list[dict]) -
                     **asdict(credentials.factor),
                     "console": "/console/",
                 },
-                "api_client": {
-                    **api,
-                    "token_url": "/oauth/token/",
-                    "grant_type": "client_credentials",
-                    "scopes": contract_scopes(contract),
-                },
+                "api_client": api,
             }
         )
+    return written
+
+
+def _api_client(contract: Contract, name: str, before: dict) -> dict:
+    """The API client written in the credentials before, if it still exists; else a new one."""
+    kept = {k: before[k] for k in ("client_id", "client_secret") if k in before}
+    if not ApiClient.objects.filter(
+        contract=contract, application__client_id=kept.get("client_id")
+    ).exists():
+        made = api_client_create(contract=contract, name=f"{name} — serveurs")
+        kept = {"client_id": made.client_id, "client_secret": made.client_secret}
+    return {
+        **kept,
+        "token_url": "/oauth/token/",
+        "grant_type": "client_credentials",
+        "scopes": contract_scopes(contract),
+    }
+
+
+# (name, kind, what it does) of the demo's publishing platforms, over the whole network.
+SAS_SUBJECT = "CN=sas.demo.creneau,OU=SAS,O=Agence du Numerique en Sante,C=FR"
+DEMO_PLATFORMS = [
+    ("Service d'accès aux soins (démo)", "sas"),
+    ("Trouve-un-rendez-vous (démo)", "smart_finder"),
+    ("Agenda Partenaire FHIR (démo)", "fhir_partner"),
+]
+
+
+@transaction.atomic
+def demo_platforms_ensure(*, organisation: Organisation, previous: list[dict]) -> list[dict]:
+    """The SAS (recognised by its certificate behind the proxy, or OAuth2), a SMART finder and
+    a FHIR partner, each under contract over the whole network, with an API client."""
+    kept = {entry["name"]: entry for entry in previous}
+    perimeter = _perimeter(organisation, "Plateformes — tout le réseau", None)
+    written = []
+    for name, kind in DEMO_PLATFORMS:
+        contract = Contract.objects.filter(operator__name=name).first()
+        if contract is None:
+            contract = operator_register(
+                organisation=organisation,
+                name=name,
+                kind=kind,
+                perimeter=perimeter,
+                starts_on=date(2026, 1, 1),
+                bookings_per_day=1000,
+                requests_per_minute=1200,
+                certificate_subject=SAS_SUBJECT if kind == "sas" else "",
+                regulator_identifier="810000000042" if kind == "sas" else "",
+                via="demo",
+            )
+        api = _api_client(contract, name, kept.get(name, {}))
+        entry = {
+            "name": name,
+            "kind": kind,
+            "channel_key": contract.channel.key,
+            "perimeter": contract.channel.perimeter.name,
+            "client_id": api["client_id"],
+            "client_secret": api["client_secret"],
+            "token_url": api["token_url"],
+            "scopes": api["scopes"],
+        }
+        if kind == "sas":
+            entry["certificate_subject"] = SAS_SUBJECT
+            entry["certificate_header"] = settings.CRENEAU_CLIENT_CERT_HEADER
+        written.append(entry)
     return written

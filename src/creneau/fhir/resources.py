@@ -19,10 +19,11 @@ from creneau.directory.models import (
     Specialty,
     VisitType,
 )
+from creneau.directory.national import (
+    finess_identifier,
+    rpps_identifier,
+)
 
-IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"
-IDNST_SYSTEM = "urn:oid:1.2.250.1.71.4.2.2"
-FR_V2_0203 = "http://interopsante.org/fhir/CodeSystem/fr-v2-0203"
 TRE_R38 = (
     "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
 )
@@ -52,20 +53,8 @@ def instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _typed(kind: str, system: str, value: str) -> dict:
-    return {
-        "type": {"coding": [{"system": FR_V2_0203, "code": kind}]},
-        "system": system,
-        "value": value,
-    }
-
-
 def practitioner_identifier(practitioner: Practitioner) -> dict:
-    return _typed("IDNPS", IDNPS_SYSTEM, "8" + practitioner.rpps)
-
-
-def finess_identifier(finess: str) -> dict:
-    return _typed("IDNST", IDNST_SYSTEM, "1" + finess)
+    return rpps_identifier(practitioner.rpps)
 
 
 def rpps_from_token(value: str) -> str:

@@ -11,12 +11,12 @@ is the signed link that books it through the SAS's channel."""
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from creneau.agenda.models import Slot
-from creneau.booking.links import booking_link
+from creneau.booking.links import LinkMaker
 from creneau.channels.models import Platform, PlatformVisibility
 from creneau.channels.queries import ChannelScope
 from creneau.directory.models import PractitionerRole
 from creneau.fhir import resources
+from creneau.fhir.rows import SlotRow
 
 PROFILE = "http://sas.fr/fhir/StructureDefinition/"
 TRE_R314 = "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
@@ -37,35 +37,74 @@ def visibility(platform: Platform | None) -> dict[int, list[str]]:
     }
 
 
-def _slot(slot: Slot, security: list[str], link: str) -> dict:
-    resource: dict = {
+class _SlotParts:
+    """What slots share, made once per answer: a SAS answer holds thousands of slots of a few
+    visit types, specialties and schedules (the same dicts are written again by json)."""
+
+    def __init__(self, reserved: dict[int, list[str]]) -> None:
+        self.reserved = reserved
+        self.metas: dict[int, dict] = {}
+        self.services: dict[int, list] = {}
+        self.specialties: dict[int, list] = {}
+        self.schedules: dict[int, dict] = {}
+        self.appointment_type = {"coding": [{"system": resources.V2_0276, "code": "ROUTINE"}]}
+
+    def meta(self, slot: SlotRow) -> dict:
+        found = self.metas.get(slot.visit_type_id)
+        if found is None:
+            codes = self.reserved.get(slot.visit_type_id, ["PUBLIC"])
+            found = _meta(
+                "FrSlotAgregateur",
+                security=[{"system": TRE_R314, "code": code} for code in codes],
+            )
+            self.metas[slot.visit_type_id] = found
+        return found
+
+    def service(self, slot: SlotRow) -> list:
+        found = self.services.get(slot.visit_type_id)
+        if found is None:
+            # On site (v3-ActCode AMB), and what the visit is, in words.
+            found = [
+                {"coding": [{"system": resources.V3_ACT_CODE, "code": "AMB"}]},
+                {"text": slot.visit_type.label_fr},
+            ]
+            self.services[slot.visit_type_id] = found
+        return found
+
+    def specialty(self, slot: SlotRow) -> list:
+        key = slot.specialty.pk
+        found = self.specialties.get(key)
+        if found is None:
+            concept: dict = {"text": slot.specialty.label_fr}
+            if slot.specialty.ordinal_code:
+                concept["coding"] = [
+                    {"system": resources.TRE_R38, "code": slot.specialty.ordinal_code}
+                ]
+            found = self.specialties[key] = [concept]
+        return found
+
+    def schedule(self, slot: SlotRow) -> dict:
+        role = slot.practitioner_role
+        found = self.schedules.get(role.pk)
+        if found is None:
+            found = self.schedules[role.pk] = resources.reference("Schedule", role.public_id)
+        return found
+
+
+def _slot(slot: SlotRow, parts: _SlotParts, link: str) -> dict:
+    return {
         "resourceType": "Slot",
         "id": slot.public_id,
-        "meta": _meta(
-            "FrSlotAgregateur",
-            security=[{"system": TRE_R314, "code": code} for code in security],
-        ),
-        # On site (v3-ActCode AMB), and what the visit is, in words.
-        "serviceType": [
-            {"coding": [{"system": resources.V3_ACT_CODE, "code": "AMB"}]},
-            {"text": slot.visit_type.label_fr},
-        ],
+        "meta": parts.meta(slot),
+        "serviceType": parts.service(slot),
+        "specialty": parts.specialty(slot),
+        "appointmentType": parts.appointment_type,
+        "schedule": parts.schedule(slot),
+        "status": "free",
+        "start": resources.instant(slot.starts_at),
+        "end": resources.instant(slot.ends_at),
+        "comment": link,
     }
-    specialty: dict = {"text": slot.specialty.label_fr}
-    if slot.specialty.ordinal_code:
-        specialty["coding"] = [{"system": resources.TRE_R38, "code": slot.specialty.ordinal_code}]
-    resource["specialty"] = [specialty]
-    resource.update(
-        {
-            "appointmentType": {"coding": [{"system": resources.V2_0276, "code": "ROUTINE"}]},
-            "schedule": resources.reference("Schedule", slot.practitioner_role.public_id),
-            "status": "free",
-            "start": resources.instant(slot.starts_at),
-            "end": resources.instant(slot.ends_at),
-            "comment": link,
-        }
-    )
-    return resource
 
 
 def _schedule(role: PractitionerRole) -> dict:
@@ -134,11 +173,14 @@ def _role(role: PractitionerRole) -> dict:
     return resource
 
 
-def _entry(resource: dict, mode: str) -> dict:
+_MATCH, _INCLUDE = {"mode": "match"}, {"mode": "include"}
+
+
+def _entry(base: str, resource: dict, mode: dict) -> dict:
     return {
-        "fullUrl": f"{resources.fhir_base()}/{resource['resourceType']}/{resource['id']}",
+        "fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}",
         "resource": resource,
-        "search": {"mode": mode},
+        "search": mode,
     }
 
 
@@ -146,26 +188,25 @@ def sas_entries(
     *,
     scope: ChannelScope,
     platform: Platform | None,
-    slots: Iterable[Slot],
+    slots: Iterable[SlotRow],
     now: datetime,
 ) -> list[dict]:
-    reserved = visibility(platform)
+    parts = _SlotParts(visibility(platform))
     valid_for = timedelta(hours=platform.link_hours if platform else 72)
+    link_for = LinkMaker(channel=scope.channel, valid_for=valid_for, now=now)
+    base = resources.fhir_base()
     entries: list[dict] = []
     roles_seen: set[int] = set()
     practitioners_seen: set[int] = set()
     for slot in slots:
-        link = booking_link(channel=scope.channel, slot=slot, valid_for=valid_for, now=now)
-        entries.append(
-            _entry(_slot(slot, reserved.get(slot.visit_type_id, ["PUBLIC"]), link), "match")
-        )
+        entries.append(_entry(base, _slot(slot, parts, link_for(slot)), _MATCH))
         role = slot.practitioner_role
         if role.pk in roles_seen:
             continue
         roles_seen.add(role.pk)
-        entries.append(_entry(_schedule(role), "include"))
+        entries.append(_entry(base, _schedule(role), _INCLUDE))
         if role.practitioner_id not in practitioners_seen:
             practitioners_seen.add(role.practitioner_id)
-            entries.append(_entry(_practitioner(role), "include"))
-        entries.append(_entry(_role(role), "include"))
+            entries.append(_entry(base, _practitioner(role), _INCLUDE))
+        entries.append(_entry(base, _role(role), _INCLUDE))
     return entries

@@ -25,6 +25,7 @@ from creneau.directory.models import (
     Practitioner,
     PractitionerRole,
 )
+from creneau.directory.national import IDNPS_SYSTEM, IDNST_SYSTEM
 from creneau.fhir import resources
 from creneau.fhir.responses import FhirError
 
@@ -139,14 +140,14 @@ def _reference_id(value: str, kind: str) -> str:
 
 def _rpps_condition(value: str, prefix: str = "") -> Q:
     parsed = token(value)
-    if parsed.system not in (None, "", resources.IDNPS_SYSTEM, "https://rpps.esante.gouv.fr"):
+    if parsed.system not in (None, "", IDNPS_SYSTEM, "https://rpps.esante.gouv.fr"):
         return Q(pk__in=[])
     return Q(**{f"{prefix}rpps": resources.rpps_from_token(parsed.code)})
 
 
 def _finess_condition(value: str, field_name: str = "finess") -> Q:
     parsed = token(value)
-    if parsed.system not in (None, "", resources.IDNST_SYSTEM):
+    if parsed.system not in (None, "", IDNST_SYSTEM):
         return Q(pk__in=[])
     return Q(**{field_name: resources.finess_from_token(parsed.code)})
 

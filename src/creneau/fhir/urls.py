@@ -6,6 +6,9 @@ app_name = "fhir"
 
 urlpatterns = [
     path("metadata", views.metadata, name="metadata"),
+    # SMART Scheduling Links: the manifest, then its NDJSON files.
+    path("$bulk-publish", views.bulk_publish, name="bulk_publish"),
+    path("$bulk-publish/<str:name>.ndjson", views.bulk_file, name="bulk_file"),
     path("<str:resource_type>", views.search, name="search"),
     path("<str:resource_type>/<str:resource_id>", views.read, name="read"),
 ]

@@ -2,18 +2,24 @@
 the free slots, each answer through the calling channel's perimeter. Handlers stay thin: the
 searches live in fhir.search, the resources in fhir.resources and fhir.sas."""
 
+import json
+from datetime import datetime
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.http import http_date, parse_http_date_safe
 from django.utils.translation import gettext as _
 
 from creneau.booking.services import offer_record
 from creneau.channels.models import OperatorCompany, Platform
 from creneau.channels.queries import ChannelScope
-from creneau.fhir import capability, resources, sas
+from creneau.fhir import capability, resources, sas, smart
 from creneau.fhir.access import fhir_scope
 from creneau.fhir.responses import FhirError, fhir_endpoint, fhir_response
+from creneau.fhir.rows import slot_rows
 from creneau.fhir.search import DEFAULT_COUNT, KINDS, MAX_COUNT, Params, included
 
 SAS_PRACTITIONER_PARAMETERS = (
@@ -78,7 +84,8 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
     direct, iterate = params.includes()
     now = timezone.now()
     found = kind.search(scope, params)
-    page = list(found[offset : offset + count + 1]) if count else []
+    window = found[offset : offset + count + 1]
+    page = (slot_rows(window) if as_sas else list(window)) if count else []
     more = len(page) > count
     page = page[:count]
     narrowed = resource_type != "Slot" or any(
@@ -142,9 +149,90 @@ def read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResp
     return fhir_response(kind.build(found))
 
 
-def _id_query(resource_id: str):
-    from django.http import QueryDict
-
+def _id_query(resource_id: str) -> QueryDict:
     query = QueryDict(mutable=True)
     query["_id"] = resource_id
     return query
+
+
+# ---------------------------------------------------------------------------------------------
+# SMART Scheduling Links
+
+
+def _since(request: HttpRequest):
+    raw = request.GET.get("_since")
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise FhirError(
+            "invalid_date",
+            _("_since must be an instant with its zone (2027-03-15T08:00:00Z)."),
+            status=400,
+        )
+    return moment
+
+
+def _pass_on(request: HttpRequest) -> dict:
+    """What a file's address keeps of the manifest's: the widget's channel key."""
+    key = request.GET.get("channel")
+    return {"channel": key} if key else {}
+
+
+def _cache_headers(response: HttpResponse, request: HttpRequest) -> HttpResponse:
+    # A finder with a token gets its own channel's files: no shared cache may keep them.
+    scope = "private" if request.headers.get("Authorization") else "public"
+    response["Cache-Control"] = f"{scope}, max-age={smart.MAX_AGE}"
+    patch_vary_headers(response, ("Authorization", settings.CRENEAU_CLIENT_CERT_HEADER))
+    return response
+
+
+@fhir_endpoint("GET", "HEAD")
+def bulk_publish(request: HttpRequest) -> HttpResponse:
+    scope = fhir_scope(request)
+    scope.require("search")
+    now = timezone.now()
+    body = smart.manifest(
+        scope,
+        request_url=resources.fhir_base() + request.get_full_path().removeprefix("/fhir"),
+        query=_pass_on(request),
+        since=_since(request),
+        now=now,
+    )
+    response = HttpResponse(
+        json.dumps(body, separators=(",", ":")), content_type="application/json"
+    )
+    return _cache_headers(response, request)
+
+
+@fhir_endpoint("GET", "HEAD")
+def bulk_file(request: HttpRequest, name: str) -> HttpResponse:
+    scope = fhir_scope(request)
+    scope.require("search")
+    now = timezone.now()
+    file = smart.file_named(name, now)
+    if file is None:
+        raise FhirError(
+            "not_found",
+            _("No file %(name)s is published now: read the manifest ($bulk-publish).")
+            % {"name": name[:40]},
+            status=404,
+        )
+    body, offered = smart.file_body(scope, file, now)
+    version = smart.version(scope, file, body, now)
+    unchanged = request.headers.get("If-None-Match") == version.etag
+    since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
+    if not unchanged and since is not None and "If-None-Match" not in request.headers:
+        unchanged = version.last_modified.timestamp() <= since
+    if unchanged:
+        response = HttpResponse(status=304)
+    else:
+        if offered:
+            offer_record(scope=scope, slots=offered, query={}, via="smart")
+        response = HttpResponse(body, content_type=smart.NDJSON)
+    response["ETag"] = version.etag
+    response["Last-Modified"] = http_date(version.last_modified.timestamp())
+    return _cache_headers(response, request)

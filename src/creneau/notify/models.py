@@ -21,10 +21,15 @@ class Message(models.Model):
         MOVED = "moved", _("moved")
         CANCELLED = "cancelled", _("cancelled")
         OFFER = "offer", _("waiting-list offer")
+        # Reported to the platform that brought the booking only (notify.platforms).
+        NO_SHOW = "no_show", _("did not come")
+        DONE = "done", _("visit done")
 
     class Medium(models.TextChoices):
         SMS = "sms", _("SMS")
         EMAIL = "email", _("e-mail")
+        # Not to the patient: the SAS platform's FHIR base (INT_R03).
+        FHIR = "fhir", _("platform (FHIR)")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")

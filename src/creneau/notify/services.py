@@ -24,12 +24,14 @@ from creneau.booking.patients import sms_reachable
 from creneau.errors import DomainError
 from creneau.notify.backends import DeliveryError, Sent, sms_backend
 from creneau.notify.models import Message
+from creneau.notify.platforms import FEEDBACK_KINDS, feedback_platform, send_feedback
 from creneau.notify.texts import Rendered, render
 
 logger = logging.getLogger("creneau.notify")
 
 # Minutes to wait after each failed attempt; the last delay repeats until the attempts run out.
 BACKOFF_MINUTES = (1, 5, 15, 60, 180)
+FEEDBACK_DAYS = 30
 PENDING = (Message.Status.QUEUED, Message.Status.FAILED)
 
 
@@ -58,10 +60,51 @@ def _enqueue(messages: list[Message]) -> None:
 
 def _create(**fields) -> list[Message]:
     record = fields["appointment"] or fields["offer"].entry
-    messages = Message.objects.bulk_create(
+    messages = [
         Message(medium=medium, next_attempt_at=fields["send_after"], **fields)
         for medium in _media(record)
-    )
+    ]
+    if fields["appointment"] is not None:
+        messages += _feedback(fields["appointment"], fields["kind"], fields["send_after"])
+    messages = Message.objects.bulk_create(messages)
+    if messages:
+        _enqueue(messages)
+    return messages
+
+
+def _feedback(appointment: Appointment, kind: str, now: datetime) -> list[Message]:
+    """The report of this change to the SAS platform that brought the booking, if it asks for
+    them (INT_R03); kept for a month whatever the appointment's time, since a no-show or a
+    visit done is reported after it."""
+    if (
+        kind not in FEEDBACK_KINDS
+        or appointment.operator_id is None  # only platforms under contract report
+        or feedback_platform(appointment) is None
+    ):
+        return []
+    return [
+        Message(
+            medium=Message.Medium.FHIR,
+            kind=kind,
+            appointment=appointment,
+            offer=None,
+            context={},
+            send_after=now,
+            next_attempt_at=now,
+            useful_until=max(now, appointment.starts_at) + timedelta(days=FEEDBACK_DAYS),
+        )
+    ]
+
+
+def appointment_status_reported(
+    *, appointment: Appointment, status: str, now: datetime | None = None
+) -> list[Message]:
+    """A no-show or a visit done: nothing to tell the patient, but the platform that brought
+    the booking is told. Called inside the change's transaction."""
+    now = now or timezone.now()
+    if status not in ("no_show", "done"):
+        return []
+    messages = Message.objects.bulk_create(_feedback(appointment, status, now))
     if messages:
         _enqueue(messages)
     return messages
@@ -180,6 +223,8 @@ def _claim(message_id: int, now: datetime) -> bool:
 def _why_useless(message: Message, now: datetime) -> str:
     if message.useful_until <= now:
         return "too late: no longer useful"
+    if message.medium == Message.Medium.FHIR:
+        return ""  # every change is reported, whatever came after it
     if message.appointment is not None:
         if message.kind == Message.Kind.CANCELLED:
             return ""
@@ -191,7 +236,24 @@ def _why_useless(message: Message, now: datetime) -> str:
     return ""
 
 
-def _send(message: Message, text: Rendered) -> Sent:
+def _earlier_report_pending(message: Message) -> bool:
+    """A platform hears an appointment's changes in their order: the booking's POST before
+    the cancellation's PUT, whatever retries the first needed."""
+    return (
+        message.medium == Message.Medium.FHIR
+        and Message.objects.filter(
+            appointment_id=message.appointment_id,
+            medium=Message.Medium.FHIR,
+            pk__lt=message.pk,
+            status__in=[*PENDING, Message.Status.SENDING],
+        ).exists()
+    )
+
+
+def _send(message: Message, text: Rendered | None) -> Sent:
+    if message.medium == Message.Medium.FHIR:
+        return send_feedback(message.appointment, message.kind, message.idempotency_key)
+    assert text is not None
     record = message.appointment or message.offer.entry
     if message.medium == Message.Medium.SMS:
         return sms_backend().send(
@@ -260,8 +322,17 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> str | No
             "message %s (%s, %s) given up: %s", message.public_id, message.kind, message.medium, why
         )
         return "given_up"
+    if _earlier_report_pending(message):
+        # Not an attempt: back in the queue until the earlier change has gone.
+        _record(
+            message,
+            status=Message.Status.QUEUED,
+            attempts=F("attempts") - 1,
+            next_attempt_at=now + timedelta(seconds=30),
+        )
+        return "waiting"
     try:
-        sent = _send(message, render(message))
+        sent = _send(message, None if message.medium == Message.Medium.FHIR else render(message))
     except DeliveryError as error:
         last = message.attempts >= settings.CRENEAU_MESSAGE_MAX_ATTEMPTS or not error.retry
         delay = BACKOFF_MINUTES[min(message.attempts, len(BACKOFF_MINUTES)) - 1]
@@ -290,6 +361,14 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> str | No
         answer=sent.answer[:500],
     )
     logger.info("message %s (%s, %s) sent", message.public_id, message.kind, message.medium)
+    if message.medium == Message.Medium.FHIR:
+        # The changes that waited behind this one may go now.
+        Message.objects.filter(
+            appointment_id=message.appointment_id,
+            medium=Message.Medium.FHIR,
+            pk__gt=message.pk,
+            status=Message.Status.QUEUED,
+        ).update(next_attempt_at=timezone.now())
     return "sent"
 
 

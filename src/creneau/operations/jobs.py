@@ -13,6 +13,7 @@ from creneau.agenda.services import GenerationReport, slots_generate
 from creneau.booking.idempotency import idempotency_purge
 from creneau.booking.queries import PARIS
 from creneau.booking.services import holds_clean, waiting_list_match, waiting_list_offers_expire
+from creneau.fhir.services import published_versions_prune
 from creneau.ledger.checkpoints import checkpoint_make
 from creneau.notify.services import messages_sweep
 from creneau.operations.models import ScheduledJob
@@ -97,6 +98,7 @@ PERIODIC = {
         Periodic("waiting_list", waiting_list_match, every=timedelta(minutes=5)),
         Periodic("holds", holds_clean, every=timedelta(minutes=15)),
         Periodic("counters", counters_prune, every=timedelta(minutes=15)),
+        Periodic("published", published_versions_prune, every=timedelta(hours=6)),
         Periodic(
             "ledger",
             checkpoint_make,

@@ -11,11 +11,12 @@ from django.core.management.base import BaseCommand
 from django.db import connections, transaction
 
 from creneau.agenda.demo import demo_agenda_load
-from creneau.channels.demo import demo_operators_ensure
+from creneau.channels.demo import demo_operators_ensure, demo_platforms_ensure
 from creneau.channels.models import Channel
 from creneau.channels.services import organisation_public_site_ensure
 from creneau.directory.demo import demo_directory_load
 from creneau.directory.models import Organisation
+from creneau.fhir.demo import sas_demo_query
 from creneau.ledger.checkpoints import checkpoint_make, signer
 from creneau.operations.jobs import nightly_roll
 from creneau.operations.server import serve, start_worker
@@ -97,8 +98,13 @@ class Command(BaseCommand):
                     f"API docs       {base}/api/docs",
                     f"Console        {base}/console/   (call-centre agents: 'operators' in the "
                     "credentials; a backup code serves as the one-time code)",
-                    f"OAuth2 tokens  {base}/oauth/token/   (client credentials: 'operators' in "
-                    "the credentials)",
+                    f"OAuth2 tokens  {base}/oauth/token/   (client credentials: 'operators' and "
+                    "'platforms' in the credentials)",
+                    f"FHIR           {base}/fhir/metadata",
+                    f"SAS query      {credentials['fhir']['sas_query']}",
+                    "               (as the SAS: its token, or its certificate's subject in the "
+                    "proxy's header: 'platforms' in the credentials)",
+                    f"SMART manifest {base}/fhir/$bulk-publish",
                     f"Credentials    {data_dir / CREDENTIALS_FILE}",
                     f"Ledger         {base}/ledger/   (verify it: creneau ledger verify {base} "
                     f"--public-key '{credentials['ledger']['public_key']}')",
@@ -146,6 +152,9 @@ class Command(BaseCommand):
         operators = demo_operators_ensure(
             organisation=widget.organisation, previous=previous.get("operators", [])
         )
+        platforms = demo_platforms_ensure(
+            organisation=widget.organisation, previous=previous.get("platforms", [])
+        )
         credentials = {
             **previous,
             "hub_url": f"http://127.0.0.1:{port}",
@@ -172,6 +181,12 @@ class Command(BaseCommand):
                 "example_page": f"http://localhost:{example_port}/",
             },
             "operators": operators,
+            "platforms": platforms,
+            "fhir": {
+                "base": f"http://127.0.0.1:{port}/fhir",
+                "sas_query": sas_demo_query(f"http://127.0.0.1:{port}/fhir"),
+                "smart_manifest": f"http://127.0.0.1:{port}/fhir/$bulk-publish",
+            },
             "ledger": {
                 "origin": signer().name,
                 "public_key": signer().verifier.vkey(),

@@ -1,0 +1,36 @@
+"""The publishing interfaces' writes: the first-served time of each SMART file's content."""
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from creneau.channels.models import Channel
+from creneau.fhir.models import PublishedVersion
+
+
+def published_version_note(*, channel: Channel, name: str, digest: str, now: datetime) -> datetime:
+    """When this content of the file was first served: now if never before. Two workers making
+    the same bytes at once agree (the unique key; the loser reads the winner's time)."""
+    found = PublishedVersion.objects.filter(channel=channel, name=name, digest=digest).first()
+    if found is not None:
+        return found.first_served_at
+    try:
+        with transaction.atomic():
+            return PublishedVersion.objects.create(
+                channel=channel, name=name, digest=digest, first_served_at=now
+            ).first_served_at
+    except IntegrityError:
+        return PublishedVersion.objects.get(
+            channel=channel, name=name, digest=digest
+        ).first_served_at
+
+
+def published_versions_prune(*, now: datetime | None = None, keep_days: int = 7) -> int:
+    """Forget versions older than a week (the worker runs it): a finder that polls asks within
+    minutes, and a forgotten version only costs one full answer instead of a 304."""
+    now = now or timezone.now()
+    deleted, _counts = PublishedVersion.objects.filter(
+        first_served_at__lt=now - timedelta(days=keep_days)
+    ).delete()
+    return deleted
