@@ -38,6 +38,7 @@ def test_the_capability_statement_lists_what_answers(client):
     assert statement["fhirVersion"] == "4.0.1"
     listed = {r["type"]: r for r in statement["rest"][0]["resource"]}
     assert set(listed) == {
+        "Appointment",
         "Organization",
         "Location",
         "Practitioner",
@@ -46,7 +47,11 @@ def test_the_capability_statement_lists_what_answers(client):
         "Schedule",
         "Slot",
     }
+    assert {o["name"] for o in listed["Appointment"]["operation"]} == {"find", "hold", "book"}
+    assert fhir.get("Appointment").status_code == 401  # a partner's, with its token
     for kind, entry in listed.items():
+        if kind == "Appointment":
+            continue
         bundle = parsed(fhir.json(kind, {"_count": 2}))
         assert bundle["type"] == "searchset" and len(ids(bundle)) <= 2
         for name in (p["name"] for p in entry["searchParam"]):

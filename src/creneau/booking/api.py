@@ -1,13 +1,10 @@
 """Search, holds, appointments and the waiting list over HTTP. Each handler: validate, load
 through an access function, call one service, serialise."""
 
-import json
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -443,42 +440,19 @@ def _idempotent(
     request: HttpRequest, scope: ChannelScope, run: Callable[[], tuple[int, dict]]
 ) -> HttpResponse:
     """Run a retryable write under the request's Idempotency-Key, if it has one."""
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        with transaction.atomic():
-            status, body = run()
-        return _json(request, status, _with_receipt(body))
-    claim = idempotency.idempotency_claim(
+    status, body, replayed = idempotency.idempotent(
         channel=scope.channel,
         client=_idempotency_client(request, scope),
-        key=key,
+        key=request.headers.get(IDEMPOTENCY_HEADER),
         fingerprint=idempotency.request_fingerprint(
             request.method or "", request.path, request.body
         ),
+        run=run,
     )
-    if isinstance(claim, idempotency.Replay):
-        response = _json(request, claim.status, _with_receipt(claim.body))
+    response = _json(request, status, _with_receipt(body))
+    if replayed:
         response["Idempotent-Replayed"] = "true"
-        return response
-    try:
-        with transaction.atomic():
-            status, body = run()
-            # Stored as JSON and replayed from it: answer from the same form the first time.
-            body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
-            idempotency.idempotency_record(claim=claim, status=status, body=body)
-    except DomainError as error:
-        # A refusal is an answer too: the same retry gets the same refusal.
-        with transaction.atomic():
-            idempotency.idempotency_record(
-                claim=claim,
-                status=error.status,
-                body={"code": error.code, "message": error.message},
-            )
-        raise
-    except BaseException:
-        idempotency.idempotency_release(claim=claim)
-        raise
-    return _json(request, status, _with_receipt(body))
+    return response
 
 
 # ---------------------------------------------------------------------------------------------

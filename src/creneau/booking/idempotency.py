@@ -14,10 +14,12 @@ its answer stored and a rolled-back one leaves the key free for the next try.
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -157,3 +159,41 @@ def idempotency_purge(*, now: datetime | None = None) -> int:
     cutoff = now - timedelta(hours=settings.CRENEAU_IDEMPOTENCY_HOURS)
     deleted, _counts = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def idempotent(
+    *,
+    channel: Channel,
+    client: str,
+    key: str | None,
+    fingerprint: str,
+    run: Callable[[], tuple[int, dict]],
+) -> tuple[int, dict, bool]:
+    """Run a retryable write (``run`` answers a status and a JSON body) under ``key``, if the
+    request has one: (status, body, replayed). A refusal (DomainError) is an answer too: the
+    same retry gets the same refusal."""
+    if key is None:
+        with transaction.atomic():
+            status, body = run()
+        return status, body, False
+    claim = idempotency_claim(channel=channel, client=client, key=key, fingerprint=fingerprint)
+    if isinstance(claim, Replay):
+        return claim.status, claim.body, True
+    try:
+        with transaction.atomic():
+            status, body = run()
+            # Stored as JSON and replayed from it: answer from the same form the first time.
+            body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
+            idempotency_record(claim=claim, status=status, body=body)
+    except DomainError as error:
+        with transaction.atomic():
+            idempotency_record(
+                claim=claim,
+                status=error.status,
+                body={"code": error.code, "message": error.message},
+            )
+        raise
+    except BaseException:
+        idempotency_release(claim=claim)
+        raise
+    return status, body, False

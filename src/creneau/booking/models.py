@@ -160,6 +160,9 @@ class Appointment(PatientRecord):
     )
     # Where a platform's link said the patient came from (see Hold.referral).
     referral = models.JSONField(_("referred by"), default=dict, blank=True)
+    # The patient's identifier in the system of the partner that booked through IHE ITI
+    # Scheduling, so that it finds its appointments by it (ITI-118); seen by that partner only.
+    partner_patient_id = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)

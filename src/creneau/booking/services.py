@@ -571,6 +571,7 @@ def appointment_book(
     hold: Hold | None = None,
     reason: str = "",
     referral: dict | None = None,
+    partner_patient_id: str = "",
     now: datetime | None = None,
 ) -> Booked:
     """Book a slot, directly or through the caller's hold, for the patient. ``referral`` (by
@@ -603,6 +604,7 @@ def appointment_book(
                 agent=scope.agent,
                 api_client=scope.api_client,
                 referral=referral or {},
+                partner_patient_id=partner_patient_id[:200],
                 **_patient_record(patient, reason, token),
             )
             _share_loaded(slot, appointment)

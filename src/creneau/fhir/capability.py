@@ -20,6 +20,8 @@ _PARAMETER_TYPES = {
     "service-type": "token",
 }
 
+IHE_OPERATIONS = "https://profiles.ihe.net/ITI/Scheduling/OperationDefinition/"
+
 _DOCUMENTATION = {
     "Slot": (
         "Free slots only (status=free), from now to a year ahead, of the practitioner roles the "
@@ -58,6 +60,30 @@ def capability_statement() -> dict:
         if not entry.get("searchRevInclude"):
             entry.pop("searchRevInclude", None)
         rest_resources.append(entry)
+    rest_resources.append(
+        {
+            "type": "Appointment",
+            "documentation": (
+                "IHE ITI Scheduling, for partners under contract with their OAuth2 token: "
+                "$find (ITI-115: proposed appointments on free slots, never on held time), "
+                "$hold (ITI-116), $book (ITI-117: books; the same resource with status "
+                "cancelled cancels; on another slot, moves), and search of the caller's own "
+                "appointments (ITI-118). Idempotency-Key makes $hold and $book safe to retry."
+            ),
+            "interaction": [{"code": "search-type"}],
+            "searchParam": [
+                {"name": "_id", "type": "token"},
+                {"name": "identifier", "type": "token"},
+                {"name": "date", "type": "date"},
+                {"name": "status", "type": "token"},
+                {"name": "patient.identifier", "type": "token"},
+            ],
+            "operation": [
+                {"name": name, "definition": f"{IHE_OPERATIONS}appointment-{name}"}
+                for name in ("find", "hold", "book")
+            ],
+        }
+    )
     return {
         "resourceType": "CapabilityStatement",
         "id": "creneau",
@@ -89,6 +115,16 @@ def capability_statement() -> dict:
                     )
                 },
                 "resource": rest_resources,
+                "operation": [
+                    {
+                        "name": "bulk-publish",
+                        "definition": (
+                            "http://fhir-registry.smarthealthit.org/OperationDefinition/"
+                            "bulk-publish"
+                        ),
+                        "documentation": "SMART Scheduling Links: the manifest of NDJSON files.",
+                    }
+                ],
             }
         ],
     }

@@ -112,6 +112,12 @@ def fhir_endpoint(*methods: str):
                         status=405,
                     )
                 _check_format(request)
+                if request.method == "POST" and request.content_type not in FORMATS:
+                    raise FhirError(
+                        "unsupported_media_type",
+                        _("Send the body as FHIR JSON (Content-Type: application/fhir+json)."),
+                        status=415,
+                    )
                 return view(request, *args, **kwargs)
             except DomainError as error:
                 return error_response(error)

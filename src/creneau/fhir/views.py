@@ -13,12 +13,15 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
 from django.utils.translation import gettext as _
 
+from creneau.booking import idempotency
+from creneau.booking.operators import operator_contract
 from creneau.booking.services import offer_record
 from creneau.channels.models import OperatorCompany, Platform
+from creneau.channels.oauth import TokenInvalid
 from creneau.channels.queries import ChannelScope
-from creneau.fhir import capability, resources, sas, smart
+from creneau.fhir import capability, ihe, resources, sas, smart
 from creneau.fhir.access import fhir_scope
-from creneau.fhir.responses import FhirError, fhir_endpoint, fhir_response
+from creneau.fhir.responses import FhirError, fhir_endpoint, fhir_response, outcome
 from creneau.fhir.rows import slot_rows
 from creneau.fhir.search import DEFAULT_COUNT, KINDS, MAX_COUNT, Params, included
 
@@ -236,3 +239,66 @@ def bulk_file(request: HttpRequest, name: str) -> HttpResponse:
     response["ETag"] = version.etag
     response["Last-Modified"] = http_date(version.last_modified.timestamp())
     return _cache_headers(response, request)
+
+
+# ---------------------------------------------------------------------------------------------
+# IHE ITI Scheduling
+
+
+def _partner_scope(request: HttpRequest) -> ChannelScope:
+    """A partner under contract, with its OAuth2 token (the operators' rule)."""
+    scope = fhir_scope(request)
+    if scope.api_client is None:
+        raise TokenInvalid(
+            "token_required", _("IHE Scheduling needs the partner's OAuth2 access token.")
+        )
+    operator_contract(scope)
+    return scope
+
+
+def _idempotent(request: HttpRequest, scope: ChannelScope, run) -> HttpResponse:
+    assert scope.api_client is not None
+    status, body, replayed = idempotency.idempotent(
+        channel=scope.channel,
+        client=f"api:{scope.api_client.pk}",
+        key=request.headers.get("Idempotency-Key"),
+        fingerprint=idempotency.request_fingerprint(
+            request.method or "", request.path, request.body
+        ),
+        run=run,
+    )
+    if status >= 400:  # a refusal replayed, as it was first given
+        body = outcome(status, body.get("code", ""), body.get("message", ""))
+    response = fhir_response(body, status)
+    if replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
+@fhir_endpoint("POST", "GET")
+def appointment_find(request: HttpRequest) -> HttpResponse:
+    scope = _partner_scope(request)
+    scope.require("search")
+    rows = ihe.find(scope, ihe.Parameters.from_request(request), timezone.now())
+    return fhir_response(ihe.bundle([ihe.proposed(row) for row in rows]))
+
+
+@fhir_endpoint("POST")
+def appointment_hold(request: HttpRequest) -> HttpResponse:
+    scope = _partner_scope(request)
+    parameters = ihe.Parameters.from_request(request)
+    return _idempotent(request, scope, lambda: (201, ihe.pending(ihe.hold(scope, parameters))))
+
+
+@fhir_endpoint("POST")
+def appointment_book(request: HttpRequest) -> HttpResponse:
+    scope = _partner_scope(request)
+    parameters = ihe.Parameters.from_request(request)
+    return _idempotent(request, scope, lambda: ihe.book(scope, parameters))
+
+
+@fhir_endpoint("GET", "HEAD")
+def appointment_search(request: HttpRequest) -> HttpResponse:
+    scope = _partner_scope(request)
+    scope.require("read")
+    return fhir_response(ihe.bundle(ihe.search(scope, request)))
