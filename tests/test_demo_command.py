@@ -1,5 +1,6 @@
 """`creneau demo` on a fresh data directory, served by real gunicorn on loopback."""
 
+import base64
 import json
 import sqlite3
 import urllib.error
@@ -76,6 +77,34 @@ def test_the_demo_pages_carry_a_strict_content_security_policy(demo_hub):
         assert answer.status == 200
 
 
+def test_the_demo_registers_the_platforms_and_their_calls_answer(demo_hub):
+    base, data_dir, _process = demo_hub
+    credentials = json.loads((data_dir / "demo-credentials.json").read_text())
+    platforms = {p["kind"]: p for p in credentials["platforms"]}
+    assert set(platforms) == {"sas", "smart_finder", "fhir_partner"}
+    sas = platforms["sas"]
+    assert sas["certificate_header"] == "X-SSL-Client-S-DN" and "CN=" in sas["certificate_subject"]
+    pair = base64.b64encode(f"{sas['client_id']}:{sas['client_secret']}".encode()).decode()
+    request = urllib.request.Request(
+        base + sas["token_url"],
+        data=b"grant_type=client_credentials",
+        headers={"Authorization": f"Basic {pair}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        token = json.load(answer)["access_token"]
+    assert credentials["fhir"]["base"] == base + "/fhir"
+    query = urllib.request.Request(
+        credentials["fhir"]["sas_query"], headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(query, timeout=10) as answer:
+        bundle = json.load(answer)
+    assert bundle["meta"]["profile"] == ["http://sas.fr/fhir/StructureDefinition/BundleAgregateur"]
+    practitioners = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Practitioner"]
+    assert bundle["total"] > 0 and 1 <= len(practitioners) <= 3
+    manifest = get_json(credentials["fhir"]["smart_manifest"])
+    assert [o["type"] for o in manifest["output"][:3]] == ["Location", "Schedule", "Slot"]
+
+
 def test_a_second_run_keeps_the_data(demo_hub):
     _base, data_dir, _process = demo_hub
     before = json.loads((data_dir / "demo-credentials.json").read_text())
@@ -100,6 +129,7 @@ def test_a_second_run_keeps_the_data(demo_hub):
         o["api_client"] for o in before["operators"]
     ]
     assert [o["kind"] for o in after["operators"]] == ["call_centre", "call_centre", "partner"]
+    assert after["platforms"] == before["platforms"]
     assert (
         after["operators"][0]["agent"]["backup_codes"]
         != before["operators"][0]["agent"]["backup_codes"]

@@ -199,11 +199,11 @@ def _link_path(url: str) -> str:
     return parts.path
 
 
-def _book_through(client, link: str, query: str = "") -> Appointment:
+def _book_through(client, link: str, query: str = "", platform: str = "") -> Appointment:
     path = _link_path(link)
     page = client.get(path + query)
     assert page.status_code == 200, page.content[:500]
-    assert "Service d" in page.content.decode()
+    assert platform in page.content.decode()  # the page names who sent the patient
     fields = dict(
         re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.content.decode())
     )
@@ -221,7 +221,9 @@ def test_the_deep_link_books_through_the_sas_channel(
     open_agenda(pitie_neurosurgeon)
     bundle = sas_client.json("Slot", sas_query(pitie_neurosurgeon))
     first = by_type(bundle, "Slot")[0]
-    appointment = _book_through(client, first["comment"], "?origin=sas&regulator=810000000042")
+    appointment = _book_through(
+        client, first["comment"], "?origin=sas&regulator=810000000042", "Service d"
+    )
     assert appointment.slot.public_id == first["id"]
     assert appointment.channel == sas.contract.channel
     assert appointment.operator == sas.contract.operator

@@ -1,0 +1,124 @@
+"""SMART Scheduling Links for the whole demo network (AP-HP's hospitals, 26 weeks of agendas):
+the time to make the manifest and every NDJSON file (Location, Schedule, one Slot file a week),
+for the public site (links to its pages) and for a finder under contract (a signed link per
+slot), in the service, as a finder's first poll of everything would make them.
+
+    python -m bench.smart [--database postgresql|sqlite]"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from bench.booking import ROOT, log, machine, prepare_database
+
+
+def publish(scope) -> dict:
+    from django.utils import timezone
+
+    from creneau.fhir import smart
+
+    now = timezone.now()
+    started = time.perf_counter()
+    manifest = smart.manifest(scope, request_url="bench", query={}, since=None, now=now)
+    manifest_ms = (time.perf_counter() - started) * 1000
+    files = []
+    for file in smart.files(now):
+        started = time.perf_counter()
+        body, offered = smart.file_body(scope, file, now)
+        smart.version(scope, file, body, now)
+        files.append(
+            {
+                "file": file.name,
+                "seconds": round(time.perf_counter() - started, 3),
+                "lines": body.count(b"\n"),
+                "bytes": len(body),
+            }
+        )
+    return {
+        "manifest_ms": round(manifest_ms, 1),
+        "outputs": len(manifest["output"]),
+        "files": files,
+        "all_files_seconds": round(sum(f["seconds"] for f in files), 2),
+        "slots": sum(f["lines"] for f in files if f["file"].startswith("Slot")),
+        "bytes": sum(f["bytes"] for f in files),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--out")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="creneau-bench-smart-"))
+    database_url = prepare_database(args.database, workdir, name="creneau_bench_smart")
+    os.environ.update(
+        {
+            "CRENEAU_DATA_DIR": str(workdir),
+            "CRENEAU_DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "creneau.settings",
+        }
+    )
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from creneau.agenda.demo import demo_agenda_load
+    from creneau.channels.models import Channel
+    from creneau.channels.queries import channel_scope_for_key
+    from creneau.channels.services import operator_register, organisation_public_site_ensure
+    from creneau.directory.demo import demo_directory_load
+    from creneau.directory.models import Organisation
+
+    call_command("migrate", verbosity=0)
+    log("demo network")
+    demo_directory_load()
+    for organisation in Organisation.objects.all():
+        organisation_public_site_ensure(organisation=organisation, via="bench")
+    log("26 weeks of agendas")
+    report = demo_agenda_load(horizon_weeks=26)
+    public = Channel.objects.get(kind="public_site", organisation__runs_hub=True)
+    finder = operator_register(
+        organisation=public.organisation,
+        name="Finder (bench)",
+        kind="smart_finder",
+        perimeter=public.perimeter,
+        starts_on=date(2020, 1, 1),
+        requests_per_minute=0,
+        bookings_per_day=0,
+        via="bench",
+    )
+    results: dict = {
+        "benchmark": "smart",
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "database": args.database,
+        "dataset": {
+            "network": "demo (AP-HP hospitals, 800 practitioners)",
+            "slots_26_weeks": report.created,
+            "weeks_published": settings.CRENEAU_SMART_WEEKS,
+        },
+    }
+    log("public site")
+    results["public_site"] = publish(channel_scope_for_key(public.key))
+    log("finder under contract (signed links)")
+    results["finder"] = publish(channel_scope_for_key(finder.channel.key))
+    results["ratios"] = {
+        "finder_over_public_seconds": round(
+            results["finder"]["all_files_seconds"] / results["public_site"]["all_files_seconds"],
+            2,
+        )
+    }
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    out = Path(args.out) if args.out else ROOT / "results" / f"smart-{args.database}.json"
+    out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
