@@ -19,6 +19,7 @@ from bench.booking import ROOT, log, machine, prepare_database
 def publish(scope) -> dict:
     from django.utils import timezone
 
+    from creneau.booking.services import offer_record
     from creneau.fhir import smart
 
     now = timezone.now()
@@ -30,6 +31,8 @@ def publish(scope) -> dict:
         started = time.perf_counter()
         body, offered = smart.file_body(scope, file, now)
         smart.version(scope, file, body, now)
+        if offered:  # as the view does when it serves the file: its ledger entry
+            offer_record(scope=scope, slots=offered, query={}, via="smart")
         files.append(
             {
                 "file": file.name,
