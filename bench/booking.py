@@ -305,28 +305,39 @@ def pgbench(database_url: str, channel_id: int, rng: random.Random, seconds: int
     }
 
 
-def operator_token(base: str, channel) -> str:
-    """A call centre under contract over the public site's perimeter (no quota), its API
-    client, and a token from the hub's OAuth2 endpoint: the operator's booking path."""
-    import base64
+def bench_contract(channel, *, name: str, kind: str, **terms):
+    """An operator or platform under contract over ``channel``'s perimeter, without quotas
+    (the load comes from one client), made once."""
     from datetime import date
-    from urllib.parse import urlencode
 
     from creneau.channels.models import Contract
-    from creneau.channels.services import api_client_create, operator_register
+    from creneau.channels.services import operator_register
 
-    contract = Contract.objects.filter(operator__name="Bench call centre").first()
+    contract = Contract.objects.filter(operator__name=name).first()
     if contract is None:
         contract = operator_register(
             organisation=channel.organisation,
-            name="Bench call centre",
-            kind="call_centre",
+            name=name,
+            kind=kind,
             perimeter=channel.perimeter,
             starts_on=date(2020, 1, 1),
             bookings_per_day=0,
             requests_per_minute=0,
             via="bench",
+            **terms,
         )
+    return contract
+
+
+def operator_token(base: str, channel) -> str:
+    """A call centre under contract over the public site's perimeter (no quota), its API
+    client, and a token from the hub's OAuth2 endpoint: the operator's booking path."""
+    import base64
+    from urllib.parse import urlencode
+
+    from creneau.channels.services import api_client_create
+
+    contract = bench_contract(channel, name="Bench call centre", kind="call_centre")
     made = api_client_create(contract=contract, name="bench")
     pair = f"{made.client_id}:{made.client_secret}".encode()
     request = urllib.request.Request(

@@ -27,6 +27,7 @@ from bench.booking import (
     PG_ADMIN,
     ROOT,
     analyse,
+    bench_contract,
     generate,
     log,
     machine,
@@ -42,26 +43,15 @@ IDNPS = "urn:oid:1.2.250.1.71.4.2.1"
 
 def sas_platform(channel):
     """The SAS under contract over the public site's perimeter, recognised by its certificate;
-    one visit of each specialty reserved to regulators (SNP), as a hospital would."""
-    from datetime import date
-
-    from creneau.channels.models import Contract, Platform, PlatformVisibility
-    from creneau.channels.services import operator_register
+    the follow-ups of five specialties reserved to regulators (SNP), as a hospital would."""
+    from creneau.channels.models import Platform, PlatformVisibility
     from creneau.directory.models import VisitType
 
-    contract = Contract.objects.filter(operator__kind="sas").first()
-    if contract is None:
-        contract = operator_register(
-            organisation=channel.organisation,
-            name="SAS (banc d'essai)",
-            kind="sas",
-            perimeter=channel.perimeter,
-            starts_on=date(2020, 1, 1),
-            bookings_per_day=0,
-            requests_per_minute=0,
-            certificate_subject=SUBJECT,
-            via="bench",
-        )
+    fresh = not Platform.objects.filter(certificate_subject=SUBJECT).exists()
+    contract = bench_contract(
+        channel, name="SAS (banc d'essai)", kind="sas", certificate_subject=SUBJECT
+    )
+    if fresh:
         platform = Platform.objects.get(contract=contract)
         for visit in VisitType.objects.filter(
             organisation=channel.organisation, code__endswith="-follow-up"

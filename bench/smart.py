@@ -10,10 +10,10 @@ import json
 import os
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.booking import ROOT, log, machine, prepare_database
+from bench.booking import ROOT, bench_contract, log, machine, prepare_database
 
 
 def publish(scope) -> dict:
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     from creneau.agenda.demo import demo_agenda_load
     from creneau.channels.models import Channel
     from creneau.channels.queries import channel_scope_for_key
-    from creneau.channels.services import operator_register, organisation_public_site_ensure
+    from creneau.channels.services import organisation_public_site_ensure
     from creneau.directory.demo import demo_directory_load
     from creneau.directory.models import Organisation
 
@@ -86,16 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     log("26 weeks of agendas")
     report = demo_agenda_load(horizon_weeks=26)
     public = Channel.objects.get(kind="public_site", organisation__runs_hub=True)
-    finder = operator_register(
-        organisation=public.organisation,
-        name="Finder (bench)",
-        kind="smart_finder",
-        perimeter=public.perimeter,
-        starts_on=date(2020, 1, 1),
-        requests_per_minute=0,
-        bookings_per_day=0,
-        via="bench",
-    )
+    finder = bench_contract(public, name="Finder (bench)", kind="smart_finder")
     results: dict = {
         "benchmark": "smart",
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -47,7 +47,8 @@ def by_type(bundle: dict, kind: str) -> list[dict]:
 
 
 def test_one_practitioner_over_fourteen_days(sas_client, pitie_neurosurgeon, open_agenda, sas):
-    open_agenda(pitie_neurosurgeon)
+    # Follow-ups (not open to new patients) are the practitioner's own: not published.
+    open_agenda(pitie_neurosurgeon, codes=("neurosurgery-first", "neurosurgery-follow-up"))
     bundle = sas_client.json("Slot", sas_query(pitie_neurosurgeon))
     Bundle.model_validate(bundle)  # fhir.resources parses it whole
     assert bundle["type"] == "searchset"
@@ -57,6 +58,7 @@ def test_one_practitioner_over_fourteen_days(sas_client, pitie_neurosurgeon, ope
         offerable_slots(channel_scope_for_key(sas.key), NOW)
         .filter(
             practitioner_role=pitie_neurosurgeon,
+            visit_type__code="neurosurgery-first",
             starts_at__gte=NOW + timedelta(hours=1),
             starts_at__lte=NOW + timedelta(days=14, hours=1),
         )

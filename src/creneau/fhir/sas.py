@@ -11,6 +11,9 @@ is the signed link that books it through the SAS's channel."""
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.db.models import Q, QuerySet
+
+from creneau.agenda.models import Slot
 from creneau.booking.links import LinkMaker
 from creneau.channels.models import Platform, PlatformVisibility
 from creneau.channels.queries import ChannelScope
@@ -22,6 +25,14 @@ PROFILE = "http://sas.fr/fhir/StructureDefinition/"
 TRE_R314 = "https://mos.esante.gouv.fr/NOS/TRE_R314-TypeCreneau/FHIR/TRE-R314-TypeCreneau"
 LOCATION_IDENTIFIER_TYPE = "http://interopsante.org/fhir/CodeSystem/fr-location-identifier-type"
 MAX_PRACTITIONERS = 25
+
+
+def for_regulators(found: QuerySet[Slot], platform: Platform | None) -> QuerySet[Slot]:
+    """What the SAS publishes: the visits open to new patients (a regulator sends a patient
+    the practitioner has not seen; a follow-up is the practitioner's own business), and the
+    visits the platform's settings reserve to professionals or regulators."""
+    reserved = PlatformVisibility.objects.filter(platform=platform).values("visit_type_id")
+    return found.filter(Q(visit_type__new_patients_allowed=True) | Q(visit_type_id__in=reserved))
 
 
 def _meta(profile: str, **more) -> dict:

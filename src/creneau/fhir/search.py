@@ -138,6 +138,23 @@ def _reference_id(value: str, kind: str) -> str:
     )
 
 
+def _refers(field: str, kind: str):
+    """A reference parameter (``Kind/ID``) as a condition on ``field``'s public id."""
+    return lambda value: Q(**{f"{field}__public_id": _reference_id(value, kind)})
+
+
+def _by_id(value: str) -> Q:
+    return Q(public_id=value)
+
+
+def _role_specialty(value: str) -> Q:
+    return Q(
+        pk__in=PractitionerRole.specialties.through.objects.filter(
+            _specialty_condition(value, "specialty__")
+        ).values("practitionerrole_id")
+    )
+
+
 def _rpps_condition(value: str, prefix: str = "") -> Q:
     parsed = token(value)
     if parsed.system not in (None, "", IDNPS_SYSTEM, "https://rpps.esante.gouv.fr"):
@@ -201,24 +218,19 @@ def organisations(scope: ChannelScope, params: Params) -> QuerySet[Organisation]
     found = Organisation.objects.filter(
         pk__in=scope.establishments().values("organisation_id")
     ).order_by("name", "pk")
-    found = _apply(found, params, "_id", lambda v: Q(public_id=v))
+    found = _apply(found, params, "_id", _by_id)
     found = _apply(found, params, "identifier", lambda v: _finess_condition(v, "finess_ej"))
     return _apply(found, params, "name", lambda v: Q(name__icontains=v))
 
 
 def locations(scope: ChannelScope, params: Params) -> QuerySet[Establishment]:
     found = scope.establishments().select_related("organisation").order_by("name", "pk")
-    found = _apply(found, params, "_id", lambda v: Q(public_id=v))
+    found = _apply(found, params, "_id", _by_id)
     found = _apply(found, params, "identifier", _finess_condition)
     found = _apply(found, params, "name", lambda v: Q(name__icontains=v))
     found = _apply(found, params, "address-city", lambda v: Q(city__iexact=v))
     found = _apply(found, params, "address-postalcode", lambda v: Q(postcode__startswith=v))
-    return _apply(
-        found,
-        params,
-        "organization",
-        lambda v: Q(organisation__public_id=_reference_id(v, "Organization")),
-    )
+    return _apply(found, params, "organization", _refers("organisation", "Organization"))
 
 
 def departments(scope: ChannelScope, params: Params) -> QuerySet[Department]:
@@ -227,19 +239,11 @@ def departments(scope: ChannelScope, params: Params) -> QuerySet[Department]:
         .select_related("establishment__organisation")
         .order_by("establishment__name", "name", "pk")
     )
-    found = _apply(found, params, "_id", lambda v: Q(public_id=v))
+    found = _apply(found, params, "_id", _by_id)
     found = _apply(found, params, "name", lambda v: Q(name__icontains=v))
-    found = _apply(
-        found,
-        params,
-        "location",
-        lambda v: Q(establishment__public_id=_reference_id(v, "Location")),
-    )
+    found = _apply(found, params, "location", _refers("establishment", "Location"))
     return _apply(
-        found,
-        params,
-        "organization",
-        lambda v: Q(establishment__organisation__public_id=_reference_id(v, "Organization")),
+        found, params, "organization", _refers("establishment__organisation", "Organization")
     )
 
 
@@ -247,7 +251,7 @@ def practitioners(scope: ChannelScope, params: Params) -> QuerySet[Practitioner]
     found = Practitioner.objects.filter(
         pk__in=scope.practitioner_roles().values("practitioner_id")
     ).order_by("last_name", "first_name", "pk")
-    found = _apply(found, params, "_id", lambda v: Q(public_id=v))
+    found = _apply(found, params, "_id", _by_id)
     found = _apply(found, params, "identifier", _rpps_condition)
     found = _apply(found, params, "family", lambda v: Q(last_name__iexact=v))
     return _apply(
@@ -266,44 +270,17 @@ def _roles(found: QuerySet[PractitionerRole]) -> QuerySet[PractitionerRole]:
 
 def roles(scope: ChannelScope, params: Params) -> QuerySet[PractitionerRole]:
     found = _roles(scope.practitioner_roles()).order_by("pk")
-    found = _apply(found, params, "_id", lambda v: Q(public_id=v))
-    found = _apply(
-        found,
-        params,
-        "practitioner",
-        lambda v: Q(practitioner__public_id=_reference_id(v, "Practitioner")),
-    )
+    found = _apply(found, params, "_id", _by_id)
+    found = _apply(found, params, "practitioner", _refers("practitioner", "Practitioner"))
     found = _apply(
         found, params, "practitioner.identifier", lambda v: _rpps_condition(v, "practitioner__")
     )
+    found = _apply(found, params, "location", _refers("establishment", "Location"))
     found = _apply(
-        found,
-        params,
-        "location",
-        lambda v: Q(establishment__public_id=_reference_id(v, "Location")),
+        found, params, "organization", _refers("establishment__organisation", "Organization")
     )
-    found = _apply(
-        found,
-        params,
-        "organization",
-        lambda v: Q(establishment__organisation__public_id=_reference_id(v, "Organization")),
-    )
-    found = _apply(
-        found,
-        params,
-        "service",
-        lambda v: Q(department__public_id=_reference_id(v, "HealthcareService")),
-    )
-    found = _apply(
-        found,
-        params,
-        "specialty",
-        lambda v: Q(
-            pk__in=PractitionerRole.specialties.through.objects.filter(
-                _specialty_condition(v, "specialty__")
-            ).values("practitionerrole_id")
-        ),
-    )
+    found = _apply(found, params, "service", _refers("department", "HealthcareService"))
+    found = _apply(found, params, "specialty", _role_specialty)
     return found.distinct() if params.query.get("specialty") else found
 
 
@@ -335,26 +312,17 @@ def _schedule_filters(found: QuerySet, params: Params, prefix: str, names: str) 
 
 def schedules(scope: ChannelScope, params: Params) -> QuerySet[PractitionerRole]:
     found = roles(scope, Params(QueryDict(), params.supported))
-    found = _apply(found, params, "_id", lambda v: Q(public_id=v))
+    found = _apply(found, params, "_id", _by_id)
     found = _schedule_filters(found, params, "", "actor")
     if params.query.get("specialty"):
-        found = _apply(
-            found,
-            params,
-            "specialty",
-            lambda v: Q(
-                pk__in=PractitionerRole.specialties.through.objects.filter(
-                    _specialty_condition(v, "specialty__")
-                ).values("practitionerrole_id")
-            ),
-        )
+        found = _apply(found, params, "specialty", _role_specialty)
     return found
 
 
 def slots(scope: ChannelScope, params: Params, now: datetime | None = None) -> QuerySet[Slot]:
     now = now or timezone.now()
     found = offerable_slots(scope, now).filter(starts_at__gte=now)
-    found = _apply(found, params, "_id", lambda v: Q(public_id=v))
+    found = _apply(found, params, "_id", _by_id)
     for values in params.each("start"):
         condition = Q(pk__in=[])
         for value in values:
@@ -367,12 +335,7 @@ def slots(scope: ChannelScope, params: Params, now: datetime | None = None) -> Q
         if "free" not in values:
             # Only free slots are published: busy time is nobody else's business.
             found = found.none()
-    found = _apply(
-        found,
-        params,
-        "schedule",
-        lambda v: Q(practitioner_role__public_id=_reference_id(v, "Schedule")),
-    )
+    found = _apply(found, params, "schedule", _refers("practitioner_role", "Schedule"))
     found = _schedule_filters(found, params, "practitioner_role__", "schedule.actor")
     found = _apply(found, params, "specialty", lambda v: _specialty_condition(v, "specialty__"))
     found = _apply(found, params, "service-type", _service_type_condition)

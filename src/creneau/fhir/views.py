@@ -87,6 +87,9 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
     direct, iterate = params.includes()
     now = timezone.now()
     found = kind.search(scope, params)
+    platform = Platform.objects.filter(contract=scope.contract).first() if as_sas else None
+    if as_sas:
+        found = sas.for_regulators(found, platform)
     window = found[offset : offset + count + 1]
     page = (slot_rows(window) if as_sas else list(window)) if count else []
     more = len(page) > count
@@ -113,7 +116,6 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
     if resource_type == "Slot":
         offer_record(scope=scope, slots=page, query={}, via="sas" if as_sas else "fhir")
     if as_sas:
-        platform = Platform.objects.filter(contract=scope.contract).first()
         entries = sas.sas_entries(scope=scope, platform=platform, slots=page, now=now)
     else:
         entries = [_entry(resource_type, kind.build(obj), "match") for obj in page]
