@@ -315,14 +315,20 @@ def test_the_certificate_counts_only_through_the_trusted_proxy(
     assert by_token["meta"]["profile"][0].endswith("BundleAgregateur")
 
 
-def test_the_ledger_counts_the_sas_offers_and_booking(
-    client, sas_client, sas, pitie_neurosurgeon, open_agenda, settings, tmp_path
+def test_the_ledger_counts_the_platforms_offers_and_bookings(
+    client, sas_client, sas, partner, pitie_neurosurgeon, open_agenda, settings, tmp_path, clock
 ):
+    """The SAS, a SMART finder and an IHE partner each search and book; the verifier's report
+    counts each channel's offers and bookings, and nothing outside any perimeter."""
     from django.core.management import call_command
 
     from creneau.ledger.checkpoints import signer_new
     from creneau.ledger.note import skey
     from creneau.ledger.verify import ExportSource, verify
+    from tests.fhir.conftest import register
+    from tests.fhir.test_ihe import PATIENT as FHIR_PATIENT
+    from tests.fhir.test_ihe import Partner, find, parameters
+    from tests.fhir.test_smart import extension, read_all
 
     signer = signer_new("test.creneau/ledger")
     settings.CRENEAU_LEDGER_ORIGIN = "test.creneau/ledger"
@@ -330,12 +336,31 @@ def test_the_ledger_counts_the_sas_offers_and_booking(
     open_agenda(pitie_neurosurgeon)
     bundle = sas_client.json("Slot", sas_query(pitie_neurosurgeon))
     _book_through(client, by_type(bundle, "Slot")[0]["comment"], "?origin=sas")
+
+    finder = register(sas.contract.channel.organisation, "smart_finder", "Trouveur")
+    published = read_all(bearer(client, finder))["Slot"]
+    mine = [
+        s for s in published if s["schedule"]["reference"].endswith(pitie_neurosurgeon.public_id)
+    ]
+    _book_through(client, extension(mine[-1], "booking-deep-link")["valueUrl"], "?source=x")
+
+    ihe = Partner(client, partner)
+    proposed = find(ihe, pitie_neurosurgeon)[-1]
+    booked = ihe.post(
+        "$book", parameters(appointment_resource=proposed, patient_resource=FHIR_PATIENT)
+    )
+    assert booked.status_code == 201, booked.content
+
     checkpoint_make()
     file = tmp_path / "ledger.json"
     call_command("ledger", "export", str(file))
     report, _state = verify(ExportSource(file), signer.verifier)
     assert report.failures == []
-    counts = report.channels[sas.contract.channel.public_id]
-    assert counts.offers >= 2  # the SAS query, and the link's page
-    assert counts.slots_offered >= bundle["total"]
-    assert counts.bookings == 1 and counts.out_of_perimeter == 0
+    for platform, least_offered in [
+        (sas, bundle["total"]),
+        (finder, len(published)),
+        (partner, 1),
+    ]:
+        counts = report.channels[platform.contract.channel.public_id]
+        assert counts.offers >= 1 and counts.slots_offered >= least_offered
+        assert counts.bookings == 1 and counts.out_of_perimeter == 0
