@@ -83,6 +83,9 @@ def test_errors_are_operation_outcomes(client):
         ("Slot", {"_count": "-1"}, 400, "invalid_parameter"),
         ("Slot", {"_include": "Slot:patient"}, 400, "include_unsupported"),
         ("Location/nope", {}, 404, "not_found"),
+        ("Location/a/b/c", {}, 404, "not_found"),
+        ("", {}, 404, "not_found"),
+        ("Slot", {"_count": "201"}, 400, "invalid_parameter"),  # 200 at most without a contract
     ]
     for path, params, status, code in cases:
         answer = fhir.get(path, params)
@@ -122,10 +125,10 @@ def test_every_search_keeps_to_the_channel_s_perimeter(
         assert fhir.get(f"Location/{hidden.establishment.public_id}").status_code == 404
         assert fhir.get(f"PractitionerRole/{hidden.public_id}").status_code == 404
         assert fhir.get(f"Schedule/{hidden.public_id}").status_code == 404
-        places = fhir.json("Location", {"_count": 500})
+        places = fhir.json("Location", {"_count": 200})
         assert hidden.establishment.public_id not in ids(places)
         assert places["total"] == Establishment.objects.filter(organisation__runs_hub=True).count()
-    in_widget = Fhir(client).json("PractitionerRole", {"channel": widget.key, "_count": 500})
+    in_widget = Fhir(client).json("PractitionerRole", {"channel": widget.key, "_count": 200})
     departments = {
         e["resource"].get("healthcareService", [{}])[0].get("reference") for e in in_widget["entry"]
     }

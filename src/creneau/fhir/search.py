@@ -30,7 +30,10 @@ from creneau.fhir import resources
 from creneau.fhir.responses import FhirError
 
 DEFAULT_COUNT = 100
+# A platform under contract (the SAS asks up to 1,000 at once) may page by 5,000; anyone else,
+# served without a credential, by 200: a page costs the server in proportion.
 MAX_COUNT = 5000
+PUBLIC_MAX_COUNT = 200
 # Always understood: paging, includes, the format, and a widget's channel key.
 CONTROL = {"_count", "_offset", "_include", "_include:iterate", "_format", "channel"}
 
@@ -76,8 +79,8 @@ class Params:
             [value for value in raw.split(",") if value.strip()] for raw in self.query.getlist(name)
         ]
 
-    def count(self, default: int = DEFAULT_COUNT) -> int:
-        return self._integer("_count", default, 0, MAX_COUNT)
+    def count(self, default: int = DEFAULT_COUNT, most: int = MAX_COUNT) -> int:
+        return self._integer("_count", min(default, most), 0, most)
 
     def offset(self) -> int:
         return self._integer("_offset", 0, 0, MAX_OFFSET)

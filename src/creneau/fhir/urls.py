@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from creneau.fhir import views
 
@@ -16,4 +16,6 @@ urlpatterns = [
     path("Appointment", views.appointment_search, name="appointment_search"),
     path("<str:resource_type>", views.search, name="search"),
     path("<str:resource_type>/<str:resource_id>", views.read, name="read"),
+    # Anything else: a FHIR 404 (OperationOutcome), not a page.
+    re_path(r"^(?P<path>.*)$", views.unknown, name="unknown"),
 ]

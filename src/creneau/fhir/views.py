@@ -23,12 +23,29 @@ from creneau.fhir import capability, ihe, resources, sas, smart
 from creneau.fhir.access import fhir_scope
 from creneau.fhir.responses import FhirError, fhir_endpoint, fhir_response, outcome
 from creneau.fhir.rows import slot_rows
-from creneau.fhir.search import DEFAULT_COUNT, KINDS, MAX_COUNT, Params, included
+from creneau.fhir.search import (
+    DEFAULT_COUNT,
+    KINDS,
+    MAX_COUNT,
+    PUBLIC_MAX_COUNT,
+    Params,
+    included,
+)
 
 SAS_PRACTITIONER_PARAMETERS = (
     "schedule.actor:Practitioner.identifier",
     "schedule.actor.identifier",
 )
+
+
+@fhir_endpoint("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
+def unknown(request: HttpRequest, path: str) -> HttpResponse:
+    raise FhirError(
+        "not_found",
+        _("This FHIR server has nothing at %(path)s: see /fhir/metadata.")
+        % {"path": request.path[:80]},
+        status=404,
+    )
 
 
 @fhir_endpoint("GET", "HEAD")
@@ -82,7 +99,10 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
     as_sas = resource_type == "Slot" and _is_sas(scope)
     if as_sas:
         _check_sas_query(params)
-    count = params.count(MAX_COUNT if as_sas else DEFAULT_COUNT)
+    count = params.count(
+        MAX_COUNT if as_sas else DEFAULT_COUNT,
+        most=MAX_COUNT if scope.contract is not None else PUBLIC_MAX_COUNT,
+    )
     offset = params.offset()
     direct, iterate = params.includes()
     now = timezone.now()
