@@ -103,7 +103,8 @@ def capability_statement() -> dict:
                 "mode": "server",
                 "documentation": (
                     "Every answer is filtered by the calling channel's perimeter. Paging: _count "
-                    "(up to 5000) and the Bundle's next link."
+                    "(up to 5000 for a platform under contract, 200 otherwise) and the Bundle's "
+                    "next link."
                 ),
                 "security": {
                     "description": (
