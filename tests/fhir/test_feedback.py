@@ -8,7 +8,7 @@ import re
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
@@ -42,6 +42,7 @@ class Platform:
                         "path": self.path,
                         "type": self.headers.get("Content-Type"),
                         "key": self.headers.get("X-Request-Id"),
+                        "if_none_exist": self.headers.get("If-None-Exist"),
                         "body": body,
                     }
                 )
@@ -121,6 +122,10 @@ def test_booking_then_cancellation_reach_the_platform_once_each(
     check_profile(post["body"])
     assert post["body"]["status"] == "booked"
     assert post["body"]["identifier"][0]["value"] == appointment.public_id
+    # A conditional create: a retried POST whose answer was lost makes no second resource.
+    assert post["if_none_exist"] == "identifier=" + quote(
+        f"{post['body']['identifier'][0]['system']}|{appointment.public_id}", safe=""
+    )
     regulator = post["body"]["extension"][0]["valueReference"]["identifier"]
     assert regulator["value"] == "810000000042"
     assert post["body"]["participant"][0]["actor"]["identifier"]["value"] == (

@@ -106,12 +106,15 @@ def send_feedback(appointment: Appointment, kind: str, key: str) -> Sent:
         raise DeliveryError("the platform no longer asks for feedback", retry=False)
     base = platform.feedback_url.rstrip("/")
     resource = appointment_sas(appointment, platform, kind)
+    identifier = urllib.parse.quote(f"{appointment_system()}|{appointment.public_id}", safe="")
+    headers = {}
     if kind == "confirmation":
         method, url = "POST", f"{base}/Appointment"
+        # A conditional create (FHIR R4 §3.1.0.8): a POST retried after its answer was lost
+        # creates nothing twice.
+        headers["If-None-Exist"] = f"identifier={identifier}"
     else:
-        identifier = f"{appointment_system()}|{appointment.public_id}"
-        method = "PUT"
-        url = f"{base}/Appointment?identifier={urllib.parse.quote(identifier, safe='')}"
+        method, url = "PUT", f"{base}/Appointment?identifier={identifier}"
     # The URL is the platform's setting, an http(s) URLField: no other scheme reaches here.
     request = urllib.request.Request(  # noqa: S310
         url,
@@ -122,6 +125,7 @@ def send_feedback(appointment: Appointment, kind: str, key: str) -> Sent:
             "Accept": "application/fhir+json",
             # The same key at each attempt of one change: a platform that saw it may skip it.
             "X-Request-Id": key,
+            **headers,
         },
     )
     try:
