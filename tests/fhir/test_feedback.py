@@ -11,9 +11,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from django.utils import timezone
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 
-from creneau.booking.services import appointment_cancel, appointment_status_set
+from creneau.agenda.queries import offerable_slots
+from creneau.booking.services import (
+    appointment_cancel,
+    appointment_reschedule,
+    appointment_status_set,
+)
+from creneau.channels.queries import channel_scope_for_key
 from creneau.notify.models import Message
 from creneau.notify.services import messages_sweep
 from tests.fhir.test_sas import _book_through, by_type, sas_query
@@ -146,12 +153,27 @@ def test_booking_then_cancellation_reach_the_platform_once_each(
     assert put["body"]["status"] == "cancelled"
 
 
-def test_no_show_and_visit_done_are_reported(
-    client, sas_client, platform, pitie_neurosurgeon, open_agenda, clock
+def test_a_move_a_no_show_and_a_visit_done_are_reported(
+    client, sas_client, sas, platform, pitie_neurosurgeon, open_agenda, clock
 ):
     first = booked_by_sas(client, sas_client, pitie_neurosurgeon, open_agenda, 0)
     second = booked_by_sas(client, sas_client, pitie_neurosurgeon, open_agenda, 0)
-    clock.shift(timedelta(days=5))
+    messages_sweep()
+    # Moved (by the SAS's own channel), to a later slot of the same visit.
+    scope = channel_scope_for_key(sas.key)
+    later = (
+        offerable_slots(scope, timezone.now())
+        .filter(visit_type_id=first.visit_type_id, starts_at__gt=first.starts_at)
+        .order_by("-starts_at")
+        .first()
+    )
+    appointment_reschedule(appointment=first, scope=scope, slot=later)
+    messages_sweep()
+    moved = platform.appointments()[-1]
+    assert (moved["method"], moved["body"]["status"]) == ("PUT", "booked")
+    assert moved["body"]["start"] == later.starts_at.isoformat()
+    clock.shift(timedelta(days=40))
+    first.refresh_from_db()
     appointment_status_set(appointment=first, status="no_show")
     appointment_status_set(appointment=second, status="done")
     messages_sweep()
@@ -159,6 +181,7 @@ def test_no_show_and_visit_done_are_reported(
     assert sorted(statuses) == [
         ("POST", "booked"),
         ("POST", "booked"),
+        ("PUT", "booked"),
         ("PUT", "fulfilled"),
         ("PUT", "noshow"),
     ]
