@@ -242,6 +242,12 @@ CRENEAU_TRUSTED_PROXIES = _networks("CRENEAU_TRUSTED_PROXIES")
 # The hub's health-sector certificate and key (one PEM file) for the mutual TLS the SAS
 # platform asks of the appointment feedback it receives (INT_R03); empty: no client certificate.
 CRENEAU_SAS_CLIENT_CERT = env_str("CRENEAU_SAS_CLIENT_CERT", "") or ""
+# External agendas (agenda sources): the networks the hub may fetch from besides the public
+# internet (a hospital's internal CalDAV server; loopback for the demo and the tests), and how
+# much and how long it reads.
+CRENEAU_AGENDA_ALLOWED_NETWORKS = _networks("CRENEAU_AGENDA_ALLOWED_NETWORKS")
+CRENEAU_AGENDA_MAX_BYTES = env_int("CRENEAU_AGENDA_MAX_BYTES", 5_000_000)
+CRENEAU_AGENDA_TIMEOUT_SECONDS = env_int("CRENEAU_AGENDA_TIMEOUT_SECONDS", 20)
 # How many weeks of free slots the SMART Scheduling Links files publish (one file a week).
 CRENEAU_SMART_WEEKS = env_int("CRENEAU_SMART_WEEKS", 8)
 # The header in which the TLS proxy passes the subject of the client certificate a platform

@@ -347,6 +347,7 @@ def test_the_schedule_starts_each_periodic_run_once(clock):
         "holds",
         "counters",
         "published",
+        "sources",
         "ledger",
     }
     assert periodic_enqueue_due() == []  # a second worker at the same moment starts nothing
@@ -354,9 +355,9 @@ def test_the_schedule_starts_each_periodic_run_once(clock):
     # The nightly roll: next at 02:30 in Paris (01:30 UTC in winter).
     assert roll.next_run_at == datetime(2027, 3, 16, 1, 30, tzinfo=UTC)
     clock.shift(timedelta(minutes=1))
-    assert set(periodic_enqueue_due()) == {"messages", "offers", "ledger"}
+    assert set(periodic_enqueue_due()) == {"messages", "offers", "sources", "ledger"}
     work()
-    assert DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 10  # one per run
+    assert DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 12  # one per run
 
 
 def test_english_messages_for_an_english_speaking_patient(

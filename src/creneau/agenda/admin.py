@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 
 from creneau.admin_base import ReadOnlyAdmin
 from creneau.agenda import services
-from creneau.agenda.models import Absence, AvailabilityRule, Slot
+from creneau.agenda.models import Absence, AgendaSource, AvailabilityRule, Slot
 from creneau.directory.models import VisitType
 
 
@@ -203,3 +203,112 @@ class SlotAdmin(ReadOnlyAdmin):
         return queryset.filter(public_id=search_term) if search_term else queryset, False
 
     search_fields = ["public_id"]
+
+
+class AgendaSourceForm(forms.ModelForm):
+    """The secret is written, never shown: left empty, the stored one stays."""
+
+    secret = forms.CharField(
+        label=_("password or secret"),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("Stored encrypted; never shown again. Leave empty to keep the current one."),
+    )
+
+    class Meta:
+        model = AgendaSource
+        fields = [
+            "practitioner_role",
+            "kind",
+            "url",
+            "username",
+            "hosted_by_hospital",
+            "freshness_minutes",
+            "sync_minutes",
+        ]
+
+
+@admin.register(AgendaSource)
+class AgendaSourceAdmin(admin.ModelAdmin):
+    form = AgendaSourceForm
+    list_display = [
+        "practitioner_role",
+        "kind",
+        "last_success_at",
+        "next_sync_at",
+        "withdrawn",
+        "last_error",
+    ]
+    list_filter = ["kind"]
+    search_fields = [
+        "practitioner_role__practitioner__last_name",
+        "practitioner_role__practitioner__rpps",
+        "url",
+    ]
+    autocomplete_fields = ["practitioner_role"]
+    readonly_fields = [
+        "last_attempt_at",
+        "last_success_at",
+        "next_sync_at",
+        "stale_after",
+        "last_error",
+        "last_report",
+    ]
+    actions = ["sync_now", "test_connection"]
+
+    def get_fields(self, request, obj=None):
+        return [*AgendaSourceForm.Meta.fields, "secret", *self.readonly_fields]
+
+    @admin.display(boolean=True, description=_("withdrawn from search"))
+    def withdrawn(self, source):
+        return source.stale_after is not None and source.stale_after <= timezone.now()
+
+    def save_model(self, request, obj, form, change):
+        from creneau.agenda.sources.services import agenda_source_connect
+
+        data = form.cleaned_data
+        secret = data.get("secret") or ""
+        kept = obj.sealed_secret if change and not secret else None
+        stored = agenda_source_connect(
+            role=data["practitioner_role"],
+            kind=data["kind"],
+            url=data.get("url") or "",
+            username=data.get("username") or "",
+            secret=secret,
+            hosted_by_hospital=data.get("hosted_by_hospital", False),
+            freshness_minutes=data["freshness_minutes"],
+            sync_minutes=data["sync_minutes"],
+        )
+        if kept:
+            AgendaSource.objects.filter(pk=stored.pk).update(sealed_secret=kept)
+        obj.pk = stored.pk
+
+    @admin.action(description=_("Sync now"))
+    def sync_now(self, request, queryset):
+        from creneau.agenda.sources.services import agenda_source_sync
+
+        for source in queryset:
+            outcome = agenda_source_sync(source=source)
+            if outcome.ok:
+                self.message_user(
+                    request,
+                    _("%(source)s: %(busy)s busy periods, %(removed)s slots taken out.")
+                    % {
+                        "source": source,
+                        "busy": outcome.busy_periods,
+                        "removed": outcome.slots_removed,
+                    },
+                    level=messages.SUCCESS,
+                )
+            else:
+                self.message_user(request, f"{source}: {outcome.error}", level=messages.WARNING)
+
+    @admin.action(description=_("Test the connection"))
+    def test_connection(self, request, queryset):
+        from creneau.agenda.sources.services import agenda_source_test
+
+        for source in queryset:
+            ok, text = agenda_source_test(source=source)
+            self.message_user(
+                request, f"{source}: {text}", level=messages.SUCCESS if ok else messages.WARNING
+            )

@@ -290,3 +290,78 @@ class Slot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.practitioner_role_id} {self.starts_at:%Y-%m-%d %H:%M}Z"
+
+
+class AgendaSource(models.Model):
+    """Where a practitioner role's agenda is kept (DESIGN.md, "Agenda sources"). ``builtin``:
+    Créneau's own rules. ``calendar``: an iCalendar feed (read) whose busy time takes the
+    built-in slots out of search. A source that has not synced successfully within its
+    freshness limit has its slots withdrawn from search (``stale_after``: no job needs to run
+    for that), until it syncs again."""
+
+    class Kind(models.TextChoices):
+        BUILTIN = "builtin", _("Créneau agenda")
+        CALENDAR = "calendar", _("calendar (iCalendar feed)")
+
+    public_id = PublicIdField()
+    practitioner_role = models.OneToOneField(
+        PractitionerRole,
+        on_delete=models.CASCADE,
+        related_name="agenda_source",
+        verbose_name=_("practitioner role"),
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    url = models.URLField(_("address"), max_length=500, blank=True)
+    username = models.CharField(_("user name"), max_length=200, blank=True)
+    # The password or client secret, sealed (creneau.sealing): never shown again, never logged.
+    sealed_secret = models.TextField(blank=True, editable=False)
+    # The hospital runs the calendar: the patient's name may be written to it.
+    hosted_by_hospital = models.BooleanField(_("hosted by the hospital"), default=False)
+    freshness_minutes = models.PositiveIntegerField(
+        _("freshness limit (minutes)"),
+        default=60,
+        validators=[MinValueValidator(5), MaxValueValidator(7 * 24 * 60)],
+        help_text=_("Past this long without a successful sync, its slots leave search."),
+    )
+    sync_minutes = models.PositiveIntegerField(
+        _("sync every (minutes)"), default=15, validators=[MinValueValidator(1)]
+    )
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last successful sync"), null=True, blank=True)
+    next_sync_at = models.DateTimeField(_("next sync"), null=True, blank=True)
+    # last_success_at + freshness: once passed, the role's slots leave search.
+    stale_after = models.DateTimeField(_("withdrawn from search after"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    # What the last sync saw (busy periods, slots taken out, booked slots in busy time).
+    last_report = models.JSONField(_("last report"), default=dict, blank=True)
+    etag = models.CharField(max_length=200, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("agenda source")
+        verbose_name_plural = _("agenda sources")
+        indexes = [models.Index(fields=["stale_after"], name="agenda_source_stale")]
+
+    def __str__(self) -> str:
+        return f"{self.practitioner_role}: {self.get_kind_display()}"
+
+
+class BusyInterval(models.Model):
+    """Busy time an external agenda gave for a role (RFC 4791 §7.10), expanded from its
+    recurrences: the slot generation treats it as an absence of the role. Replaced whole at
+    each successful sync."""
+
+    source = models.ForeignKey(AgendaSource, on_delete=models.CASCADE, related_name="busy")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["source", "starts_at"], name="agenda_busy_source_start")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="agenda_busy_order"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}: {self.starts_at:%Y-%m-%d %H:%M} - {self.ends_at:%H:%M}"

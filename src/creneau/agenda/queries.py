@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.db.models import F, Q, QuerySet
 
-from creneau.agenda.models import SLOT_FREE, Slot
+from creneau.agenda.models import SLOT_FREE, AgendaSource, Slot
 from creneau.channels.queries import ChannelScope
 
 
@@ -35,4 +35,9 @@ def offerable_slots(scope: ChannelScope, now: datetime) -> QuerySet[Slot]:
     )
     if not scope.sees_reserved_visits:
         found = found.exclude(visit_type_id__in=scope.reserved_visit_types())
-    return found
+    # An external agenda Créneau has not seen within its freshness limit is not offered.
+    return found.exclude(practitioner_role_id__in=stale_roles(now))
+
+
+def stale_roles(now: datetime) -> QuerySet[AgendaSource]:
+    return AgendaSource.objects.filter(stale_after__lte=now).values("practitioner_role_id")

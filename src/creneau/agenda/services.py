@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from creneau.agenda.models import Absence, AvailabilityRule, Slot
+from creneau.agenda.models import Absence, AvailabilityRule, BusyInterval, Slot
 from creneau.agenda.recurrence import cut_period, is_public_holiday, occurrence_days, overlaps_any
 from creneau.directory.identifiers import new_public_ids
 from creneau.directory.models import (
@@ -468,12 +468,21 @@ def _absences_for(
         else:
             key = ("e", absence.establishment_id)
         by_subject[key].append((absence.starts_at, absence.ends_at))
+    # The busy time an external agenda gave for a role counts as the role's absence.
+    busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for role_id, starts_at, ends_at in BusyInterval.objects.filter(
+        source__practitioner_role_id__in=[role.pk for role in roles],
+        ends_at__gt=now,
+        starts_at__lt=horizon_end,
+    ).values_list("source__practitioner_role_id", "starts_at", "ends_at"):
+        busy[role_id].append((starts_at, ends_at))
     return defaultdict(
         list,
         {
             role.pk: by_subject[("p", role.practitioner_id)]
             + by_subject[("d", role.department_id or 0)]
             + by_subject[("e", role.establishment_id)]
+            + busy[role.pk]
             for role in roles
         },
     )

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from creneau.agenda.models import Slot
-from creneau.agenda.queries import offerable_slots, unblocked
+from creneau.agenda.queries import offerable_slots, stale_roles, unblocked
 from creneau.booking.models import (
     ACTIVE_STATUSES,
     PARIS,
@@ -111,6 +111,15 @@ def _check_bookable(scope: ChannelScope, slot: Slot, now: datetime) -> None:
     if not slot.is_offered or not slot.bookable_from <= now < slot.bookable_until:
         raise BookingError(
             "slot_unavailable", _("This slot can no longer be booked online."), status=409
+        )
+    if stale_roles(now).filter(practitioner_role_id=slot.practitioner_role_id).exists():
+        raise BookingError(
+            "agenda_unavailable",
+            _(
+                "This practitioner's agenda cannot be read at the moment: the slot cannot be "
+                "booked online. Please try again later or call the hospital."
+            ),
+            status=503,
         )
     if (
         not scope.sees_reserved_visits

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from creneau.agenda.services import GenerationReport, slots_generate
+from creneau.agenda.sources.services import agenda_sources_due
 from creneau.booking.idempotency import idempotency_purge
 from creneau.booking.queries import PARIS
 from creneau.booking.services import holds_clean, waiting_list_match, waiting_list_offers_expire
@@ -99,6 +100,7 @@ PERIODIC = {
         Periodic("holds", holds_clean, every=timedelta(minutes=15)),
         Periodic("counters", counters_prune, every=timedelta(minutes=15)),
         Periodic("published", published_versions_prune, every=timedelta(hours=6)),
+        Periodic("sources", agenda_sources_due, every=timedelta(minutes=1)),
         Periodic(
             "ledger",
             checkpoint_make,

@@ -1,0 +1,144 @@
+"""``creneau agenda``: practitioners' agenda sources from the command line (hospital IT
+configures hundreds at once). ROLE is a practitioner role's public id, as the API gives it.
+
+creneau agenda connect ROLE --ics-url URL [--freshness MINUTES] | --builtin
+creneau agenda sync [ROLE ...] [--all]
+creneau agenda busy ROLE --from DATE --to DATE [--json]
+"""
+
+import json
+from datetime import UTC, date, timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from creneau.agenda.models import AgendaSource
+from creneau.booking.models import paris_midnight
+from creneau.directory.models import PractitionerRole
+from creneau.errors import DomainError
+
+
+def _role(public_id: str) -> PractitionerRole:
+    role = (
+        PractitionerRole.objects.select_related("establishment", "practitioner")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if role is None:
+        raise CommandError(f"ROLE: no practitioner role has the id {public_id[:40]!r}.")
+    return role
+
+
+def _day(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise CommandError(f"{name}: {value[:40]!r} is not a date (YYYY-MM-DD).") from error
+
+
+class Command(BaseCommand):
+    help = "Agenda sources: connect a role to its agenda, sync, show the busy time derived."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        connect = sub.add_parser("connect", help="give a practitioner role its agenda source")
+        connect.add_argument("role")
+        kind = connect.add_mutually_exclusive_group(required=True)
+        kind.add_argument("--ics-url", help="an iCalendar feed whose busy time removes slots")
+        kind.add_argument("--builtin", action="store_true", help="Créneau's own rules only")
+        connect.add_argument("--freshness", type=int, default=60, help="minutes (default 60)")
+        connect.add_argument("--hosted-by-hospital", action="store_true")
+        sync = sub.add_parser("sync", help="read the sources now")
+        sync.add_argument("roles", nargs="*")
+        sync.add_argument("--all", action="store_true", help="every external source")
+        busy = sub.add_parser("busy", help="the busy time Créneau derived for a role")
+        busy.add_argument("role")
+        busy.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD")
+        busy.add_argument("--to", dest="last", required=True, help="last day, included")
+        busy.add_argument("--json", action="store_true")
+
+    def handle(self, *args, action, **options):
+        try:
+            getattr(self, "_" + action)(**options)
+        except DomainError as error:
+            raise CommandError(f"{error.code}: {error.message}") from error
+
+    def _connect(self, *, role, ics_url, builtin, freshness, hosted_by_hospital, **_options):
+        from creneau.agenda.sources.services import agenda_source_connect, agenda_source_sync
+
+        source = agenda_source_connect(
+            role=_role(role),
+            kind=AgendaSource.Kind.BUILTIN if builtin else AgendaSource.Kind.CALENDAR,
+            url=ics_url or "",
+            freshness_minutes=freshness,
+            hosted_by_hospital=hosted_by_hospital,
+        )
+        self.stdout.write(f"{source}: connected.")
+        if not builtin:
+            self._report(agenda_source_sync(source=source))
+
+    def _sync(self, *, roles, **options):
+        from creneau.agenda.sources.services import agenda_source_sync
+
+        if not roles and not options["all"]:
+            raise CommandError("Name the roles to sync, or --all.")
+        sources = AgendaSource.objects.exclude(kind=AgendaSource.Kind.BUILTIN).select_related(
+            "practitioner_role__practitioner", "practitioner_role__establishment"
+        )
+        if roles:
+            sources = sources.filter(practitioner_role__public_id__in=roles)
+            missing = set(roles) - set(
+                sources.values_list("practitioner_role__public_id", flat=True)
+            )
+            if missing:
+                raise CommandError(f"No external agenda source for: {', '.join(sorted(missing))}")
+        found = list(sources.order_by("pk"))
+        failed = 0
+        for number, source in enumerate(found, start=1):
+            outcome = agenda_source_sync(source=source)
+            failed += not outcome.ok
+            self.stdout.write(f"[{number}/{len(found)}] ", ending="")
+            self._report(outcome)
+        if failed:
+            raise CommandError(f"{failed} of {len(found)} sources did not sync.")
+
+    def _report(self, outcome) -> None:
+        source = outcome.source
+        if not outcome.ok:
+            self.stdout.write(f"{source}: FAILED: {outcome.error}")
+            return
+        line = (
+            f"{source}: {outcome.busy_periods} busy periods, "
+            f"{outcome.slots_removed} slots taken out of search"
+        )
+        if outcome.booked_in_busy_time:
+            line += (
+                f"; {len(outcome.booked_in_busy_time)} booked slots in busy time, kept: "
+                + ", ".join(outcome.booked_in_busy_time)
+            )
+        self.stdout.write(line)
+
+    def _busy(self, *, role, first, last, **options):
+        as_json = options["json"]
+        from creneau.agenda.sources.services import busy_intervals
+
+        start_day, last_day = _day(first, "--from"), _day(last, "--to")
+        if last_day < start_day:
+            raise CommandError("--to: the last day comes before --from.")
+        found = busy_intervals(
+            role=_role(role),
+            start=paris_midnight(start_day),
+            end=paris_midnight(last_day + timedelta(days=1)),
+        )
+        if as_json:
+            self.stdout.write(json.dumps([{"start": _iso(a), "end": _iso(b)} for a, b in found]))
+            return
+        for start, end in found:
+            local = timezone.localtime(start), timezone.localtime(end)
+            self.stdout.write(f"{local[0]:%Y-%m-%d %H:%M} to {local[1]:%Y-%m-%d %H:%M}")
+        if not found:
+            self.stdout.write("No busy time in that period.")
+
+
+def _iso(moment) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,185 @@
+"""Connecting a practitioner role to its agenda source and syncing it. A sync that fails (the
+server is down, answers garbage, too much or too slowly) changes nothing stored but the
+source's status: its busy time and the slots stay as they were, and the freshness limit decides
+when its slots leave search."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from creneau.agenda.models import AgendaSource, BusyInterval, Slot
+from creneau.agenda.services import AgendaError, slots_generate
+from creneau.agenda.sources import calendar
+from creneau.agenda.sources.calendar import merged
+from creneau.directory.models import PractitionerRole
+from creneau.errors import DomainError
+from creneau.sealing import seal
+
+KINDS = {AgendaSource.Kind.CALENDAR: calendar}
+
+
+def _module(source: AgendaSource):
+    module = KINDS.get(AgendaSource.Kind(source.kind))
+    if module is None:
+        raise AgendaError(
+            "source_kind_unsupported",
+            _("Agenda sources of kind %(kind)s cannot be synced yet.") % {"kind": source.kind},
+        )
+    return module
+
+
+@transaction.atomic
+def agenda_source_connect(
+    *,
+    role: PractitionerRole,
+    kind: str,
+    url: str = "",
+    username: str = "",
+    secret: str = "",
+    hosted_by_hospital: bool = False,
+    freshness_minutes: int = 60,
+    sync_minutes: int = 15,
+) -> AgendaSource:
+    """Give ``role`` its agenda source (replacing the one it had); the first sync is due at
+    once. The secret is sealed before it is stored and never comes back out but to the sync."""
+    if kind not in AgendaSource.Kind.values:
+        raise AgendaError("source_kind_unknown", _("Unknown agenda source kind: %s.") % kind[:40])
+    source = AgendaSource.objects.filter(practitioner_role=role).first() or AgendaSource(
+        practitioner_role=role
+    )
+    source.kind = kind
+    source.url = url
+    source.username = username
+    source.sealed_secret = seal(secret) if secret else ""
+    source.hosted_by_hospital = hosted_by_hospital
+    source.freshness_minutes = freshness_minutes
+    source.sync_minutes = sync_minutes
+    source.etag = ""
+    source.last_error = ""
+    source.next_sync_at = timezone.now()
+    try:
+        source.full_clean()
+    except Exception as error:
+        raise AgendaError("source_invalid", str(error)[:300]) from error
+    source.save()
+    if kind == AgendaSource.Kind.BUILTIN:
+        BusyInterval.objects.filter(source=source).delete()
+        AgendaSource.objects.filter(pk=source.pk).update(stale_after=None)
+        slots_generate(roles=PractitionerRole.objects.filter(pk=role.pk))
+    return source
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    source: AgendaSource
+    ok: bool
+    busy_periods: int = 0
+    slots_removed: int = 0
+    booked_in_busy_time: tuple[str, ...] = ()
+    error: str = ""
+
+
+def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> SyncOutcome:
+    """Read the source; on success, its busy time replaces the previous one and the role's
+    built-in slots follow at once (those in busy time leave search; a booked one stays, and is
+    reported); on failure, only the source's status changes."""
+    now = now or timezone.now()
+    if source.kind == AgendaSource.Kind.BUILTIN:
+        return SyncOutcome(source=source, ok=True)
+    until = now + timedelta(weeks=settings.CRENEAU_HORIZON_WEEKS)
+    next_sync = now + timedelta(minutes=source.sync_minutes)
+    try:
+        found = _module(source).busy(source, now=now, until=until)
+    except DomainError as error:
+        AgendaSource.objects.filter(pk=source.pk).update(
+            last_attempt_at=now, next_sync_at=next_sync, last_error=error.message[:500]
+        )
+        source.refresh_from_db()
+        return SyncOutcome(source=source, ok=False, error=error.message)
+    with transaction.atomic():
+        if not found.unchanged:
+            BusyInterval.objects.filter(source=source).delete()
+            BusyInterval.objects.bulk_create(
+                BusyInterval(source=source, starts_at=start, ends_at=end)
+                for start, end in found.intervals
+            )
+        role = PractitionerRole.objects.filter(pk=source.practitioner_role_id)
+        report = slots_generate(roles=role, now=now)
+        booked = tuple(slot.public_id for slot in report.orphaned)
+        stats = {
+            "busy_periods": BusyInterval.objects.filter(source=source).count(),
+            "slots_removed": report.removed,
+            "booked_in_busy_time": list(booked),
+            "at": now.isoformat(timespec="seconds"),
+        }
+        AgendaSource.objects.filter(pk=source.pk).update(
+            last_attempt_at=now,
+            last_success_at=now,
+            next_sync_at=next_sync,
+            stale_after=now + timedelta(minutes=source.freshness_minutes),
+            last_error="",
+            etag=found.etag[:200],
+            last_report=stats,
+        )
+    source.refresh_from_db()
+    return SyncOutcome(
+        source=source,
+        ok=True,
+        busy_periods=stats["busy_periods"],
+        slots_removed=report.removed,
+        booked_in_busy_time=booked,
+    )
+
+
+def agenda_sources_due(*, now: datetime | None = None, limit: int = 100) -> int:
+    """The worker's periodic pass: sync the sources whose time has come, each claimed by a
+    conditional update so that two workers never sync the same one at once."""
+    now = now or timezone.now()
+    synced = 0
+    due = (
+        AgendaSource.objects.exclude(kind=AgendaSource.Kind.BUILTIN)
+        .filter(Q(next_sync_at__lte=now) | Q(next_sync_at__isnull=True))
+        .order_by("next_sync_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in list(due):
+        lease = now + timedelta(minutes=5)
+        if not AgendaSource.objects.filter(
+            Q(next_sync_at__lte=now) | Q(next_sync_at__isnull=True), pk=pk
+        ).update(next_sync_at=lease):
+            continue
+        agenda_source_sync(source=AgendaSource.objects.get(pk=pk), now=now)
+        synced += 1
+    return synced
+
+
+def agenda_source_test(*, source: AgendaSource) -> tuple[bool, str]:
+    """Whether the source answers now (nothing stored changes)."""
+    if source.kind == AgendaSource.Kind.BUILTIN:
+        return True, _("Créneau's own agenda: nothing to reach.")
+    try:
+        return True, _module(source).test(source, now=timezone.now())
+    except DomainError as error:
+        return False, error.message
+
+
+def busy_intervals(
+    *, role: PractitionerRole, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The busy time Créneau holds for ``role`` between ``start`` and ``end``, merged: why a
+    slot is not offered."""
+    found = BusyInterval.objects.filter(
+        source__practitioner_role=role, ends_at__gt=start, starts_at__lt=end
+    ).values_list("starts_at", "ends_at")
+    return [(max(a, start), min(b, end)) for a, b in merged(list(found))]
+
+
+def offered_in(role: PractitionerRole, start: datetime, end: datetime) -> int:
+    return Slot.objects.filter(
+        practitioner_role=role, starts_at__gte=start, starts_at__lt=end, is_offered=True
+    ).count()
