@@ -5,7 +5,7 @@ import json
 import sqlite3
 import urllib.error
 import urllib.request
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -103,6 +103,55 @@ def test_the_demo_registers_the_platforms_and_their_calls_answer(demo_hub):
     assert bundle["total"] > 0 and 1 <= len(practitioners) <= 3
     manifest = get_json(credentials["fhir"]["smart_manifest"])
     assert [o["type"] for o in manifest["output"][:3]] == ["Location", "Schedule", "Slot"]
+
+
+def test_a_demo_practitioner_s_calendar_takes_slots_out(demo_hub):
+    """The demo's calendar on its example site: a weekly staff meeting (but next week) and a
+    congress day remove that practitioner's slots; `creneau agenda busy` says so."""
+    base, data_dir, _process = demo_hub
+    credentials = json.loads((data_dir / "demo-credentials.json").read_text())
+    calendar = credentials["calendar"]
+    assert "Calendar" in (data_dir / "server.log").read_text()
+    with urllib.request.urlopen(calendar["ics_url"], timeout=10) as answer:
+        assert b"BEGIN:VCALENDAR" in answer.read()
+    today = datetime.now(UTC).date()
+    busy = run_creneau(
+        "agenda",
+        "busy",
+        calendar["role"],
+        "--from",
+        today.isoformat(),
+        "--to",
+        (today + timedelta(days=20)).isoformat(),
+        "--json",
+        env=hub_env(data_dir),
+        check=True,
+    )
+    intervals = json.loads(busy.stdout)
+    hours = sorted(
+        (datetime.fromisoformat(i["end"]) - datetime.fromisoformat(i["start"])).total_seconds()
+        / 3600
+        for i in intervals
+    )
+    # The staff meeting (an hour, weekly but for the second week) and a whole congress day.
+    assert hours[0] == 1.0 and hours[-1] == 24.0, intervals
+    # That day, the practitioner's week shows no slot, and the week before shows some.
+    congress = next(i for i in intervals if i["end"][:10] != i["start"][:10])
+    day = (datetime.fromisoformat(congress["start"]) + timedelta(hours=2)).date()
+    family = calendar["practitioner"].split()[-1]
+    practitioner = get_json(f"{base}/api/v1/practitioners?name={family}&limit=50")
+    role_ids = {r["id"] for p in practitioner["items"] for r in p["roles"]}
+    assert calendar["role"] in role_ids
+    who = next(
+        p for p in practitioner["items"] if calendar["role"] in {r["id"] for r in p["roles"]}
+    )
+    week = get_json(f"{base}/api/v1/practitioners/{who['id']}/availability?week={day}")
+    slots_that_day = [d["slots"] for d in week["days"] if d["date"] == day.isoformat()]
+    assert slots_that_day == [[]]
+    before = get_json(
+        f"{base}/api/v1/practitioners/{who['id']}/availability?week={day - timedelta(days=7)}"
+    )
+    assert any(d["slots"] for d in before["days"])
 
 
 def test_a_second_run_keeps_the_data(demo_hub):

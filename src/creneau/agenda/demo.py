@@ -2,7 +2,7 @@
 
 import random
 from collections import defaultdict
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -82,3 +82,69 @@ def demo_agenda_load(*, horizon_weeks: int | None = None) -> GenerationReport:
             links += [through(availabilityrule=rule, visittype=v) for v in follow_ups]
     through.objects.bulk_create(links, batch_size=2000)
     return slots_generate(horizon_weeks=horizon_weeks or settings.CRENEAU_HORIZON_WEEKS)
+
+
+def demo_calendar_role() -> PractitionerRole:
+    """The demo practitioner whose agenda is a calendar: the first neurosurgeon of the
+    Pitié-Salpêtrière, the one the demo widget shows first."""
+    return (
+        PractitionerRole.objects.filter(
+            establishment__name="Hôpital de la Pitié-Salpêtrière",
+            specialties__code="neurosurgery",
+        )
+        .select_related("establishment", "practitioner")
+        .order_by("pk")
+        .first()
+    )
+
+
+def demo_calendar_ics(role: PractitionerRole, now) -> bytes:
+    """The practitioner's own calendar, as their calendar application would publish it: a
+    weekly staff meeting over the first hour of their consultation half-day (but next week), a
+    congress two weeks ahead (all day), and a reminder that blocks nothing (transparent)."""
+    rule = role.availability_rules.filter(is_active=True).order_by("pk").first()
+    if rule is None:
+        return b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Creneau//demo//FR\r\nEND:VCALENDAR\r\n"
+    day = rule.recurrence.split("BYDAY=")[-1][:2]
+    weekday = _DAYS.index(day) if day in _DAYS else 0
+    today = timezone.localdate(now)
+    first = today + timedelta(days=(weekday - today.weekday()) % 7)
+    skipped = first + timedelta(weeks=1)
+    congress = first + timedelta(weeks=2)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+
+    def local(day, at: time) -> str:
+        return f"{day:%Y%m%d}T{at:%H%M%S}"
+
+    end_meeting = (datetime.combine(first, rule.start_time) + timedelta(hours=1)).time()
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Creneau//demo calendar//FR",
+        "BEGIN:VEVENT",
+        "UID:staff-meeting@demo.creneau",
+        f"DTSTAMP:{stamp}",
+        "SUMMARY:Réunion de service",
+        f"DTSTART;TZID=Europe/Paris:{local(first, rule.start_time)}",
+        f"DTEND;TZID=Europe/Paris:{local(first, end_meeting)}",
+        f"RRULE:FREQ=WEEKLY;BYDAY={_DAYS[weekday]}",
+        f"EXDATE;TZID=Europe/Paris:{local(skipped, rule.start_time)}",
+        "END:VEVENT",
+        "BEGIN:VEVENT",
+        "UID:congress@demo.creneau",
+        f"DTSTAMP:{stamp}",
+        "SUMMARY:Congrès de neurochirurgie",
+        f"DTSTART;VALUE=DATE:{congress:%Y%m%d}",
+        f"DTEND;VALUE=DATE:{congress + timedelta(days=1):%Y%m%d}",
+        "END:VEVENT",
+        "BEGIN:VEVENT",
+        "UID:reminder@demo.creneau",
+        f"DTSTAMP:{stamp}",
+        "SUMMARY:Rappel : relire les IRM",
+        f"DTSTART;TZID=Europe/Paris:{local(skipped, rule.start_time)}",
+        f"DTEND;TZID=Europe/Paris:{local(skipped, end_meeting)}",
+        "TRANSP:TRANSPARENT",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode()

@@ -94,20 +94,29 @@ def example_page(*, hub: str, key: str) -> bytes:
     return EXAMPLE_PAGE.format(hub=html.escape(hub), key=html.escape(key)).encode()
 
 
-def serve_example_page(*, port: int, hub: str, key: str) -> ThreadingHTTPServer:
-    """Serve the example hospital page on 127.0.0.1:``port`` from a background thread."""
+def serve_example_page(*, port: int, hub: str, key: str, calendar=None) -> ThreadingHTTPServer:
+    """Serve the example hospital page on 127.0.0.1:``port`` from a background thread, and at
+    ``/agenda.ics`` a demo practitioner's own calendar (``calendar()`` makes its bytes), as the
+    hospital's calendar server would."""
     body = example_page(hub=hub, key=key)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            if self.path.split("?")[0] not in {"/", "/index.html"}:
+            path = self.path.split("?")[0]
+            if path == "/agenda.ics" and calendar is not None:
+                self._send(calendar(), "text/calendar; charset=utf-8")
+                return
+            if path not in {"/", "/index.html"}:
                 self.send_error(404)
                 return
+            self._send(body, "text/html; charset=utf-8")
+
+        def _send(self, content: bytes, content_type: str) -> None:
             self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(content)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(content)
 
         def log_message(self, format, *args):
             return

@@ -1,3 +1,4 @@
+import ipaddress
 import json
 import os
 import secrets
@@ -9,8 +10,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections, transaction
+from django.utils import timezone
 
-from creneau.agenda.demo import demo_agenda_load
+from creneau.agenda.demo import demo_agenda_load, demo_calendar_ics, demo_calendar_role
+from creneau.agenda.models import AgendaSource
+from creneau.agenda.sources.services import agenda_source_connect, agenda_source_sync
 from creneau.channels.demo import demo_operators_ensure, demo_platforms_ensure
 from creneau.channels.models import Channel
 from creneau.channels.services import organisation_public_site_ensure
@@ -76,6 +80,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{report.created} slots for {report.roles} practitioner roles.")
         organisation = Organisation.objects.get(runs_hub=True)
         widget = demo_widget_ensure(organisation=organisation, example_port=example_port)
+        self._calendar_allowed()
         credentials = self._credentials(data_dir, port, widget, example_port)
         base = credentials["hub_url"]
         # Links in messages lead back to this demo, unless an address was configured.
@@ -117,13 +122,37 @@ class Command(BaseCommand):
         if no_serve:
             return
         worker = None if no_worker else start_worker(data_dir / "worker.log")
-        serve_example_page(port=example_port, hub=base, key=widget.key)
+        calendar_role = demo_calendar_role()
+        serve_example_page(
+            port=example_port,
+            hub=base,
+            key=widget.key,
+            calendar=lambda: demo_calendar_ics(calendar_role, timezone.now()),
+        )
+        # The demo practitioner's calendar: read now that its server runs.
+        outcome = agenda_source_sync(
+            source=AgendaSource.objects.get(practitioner_role=calendar_role)
+        )
+        self.stdout.write(
+            f"Calendar       {credentials['calendar']['ics_url']}: "
+            + (f"{outcome.busy_periods} busy periods" if outcome.ok else outcome.error)
+        )
         try:
             serve(bind=f"127.0.0.1:{port}", workers=2, threads=4)
         finally:
             if worker is not None:
                 worker.terminate()
                 worker.wait(timeout=30)
+
+    def _calendar_allowed(self) -> None:
+        """The demo's calendar is served on loopback, which agenda sources may not read unless
+        allowed: allowed here (and for the worker, through its environment)."""
+        if not settings.CRENEAU_AGENDA_ALLOWED_NETWORKS:
+            os.environ["CRENEAU_AGENDA_ALLOWED_NETWORKS"] = "127.0.0.0/8,::1/128"
+            settings.CRENEAU_AGENDA_ALLOWED_NETWORKS = (
+                ipaddress.ip_network("127.0.0.0/8"),
+                ipaddress.ip_network("::1/128"),
+            )
 
     def _reset(self, data_dir: Path) -> None:
         database = settings.DATABASES["default"]
@@ -182,6 +211,7 @@ class Command(BaseCommand):
             },
             "operators": operators,
             "platforms": platforms,
+            "calendar": demo_calendar_connect(example_port),
             "fhir": {
                 "base": f"http://127.0.0.1:{port}/fhir",
                 "sas_query": sas_demo_query(f"http://127.0.0.1:{port}/fhir"),
@@ -196,3 +226,19 @@ class Command(BaseCommand):
         path.write_text(json.dumps(credentials, indent=2, ensure_ascii=False), encoding="utf-8")
         path.chmod(0o600)
         return credentials
+
+
+def demo_calendar_connect(example_port: int) -> dict:
+    """The demo practitioner's agenda source: their calendar on the example site (a week's
+    freshness: the demo may sleep without its slots leaving search)."""
+    role = demo_calendar_role()
+    url = f"http://127.0.0.1:{example_port}/agenda.ics"
+    source = AgendaSource.objects.filter(practitioner_role=role).first()
+    if source is None or source.url != url:
+        agenda_source_connect(role=role, kind="calendar", url=url, freshness_minutes=7 * 24 * 60)
+    return {
+        "role": role.public_id,
+        "practitioner": role.practitioner.display_name,
+        "establishment": role.establishment.name,
+        "ics_url": url,
+    }
