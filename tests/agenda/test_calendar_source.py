@@ -374,3 +374,42 @@ def test_the_admin_connects_syncs_and_tests_a_source_without_showing_its_secret(
     assert offered(role, date(2027, 3, 17)) == []
     listing = client.get("/admin/agenda/agendasource/").content.decode()
     assert role.practitioner.last_name in listing
+
+
+def test_the_private_feed_of_bookings_names_patients_only_for_a_hospital_calendar(
+    feed, role, clock, client, public_scope, patient
+):
+    import icalendar
+
+    from creneau.booking.services import appointment_cancel
+
+    agenda_source_connect(role=role, kind="calendar", url=feed.url)
+    out = StringIO()
+    call_command("agenda", "feed", role.public_id, stdout=out, stderr=StringIO())
+    url = out.getvalue().strip()
+    path = url[url.index("/agenda/") :]
+    slots = Slot.objects.filter(practitioner_role=role, starts_at__gt=NOW + timedelta(days=1))
+    kept = appointment_book(scope=public_scope, patient=patient, slot=slots[0]).appointment
+    gone = appointment_book(scope=public_scope, patient=patient, slot=slots[3]).appointment
+    appointment_cancel(appointment=gone, reason="")
+
+    def events() -> dict[str, icalendar.Event]:
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer["Content-Type"].startswith("text/calendar")
+        assert answer["Cache-Control"].startswith("private")
+        calendar = icalendar.Calendar.from_ical(answer.content)
+        return {str(e["UID"]): e for e in calendar.walk("VEVENT")}
+
+    found = events()
+    assert str(found[f"appointment-{kept.public_id}@creneau"]["STATUS"]) == "CONFIRMED"
+    assert str(found[f"appointment-{gone.public_id}@creneau"]["STATUS"]) == "CANCELLED"
+    assert patient.last_name.upper() not in str(
+        found[f"appointment-{kept.public_id}@creneau"]["SUMMARY"]
+    )
+    AgendaSource.objects.filter(practitioner_role=role).update(hosted_by_hospital=True)
+    named = events()[f"appointment-{kept.public_id}@creneau"]
+    assert patient.last_name.upper() in str(named["SUMMARY"])
+    # A new address revokes the old one.
+    call_command("agenda", "feed", role.public_id, stdout=StringIO(), stderr=StringIO())
+    assert client.get(path).status_code == 404
+    assert client.get("/agenda/not-a-token.ics").status_code == 404

@@ -254,7 +254,7 @@ class AgendaSourceAdmin(admin.ModelAdmin):
         "last_error",
         "last_report",
     ]
-    actions = ["sync_now", "test_connection"]
+    actions = ["sync_now", "test_connection", "renew_feed"]
 
     def get_fields(self, request, obj=None):
         return [*AgendaSourceForm.Meta.fields, "secret", *self.readonly_fields]
@@ -311,4 +311,22 @@ class AgendaSourceAdmin(admin.ModelAdmin):
             ok, text = agenda_source_test(source=source)
             self.message_user(
                 request, f"{source}: {text}", level=messages.SUCCESS if ok else messages.WARNING
+            )
+
+    @admin.action(description=_("New address of the bookings' calendar feed (shown once)"))
+    def renew_feed(self, request, queryset):
+        from django.conf import settings
+
+        from creneau.agenda.sources.services import agenda_feed_renew
+
+        for source in queryset:
+            token = agenda_feed_renew(source=source)
+            url = settings.CRENEAU_PUBLIC_URL.rstrip("/") + reverse(
+                "practitioner_feed", args=[token]
+            )
+            self.message_user(
+                request,
+                _("%(source)s: %(url)s (shown once; the previous address no longer works)")
+                % {"source": source, "url": url},
+                level=messages.SUCCESS,
             )

@@ -335,6 +335,9 @@ class AgendaSource(models.Model):
     # What the last sync saw (busy periods, slots taken out, booked slots in busy time).
     last_report = models.JSONField(_("last report"), default=dict, blank=True)
     etag = models.CharField(max_length=200, blank=True, editable=False)
+    # The SHA-256 of the secret in the address of the practitioner's private feed of their
+    # bookings (for a calendar the hub cannot write to); a new one revokes the old.
+    feed_token_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

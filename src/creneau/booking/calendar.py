@@ -66,3 +66,38 @@ def appointment_ics(
     calendar.add_component(event)
     calendar.add_missing_timezones()
     return calendar.to_ical()
+
+
+def practitioner_feed_ics(*, role_id: int, names: bool, now) -> bytes:
+    """A practitioner's bookings as a calendar they subscribe to (their calendar is read-only
+    to the hub): the coming ones and the past month's, cancelled ones as CANCELLED so that the
+    calendar drops them. The patient's name only when the calendar is the hospital's."""
+    from datetime import timedelta
+
+    calendar = Calendar()
+    calendar.add("prodid", PRODUCT_ID)
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", _("Créneau bookings"))
+    since = now - timedelta(days=30)
+    found = Appointment.objects.filter(
+        practitioner_role_id=role_id, ends_at__gte=since
+    ).select_related("visit_type", "establishment")
+    for appointment in found.order_by("starts_at"):
+        event = Event()
+        event.add("uid", appointment_uid(appointment))
+        event.add("dtstamp", now)
+        event.add("dtstart", timezone.localtime(appointment.starts_at, PARIS))
+        event.add("dtend", timezone.localtime(appointment.ends_at, PARIS))
+        event.add("status", "CONFIRMED" if appointment.is_active else "CANCELLED")
+        summary = appointment.visit_type.label
+        if names:
+            summary += (
+                f" — {appointment.patient_last_name.upper()} {appointment.patient_first_name}"
+            )
+        event.add("summary", summary)
+        place = appointment.establishment
+        event.add("location", f"{place.name}, {place.address}, {place.postcode} {place.city}")
+        event.add("description", _("Créneau appointment %(id)s") % {"id": appointment.public_id})
+        calendar.add_component(event)
+    calendar.add_missing_timezones()
+    return calendar.to_ical()

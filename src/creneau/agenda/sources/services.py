@@ -3,6 +3,8 @@ server is down, answers garbage, too much or too slowly) changes nothing stored 
 source's status: its busy time and the slots stay as they were, and the freshness limit decides
 when its slots leave search."""
 
+import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -156,6 +158,16 @@ def agenda_sources_due(*, now: datetime | None = None, limit: int = 100) -> int:
         agenda_source_sync(source=AgendaSource.objects.get(pk=pk), now=now)
         synced += 1
     return synced
+
+
+def agenda_feed_renew(*, source: AgendaSource) -> str:
+    """A new secret for the practitioner's private feed of bookings (the old one stops working
+    at once); returned once, only its hash is kept."""
+    token = secrets.token_urlsafe(24)
+    AgendaSource.objects.filter(pk=source.pk).update(
+        feed_token_hash=hashlib.sha256(token.encode()).hexdigest()
+    )
+    return token
 
 
 def agenda_source_test(*, source: AgendaSource) -> tuple[bool, str]:

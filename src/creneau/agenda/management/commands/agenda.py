@@ -4,6 +4,7 @@ configures hundreds at once). ROLE is a practitioner role's public id, as the AP
 creneau agenda connect ROLE --ics-url URL [--freshness MINUTES] | --builtin
 creneau agenda sync [ROLE ...] [--all]
 creneau agenda busy ROLE --from DATE --to DATE [--json]
+creneau agenda feed ROLE       a new secret address of the role's bookings as a calendar
 """
 
 import json
@@ -51,6 +52,10 @@ class Command(BaseCommand):
         sync = sub.add_parser("sync", help="read the sources now")
         sync.add_argument("roles", nargs="*")
         sync.add_argument("--all", action="store_true", help="every external source")
+        feed = sub.add_parser(
+            "feed", help="a new secret address of the role's bookings as a calendar feed"
+        )
+        feed.add_argument("role")
         busy = sub.add_parser("busy", help="the busy time Créneau derived for a role")
         busy.add_argument("role")
         busy.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD")
@@ -117,6 +122,20 @@ class Command(BaseCommand):
                 + ", ".join(outcome.booked_in_busy_time)
             )
         self.stdout.write(line)
+
+    def _feed(self, *, role, **_options):
+        from django.conf import settings
+        from django.urls import reverse
+
+        from creneau.agenda.sources.services import agenda_feed_renew
+
+        source = AgendaSource.objects.filter(practitioner_role=_role(role)).first()
+        if source is None:
+            raise CommandError("This role has no agenda source: connect it first.")
+        token = agenda_feed_renew(source=source)
+        url = settings.CRENEAU_PUBLIC_URL.rstrip("/") + reverse("practitioner_feed", args=[token])
+        self.stdout.write(url)
+        self.stderr.write("Shown once; any previous address of this feed no longer works.")
 
     def _busy(self, *, role, first, last, **options):
         as_json = options["json"]
