@@ -59,25 +59,34 @@ def _event_busy(event) -> bool:
 
 
 def busy_from_ics(data: bytes, *, zone: ZoneInfo, start: datetime, end: datetime) -> list:
-    """The busy intervals of an iCalendar document between ``start`` and ``end``."""
+    """The busy intervals of an iCalendar document between ``start`` and ``end``; a document
+    that cannot be read is refused by name (CalendarInvalid), whatever the parser trips on:
+    icalendar and recurring-ical-events raise many kinds of errors on malformed input (a doubled
+    TZID, a period that is a list), and a feed is anybody's text."""
     try:
         calendar = icalendar.Calendar.from_ical(data)
-    except (ValueError, KeyError, IndexError, TypeError) as error:
+    except Exception as error:
         raise CalendarInvalid(
             "calendar_invalid",
             _("The calendar is not valid iCalendar: %(error)s") % {"error": str(error)[:200]},
         ) from error
-    if calendar.name != "VCALENDAR":
+    if getattr(calendar, "name", None) != "VCALENDAR":
         raise CalendarInvalid("calendar_invalid", _("The document is not a VCALENDAR."))
-    intervals: list[tuple[datetime, datetime]] = []
     try:
-        events = recurring_ical_events.of(calendar).between(start, end)
-    except Exception as error:  # the library raises its own and icalendar's errors alike
+        intervals = _events_busy(calendar, zone, start, end) + _freebusy(calendar, zone)
+    except CalendarInvalid:
+        raise
+    except Exception as error:
         raise CalendarInvalid(
             "calendar_invalid",
             _("The calendar's events cannot be read: %(error)s") % {"error": str(error)[:200]},
         ) from error
-    for event in events:
+    return [(max(a, start), min(b, end)) for a, b in merged(intervals) if b > start and a < end]
+
+
+def _events_busy(calendar, zone: ZoneInfo, start: datetime, end: datetime) -> list:
+    intervals = []
+    for event in recurring_ical_events.of(calendar).between(start, end):
         if event.name != "VEVENT" or not _event_busy(event):
             continue
         starts = event.get("DTSTART")
@@ -94,6 +103,11 @@ def busy_from_ics(data: bytes, *, zone: ZoneInfo, start: datetime, end: datetime
             last = first
         if last > first:
             intervals.append((first, last))
+    return intervals
+
+
+def _freebusy(calendar, zone: ZoneInfo) -> list:
+    intervals = []
     for freebusy in calendar.walk("VFREEBUSY"):
         periods = freebusy.get("FREEBUSY") or []
         for prop in periods if isinstance(periods, list) else [periods]:
@@ -106,7 +120,7 @@ def busy_from_ics(data: bytes, *, zone: ZoneInfo, start: datetime, end: datetime
                 first = _instant(first, zone)
                 last = first + second if isinstance(second, timedelta) else _instant(second, zone)
                 intervals.append((first, last))
-    return [(max(a, start), min(b, end)) for a, b in merged(intervals) if b > start and a < end]
+    return intervals
 
 
 def busy(source: AgendaSource, *, now: datetime, until: datetime, conditional: bool = True) -> Busy:
