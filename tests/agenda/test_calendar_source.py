@@ -413,3 +413,42 @@ def test_the_private_feed_of_bookings_names_patients_only_for_a_hospital_calenda
     call_command("agenda", "feed", role.public_id, stdout=StringIO(), stderr=StringIO())
     assert client.get(path).status_code == 404
     assert client.get("/agenda/not-a-token.ics").status_code == 404
+
+
+def test_import_connects_many_roles_or_names_each_bad_row(feed, role, clock, tmp_path, aphp):
+    from creneau.directory.models import PractitionerRole
+
+    others = list(
+        PractitionerRole.objects.filter(establishment__organisation=aphp)
+        .exclude(pk=role.pk)
+        .order_by("pk")[:2]
+    )
+    good = tmp_path / "sources.csv"
+    good.write_text(
+        "role,kind,url,freshness_minutes\n"
+        f"{role.public_id},ics,{feed.url},30\n"
+        f"{others[0].public_id},builtin,,\n",
+        encoding="utf-8",
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "role,kind,url,freshness_minutes\n"
+        f"{others[1].public_id},ics,{feed.url},30\n"
+        "nope,ics,https://calendar.example/x.ics,30\n"
+        f"{role.public_id},caldav,https://calendar.example/x.ics,30\n"
+        f"{role.public_id},ics,ftp://calendar.example/x.ics,30\n"
+        f"{role.public_id},ics,https://calendar.example/x.ics,2\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CommandError) as refused:
+        call_command("agenda", "import", str(bad))
+    message = str(refused.value)
+    for row, field in [(3, "role"), (4, "kind"), (5, "url"), (6, "freshness_minutes")]:
+        assert f"row {row}: {field}" in message
+    assert not AgendaSource.objects.exists()  # nothing imported, not even the good row 2
+    out = StringIO()
+    call_command("agenda", "import", str(good), stdout=out)
+    assert "2 agenda sources connected" in out.getvalue()
+    source = AgendaSource.objects.get(practitioner_role=role)
+    assert (source.kind, source.url, source.freshness_minutes) == ("calendar", feed.url, 30)
+    assert AgendaSource.objects.get(practitioner_role=others[0]).kind == "builtin"

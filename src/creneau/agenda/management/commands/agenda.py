@@ -2,6 +2,7 @@
 configures hundreds at once). ROLE is a practitioner role's public id, as the API gives it.
 
 creneau agenda connect ROLE --ics-url URL [--freshness MINUTES] | --builtin
+creneau agenda import FILE.csv (columns role, kind, url, freshness_minutes, hosted_by_hospital)
 creneau agenda sync [ROLE ...] [--all]
 creneau agenda busy ROLE --from DATE --to DATE [--json]
 creneau agenda feed ROLE       a new secret address of the role's bookings as a calendar
@@ -30,6 +31,31 @@ def _role(public_id: str) -> PractitionerRole:
     return role
 
 
+_KINDS = {
+    "ics": AgendaSource.Kind.CALENDAR,
+    "calendar": AgendaSource.Kind.CALENDAR,
+    "builtin": AgendaSource.Kind.BUILTIN,
+}
+
+
+def _row_problem(row: dict) -> str:
+    from urllib.parse import urlsplit
+
+    role = (row.get("role") or "").strip()
+    kind = (row.get("kind") or "").strip().lower()
+    if not PractitionerRole.objects.filter(public_id=role).exists():
+        return f"role: no practitioner role has the id {role[:40]!r}"
+    if kind not in _KINDS:
+        return f"kind: {kind[:20]!r} is not one of {', '.join(sorted(_KINDS))}"
+    url = (row.get("url") or "").strip()
+    if _KINDS[kind] == AgendaSource.Kind.CALENDAR and urlsplit(url).scheme not in ("http", "https"):
+        return f"url: {url[:60]!r} is not an http(s) address"
+    freshness = (row.get("freshness_minutes") or "60").strip()
+    if not freshness.isdigit() or not 5 <= int(freshness) <= 7 * 24 * 60:
+        return f"freshness_minutes: {freshness[:10]!r} is not from 5 to 10080"
+    return ""
+
+
 def _day(value: str, name: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -49,6 +75,10 @@ class Command(BaseCommand):
         kind.add_argument("--builtin", action="store_true", help="Créneau's own rules only")
         connect.add_argument("--freshness", type=int, default=60, help="minutes (default 60)")
         connect.add_argument("--hosted-by-hospital", action="store_true")
+        imported = sub.add_parser(
+            "import", help="connect many roles from a CSV file (role,kind,url,freshness_minutes)"
+        )
+        imported.add_argument("file")
         sync = sub.add_parser("sync", help="read the sources now")
         sync.add_argument("roles", nargs="*")
         sync.add_argument("--all", action="store_true", help="every external source")
@@ -81,6 +111,48 @@ class Command(BaseCommand):
         self.stdout.write(f"{source}: connected.")
         if not builtin:
             self._report(agenda_source_sync(source=source))
+
+    def _import(self, *, file, **_options):
+        """All rows are checked before any is applied: an error names its row and nothing
+        changes."""
+        import csv
+        from pathlib import Path
+
+        from django.db import transaction
+
+        from creneau.agenda.sources.services import agenda_source_connect
+
+        path = Path(file)
+        if not path.exists():
+            raise CommandError(f"{file}: no such file.")
+        rows, errors = [], []
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"role", "kind"} - set(reader.fieldnames or [])
+            if missing:
+                raise CommandError(f"{file}: missing columns: {', '.join(sorted(missing))}")
+            for number, row in enumerate(reader, start=2):
+                problem = _row_problem(row)
+                if problem:
+                    errors.append(f"row {number}: {problem}")
+                else:
+                    rows.append(row)
+        if errors:
+            raise CommandError("nothing imported:\n" + "\n".join(errors))
+        with transaction.atomic():
+            for row in rows:
+                agenda_source_connect(
+                    role=PractitionerRole.objects.get(public_id=row["role"].strip()),
+                    kind=_KINDS[row["kind"].strip().lower()],
+                    url=(row.get("url") or "").strip(),
+                    freshness_minutes=int(row.get("freshness_minutes") or 60),
+                    hosted_by_hospital=(row.get("hosted_by_hospital") or "").strip().lower()
+                    in ("1", "yes", "oui", "true"),
+                )
+        self.stdout.write(
+            f"{len(rows)} agenda sources connected; the worker reads them within a minute "
+            "(or: creneau agenda sync --all)."
+        )
 
     def _sync(self, *, roles, **options):
         from creneau.agenda.sources.services import agenda_source_sync
