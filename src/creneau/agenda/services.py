@@ -353,11 +353,19 @@ def _generate_batch(
                 to_update.append(slot)
     _insert_slots(to_create)
     Slot.objects.bulk_update(to_update, ["is_offered", *_COMPARED], batch_size=1000)
+    removed = 0
     for offset in range(0, len(to_delete), 5000):
-        Slot.objects.filter(pk__in=to_delete[offset : offset + 5000]).delete()
+        # Re-checked in the DELETE itself: a booking or a hold may have taken the slot since it
+        # was read (a calendar's sync racing a patient), and a taken slot is never deleted.
+        _total, per_model = Slot.objects.filter(
+            Q(held=0) | Q(held_until__lte=now),
+            pk__in=to_delete[offset : offset + 5000],
+            booked=0,
+        ).delete()
+        removed += per_model.get(Slot._meta.label, 0)
     report.created += len(to_create)
     report.updated += len(to_update)
-    report.removed += len(to_delete)
+    report.removed += removed
 
 
 _INSERTED = (
