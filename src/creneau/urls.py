@@ -8,6 +8,7 @@ from oauth2_provider.views import RevokeTokenView, TokenView
 from creneau.admin_base import StaffAdminSite
 from creneau.api import api
 from creneau.booking.feeds import practitioner_feed
+from creneau.operations.health import healthz
 from creneau.web import embed
 
 if settings.CRENEAU_STAFF_OTP:
@@ -27,6 +28,7 @@ urlpatterns = [
     path("fhir/", include("creneau.fhir.urls", namespace="fhir")),
     # A practitioner's bookings as a calendar feed, at a secret address (agenda sources).
     path("agenda/<str:token>.ics", practitioner_feed, name="practitioner_feed"),
+    path("healthz", healthz, name="healthz"),
     path("embed.js", embed.embed_js, name="embed_js"),
     path("branding/<str:kind>/<str:public_id>.css", embed.branding_css, name="branding_css"),
     path("branding/<str:kind>/<str:public_id>/logo", embed.branding_logo, name="branding_logo"),

@@ -103,19 +103,24 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
         )
         source.refresh_from_db()
         return SyncOutcome(source=source, ok=False, error=error.message)
+    removed = 0
+    booked: tuple[str, ...] = ()
     with transaction.atomic():
+        # When the server says nothing changed (304), the slots already follow this busy
+        # time (and the nightly roll applies it to the days it adds): nothing to regenerate.
         if not found.unchanged:
             BusyInterval.objects.filter(source=source).delete()
             BusyInterval.objects.bulk_create(
                 BusyInterval(source=source, starts_at=start, ends_at=end)
                 for start, end in found.intervals
             )
-        role = PractitionerRole.objects.filter(pk=source.practitioner_role_id)
-        report = slots_generate(roles=role, now=now)
-        booked = tuple(slot.public_id for slot in report.orphaned)
+            role = PractitionerRole.objects.filter(pk=source.practitioner_role_id)
+            report = slots_generate(roles=role, now=now)
+            removed = report.removed
+            booked = tuple(str(slot.public_id) for slot in report.orphaned)
         stats = {
             "busy_periods": BusyInterval.objects.filter(source=source).count(),
-            "slots_removed": report.removed,
+            "slots_removed": removed,
             "booked_in_busy_time": list(booked),
             "at": now.isoformat(timespec="seconds"),
         }
@@ -133,7 +138,7 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
         source=source,
         ok=True,
         busy_periods=stats["busy_periods"],
-        slots_removed=report.removed,
+        slots_removed=removed,
         booked_in_busy_time=booked,
     )
 
