@@ -457,3 +457,34 @@ def test_import_connects_many_roles_or_names_each_bad_row(feed, role, clock, tmp
     source = AgendaSource.objects.get(practitioner_role=role)
     assert (source.kind, source.url, source.freshness_minutes) == ("calendar", feed.url, 30)
     assert AgendaSource.objects.get(practitioner_role=others[0]).kind == "builtin"
+
+
+def test_an_event_arriving_during_a_hold_never_double_books(
+    feed, role, clock, public_scope, patient
+):
+    """The practitioner adds a meeting over a slot a patient is holding: the slot is kept while
+    the hold lives, but the booking is refused cleanly (the calendar wins), and nothing is
+    booked over the meeting."""
+    from creneau.booking.services import BookingError, hold_create
+
+    source = agenda_source_connect(role=role, kind="calendar", url=feed.url)
+    assert agenda_source_sync(source=source).ok
+    slot = Slot.objects.get(
+        practitioner_role=role,
+        visit_type__code="neurosurgery-first",
+        starts_at=datetime(2027, 3, 19, 11, 0, tzinfo=PARIS),
+    )
+    held = hold_create(scope=public_scope, slot=slot)
+    feed.body = feed.body.replace(
+        b"END:VCALENDAR",
+        b"BEGIN:VEVENT\r\nUID:urgent@test\r\nDTSTAMP:20270101T000000Z\r\n"
+        b"DTSTART;TZID=Europe/Paris:20270319T110000\r\n"
+        b"DTEND;TZID=Europe/Paris:20270319T113000\r\nEND:VEVENT\r\nEND:VCALENDAR",
+    )
+    assert agenda_source_sync(source=source).ok
+    slot.refresh_from_db()
+    assert slot.held == 1 and not slot.is_offered  # kept for its hold, out of search
+    with pytest.raises(BookingError) as refused:
+        appointment_book(scope=public_scope, patient=patient, hold=held)
+    assert refused.value.code == "slot_unavailable" and refused.value.status == 409
+    assert not slot.appointments.exists()
