@@ -87,6 +87,24 @@ def prepare_database(kind: str, workdir: Path, name: str = BENCH_DB) -> str:
     return f"{PG_ADMIN}/{name}"
 
 
+def django_on_own_database(kind: str, name: str, **env: str) -> Path:
+    """A fresh database of the benchmark's own (``name`` on PostgreSQL, a file on SQLite),
+    Django set up on it with ``env`` added to the environment; the work directory."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    os.environ.update(
+        {
+            "CRENEAU_DATA_DIR": str(workdir),
+            "CRENEAU_DATABASE_URL": prepare_database(kind, workdir, name=name),
+            "DJANGO_SETTINGS_MODULE": "creneau.settings",
+            **env,
+        }
+    )
+    import django
+
+    django.setup()
+    return workdir
+
+
 # ---------------------------------------------------------------------------------------------
 # Measurements in the process (Django set up)
 

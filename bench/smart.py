@@ -7,13 +7,11 @@ slot), in the service, as a finder's first poll of everything would make them.
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.booking import ROOT, bench_contract, log, machine, prepare_database
+from bench.booking import ROOT, bench_contract, django_on_own_database, log, machine
 
 
 def publish(scope) -> dict:
@@ -56,18 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="creneau-bench-smart-"))
-    database_url = prepare_database(args.database, workdir, name="creneau_bench_smart")
-    os.environ.update(
-        {
-            "CRENEAU_DATA_DIR": str(workdir),
-            "CRENEAU_DATABASE_URL": database_url,
-            "DJANGO_SETTINGS_MODULE": "creneau.settings",
-        }
-    )
-    import django
-
-    django.setup()
+    django_on_own_database(args.database, "creneau_bench_smart")
     from django.conf import settings
     from django.core.management import call_command
 

@@ -10,14 +10,13 @@ import json
 import os
 import random
 import resource
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bench.booking import ROOT, generate, log, machine, prepare_database
+from bench.booking import ROOT, django_on_own_database, generate, log, machine
 
 
 def calendar(number: int, start: datetime) -> bytes:
@@ -121,19 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="creneau-bench-sources-"))
-    database_url = prepare_database(args.database, workdir, name="creneau_bench_sources")
-    os.environ.update(
-        {
-            "CRENEAU_DATA_DIR": str(workdir),
-            "CRENEAU_DATABASE_URL": database_url,
-            "CRENEAU_AGENDA_ALLOWED_NETWORKS": "127.0.0.0/8",
-            "DJANGO_SETTINGS_MODULE": "creneau.settings",
-        }
+    django_on_own_database(
+        args.database, "creneau_bench_sources", CRENEAU_AGENDA_ALLOWED_NETWORKS="127.0.0.0/8"
     )
-    import django
-
-    django.setup()
     from django.core.management import call_command
 
     from bench.dataset import SCALES, dataset_create
