@@ -302,6 +302,7 @@ class AgendaSource(models.Model):
     class Kind(models.TextChoices):
         BUILTIN = "builtin", _("Créneau agenda")
         CALENDAR = "calendar", _("calendar (iCalendar feed)")
+        CALDAV = "caldav", _("CalDAV calendar")
 
     public_id = PublicIdField()
     practitioner_role = models.OneToOneField(
@@ -338,6 +339,8 @@ class AgendaSource(models.Model):
     # The SHA-256 of the secret in the address of the practitioner's private feed of their
     # bookings (for a calendar the hub cannot write to); a new one revokes the old.
     feed_token_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    # CalDAV: the collection's sync-token (RFC 6578) after the last successful sync.
+    sync_token = models.CharField(max_length=500, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -368,3 +371,22 @@ class BusyInterval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id}: {self.starts_at:%Y-%m-%d %H:%M} - {self.ends_at:%H:%M}"
+
+
+class CalendarObject(models.Model):
+    """A CalDAV calendar's object as last synced (RFC 6578: only what changed comes in each
+    sync, so the busy time is computed from this copy)."""
+
+    source = models.ForeignKey(
+        AgendaSource, on_delete=models.CASCADE, related_name="calendar_objects"
+    )
+    href = models.CharField(max_length=500)
+    data = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "href"], name="agenda_object_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.href

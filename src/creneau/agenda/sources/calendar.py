@@ -26,11 +26,14 @@ class CalendarInvalid(DomainError):
 
 @dataclass
 class Busy:
-    """What a source says is busy, merged and sorted; ``unchanged`` when the server said 304."""
+    """What a source says is busy, merged and sorted; ``unchanged`` when the server said 304.
+    A CalDAV source also gives its objects as they now stand, and its new sync-token."""
 
     intervals: list[tuple[datetime, datetime]] = field(default_factory=list)
     etag: str = ""
     unchanged: bool = False
+    objects: dict[str, str] | None = None
+    sync_token: str = ""
 
 
 def _instant(value, zone: ZoneInfo, *, end: bool = False) -> datetime:

@@ -14,15 +14,15 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from creneau.agenda.models import AgendaSource, BusyInterval, Slot
+from creneau.agenda.models import AgendaSource, BusyInterval, CalendarObject, Slot
 from creneau.agenda.services import AgendaError, slots_generate
-from creneau.agenda.sources import calendar
+from creneau.agenda.sources import caldav_calendar, calendar
 from creneau.agenda.sources.calendar import merged
 from creneau.directory.models import PractitionerRole
 from creneau.errors import DomainError
 from creneau.sealing import seal
 
-KINDS = {AgendaSource.Kind.CALENDAR: calendar}
+KINDS = {AgendaSource.Kind.CALENDAR: calendar, AgendaSource.Kind.CALDAV: caldav_calendar}
 
 
 def _module(source: AgendaSource):
@@ -58,6 +58,9 @@ def agenda_source_connect(
     source.url = url
     source.username = username
     source.sealed_secret = seal(secret) if secret else ""
+    source.sync_token = ""
+    if source.pk:  # a new address: what the hub held of the old calendar goes
+        CalendarObject.objects.filter(source_id=source.pk).delete()
     source.hosted_by_hospital = hosted_by_hospital
     source.freshness_minutes = freshness_minutes
     source.sync_minutes = sync_minutes
@@ -108,6 +111,12 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
     with transaction.atomic():
         # When the server says nothing changed (304), the slots already follow this busy
         # time (and the nightly roll applies it to the days it adds): nothing to regenerate.
+        if found.objects is not None:  # a CalDAV calendar's objects, as they now stand
+            CalendarObject.objects.filter(source=source).delete()
+            CalendarObject.objects.bulk_create(
+                CalendarObject(source=source, href=href[:500], data=data)
+                for href, data in found.objects.items()
+            )
         if not found.unchanged:
             BusyInterval.objects.filter(source=source).delete()
             BusyInterval.objects.bulk_create(
@@ -131,6 +140,7 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
             stale_after=now + timedelta(minutes=source.freshness_minutes),
             last_error="",
             etag=found.etag[:200],
+            sync_token=found.sync_token[:500],
             last_report=stats,
         )
     source.refresh_from_db()

@@ -1,7 +1,8 @@
 """``creneau agenda``: practitioners' agenda sources from the command line (hospital IT
 configures hundreds at once). ROLE is a practitioner role's public id, as the API gives it.
 
-creneau agenda connect ROLE --ics-url URL [--freshness MINUTES] | --builtin
+creneau agenda connect ROLE --ics-url URL | --caldav URL [--username U --password-file F]
+                           | --builtin   [--freshness MINUTES]
 creneau agenda import FILE.csv (columns role, kind, url, freshness_minutes, hosted_by_hospital)
 creneau agenda sync [ROLE ...] [--all]
 creneau agenda busy ROLE --from DATE --to DATE [--json]
@@ -72,8 +73,13 @@ class Command(BaseCommand):
         connect.add_argument("role")
         kind = connect.add_mutually_exclusive_group(required=True)
         kind.add_argument("--ics-url", help="an iCalendar feed whose busy time removes slots")
+        kind.add_argument("--caldav", help="a CalDAV calendar's address (read incrementally)")
         kind.add_argument("--builtin", action="store_true", help="Créneau's own rules only")
         connect.add_argument("--freshness", type=int, default=60, help="minutes (default 60)")
+        connect.add_argument("--username", default="")
+        connect.add_argument(
+            "--password-file", help="a file holding the password (never on the command line)"
+        )
         connect.add_argument("--hosted-by-hospital", action="store_true")
         imported = sub.add_parser(
             "import", help="connect many roles from a CSV file (role,kind,url,freshness_minutes)"
@@ -98,13 +104,29 @@ class Command(BaseCommand):
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.message}") from error
 
-    def _connect(self, *, role, ics_url, builtin, freshness, hosted_by_hospital, **_options):
+    def _connect(self, *, role, ics_url, builtin, freshness, hosted_by_hospital, **options):
+        from pathlib import Path
+
         from creneau.agenda.sources.services import agenda_source_connect, agenda_source_sync
 
+        password = ""
+        if options.get("password_file"):
+            path = Path(options["password_file"])
+            if not path.exists():
+                raise CommandError(f"--password-file: {path} does not exist.")
+            password = path.read_text(encoding="utf-8").strip()
+        if builtin:
+            kind, url = AgendaSource.Kind.BUILTIN, ""
+        elif options.get("caldav"):
+            kind, url = AgendaSource.Kind.CALDAV, options["caldav"]
+        else:
+            kind, url = AgendaSource.Kind.CALENDAR, ics_url
         source = agenda_source_connect(
             role=_role(role),
-            kind=AgendaSource.Kind.BUILTIN if builtin else AgendaSource.Kind.CALENDAR,
-            url=ics_url or "",
+            kind=kind,
+            url=url or "",
+            username=options.get("username") or "",
+            secret=password,
             freshness_minutes=freshness,
             hosted_by_hospital=hosted_by_hospital,
         )
