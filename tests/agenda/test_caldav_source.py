@@ -147,3 +147,61 @@ def test_a_caldav_server_that_is_down_or_private_changes_nothing(
     down = agenda_source_sync(source=source)
     assert not down.ok and down.error
     assert offered(pitie_neurosurgeon, date(2027, 3, 16)) == before
+
+
+def test_bookings_moves_and_cancellations_are_written_into_the_calendar(
+    calendar_url, pitie_neurosurgeon, open_agenda, clock, public_scope, patient
+):
+    """Each change is written by the worker, once, in order; the event names the visit and
+    the appointment, the patient only for a hospital calendar; the hub's own events are not
+    busy time (the booked slot is not reported at the next sync)."""
+    from creneau.agenda.models import Slot
+    from creneau.booking.services import (
+        appointment_book,
+        appointment_cancel,
+        appointment_reschedule,
+    )
+    from creneau.notify.models import Message
+    from creneau.notify.services import messages_sweep
+
+    url, calendar = calendar_url
+    role = pitie_neurosurgeon
+    open_agenda(role)
+    source = agenda_source_connect(role=role, kind="caldav", url=url, hosted_by_hospital=True)
+    assert agenda_source_sync(source=source).ok
+    free = list(
+        Slot.objects.filter(
+            practitioner_role=role, is_offered=True, visit_type__code="neurosurgery-first"
+        ).order_by("starts_at")[10:12]
+    )
+    booked = appointment_book(scope=public_scope, patient=patient, slot=free[0]).appointment
+    messages_sweep()
+    uid = f"appointment-{booked.public_id}@creneau"
+
+    def event():
+        found = [e for e in calendar.events() if uid in e.data]
+        return found[0].icalendar_component if found else None
+
+    written = event()
+    assert written is not None
+    assert written["DTSTART"].dt == free[0].starts_at
+    assert patient.last_name.upper() in str(written["SUMMARY"])
+    assert booked.public_id in str(written["DESCRIPTION"])
+    # The hub's own event is no busy time: the next sync reports nothing.
+    outcome = agenda_source_sync(source=source)
+    assert outcome.ok and outcome.booked_in_busy_time == ()
+
+    appointment_reschedule(appointment=booked, scope=public_scope, slot=free[1])
+    messages_sweep()
+    assert event()["DTSTART"].dt == free[1].starts_at
+    appointment_cancel(appointment=booked, reason="")
+    messages_sweep()
+    messages_sweep()
+    assert event() is None
+    writes = Message.objects.filter(appointment=booked, medium="cal").order_by("pk")
+    assert [(m.kind, m.status) for m in writes] == [
+        ("confirmation", "sent"),
+        ("moved", "sent"),
+        ("cancelled", "sent"),
+    ]
+    assert writes[0].provider_reference  # the calendar's ETag, for the next If-Match

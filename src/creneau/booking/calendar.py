@@ -7,8 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from icalendar import Calendar, Event
 
-from creneau.booking.models import Appointment, AppointmentEvent
-from creneau.booking.queries import PARIS
+from creneau.booking.models import PARIS, Appointment, AppointmentEvent
 
 PRODUCT_ID = "-//Créneau//Appointment booking hub//FR"
 

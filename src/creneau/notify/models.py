@@ -28,8 +28,10 @@ class Message(models.Model):
     class Medium(models.TextChoices):
         SMS = "sms", _("SMS")
         EMAIL = "email", _("e-mail")
-        # Not to the patient: the SAS platform's FHIR base (INT_R03).
+        # Not to the patient: the SAS platform's FHIR base (INT_R03), the practitioner's
+        # CalDAV calendar.
         FHIR = "fhir", _("platform (FHIR)")
+        CALENDAR = "cal", _("practitioner's calendar")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")

@@ -23,6 +23,8 @@ from creneau.booking.models import Appointment, WaitingListOffer
 from creneau.booking.patients import sms_reachable
 from creneau.errors import DomainError
 from creneau.notify.backends import DeliveryError, Sent, sms_backend
+from creneau.notify.calendars import WRITTEN_KINDS, caldav_source, write_booking
+from creneau.notify.calendars import useful_until as calendar_useful_until
 from creneau.notify.models import Message
 from creneau.notify.platforms import FEEDBACK_KINDS, feedback_platform, send_feedback
 from creneau.notify.texts import Rendered, render
@@ -32,6 +34,8 @@ logger = logging.getLogger("creneau.notify")
 # Minutes to wait after each failed attempt; the last delay repeats until the attempts run out.
 BACKOFF_MINUTES = (1, 5, 15, 60, 180)
 FEEDBACK_DAYS = 30
+# Media whose messages about one appointment must arrive in the order of its changes.
+ORDERED_MEDIA = (Message.Medium.FHIR, Message.Medium.CALENDAR)
 PENDING = (Message.Status.QUEUED, Message.Status.FAILED)
 
 
@@ -66,6 +70,7 @@ def _create(**fields) -> list[Message]:
     ]
     if fields["appointment"] is not None:
         messages += _feedback(fields["appointment"], fields["kind"], fields["send_after"])
+        messages += _calendar_write(fields["appointment"], fields["kind"], fields["send_after"])
     messages = Message.objects.bulk_create(messages)
     if messages:
         _enqueue(messages)
@@ -92,6 +97,24 @@ def _feedback(appointment: Appointment, kind: str, now: datetime) -> list[Messag
             send_after=now,
             next_attempt_at=now,
             useful_until=max(now, appointment.starts_at) + timedelta(days=FEEDBACK_DAYS),
+        )
+    ]
+
+
+def _calendar_write(appointment: Appointment, kind: str, now: datetime) -> list[Message]:
+    """The change written into the practitioner's CalDAV calendar, if that is their agenda."""
+    if kind not in WRITTEN_KINDS or caldav_source(appointment) is None:
+        return []
+    return [
+        Message(
+            medium=Message.Medium.CALENDAR,
+            kind=kind,
+            appointment=appointment,
+            offer=None,
+            context={},
+            send_after=now,
+            next_attempt_at=now,
+            useful_until=calendar_useful_until(appointment, now),
         )
     ]
 
@@ -223,8 +246,8 @@ def _claim(message_id: int, now: datetime) -> bool:
 def _why_useless(message: Message, now: datetime) -> str:
     if message.useful_until <= now:
         return "too late: no longer useful"
-    if message.medium == Message.Medium.FHIR:
-        return ""  # every change is reported, whatever came after it
+    if message.medium in ORDERED_MEDIA:
+        return ""  # every change is written, whatever came after it
     if message.appointment is not None:
         if message.kind == Message.Kind.CANCELLED:
             return ""
@@ -240,19 +263,37 @@ def _earlier_report_pending(message: Message) -> bool:
     """A platform hears an appointment's changes in their order: the booking's POST before
     the cancellation's PUT, whatever retries the first needed."""
     return (
-        message.medium == Message.Medium.FHIR
+        message.medium in ORDERED_MEDIA
         and Message.objects.filter(
             appointment_id=message.appointment_id,
-            medium=Message.Medium.FHIR,
+            medium=message.medium,
             pk__lt=message.pk,
             status__in=[*PENDING, Message.Status.SENDING],
         ).exists()
     )
 
 
+def _last_etag(message: Message) -> str:
+    """The ETag the calendar gave the event at its last write (for If-Match)."""
+    return (
+        Message.objects.filter(
+            appointment_id=message.appointment_id,
+            medium=Message.Medium.CALENDAR,
+            status=Message.Status.SENT,
+            pk__lt=message.pk,
+        )
+        .order_by("-pk")
+        .values_list("provider_reference", flat=True)
+        .first()
+        or ""
+    )
+
+
 def _send(message: Message, text: Rendered | None) -> Sent:
     if message.medium == Message.Medium.FHIR:
         return send_feedback(message.appointment, message.kind, message.idempotency_key)
+    if message.medium == Message.Medium.CALENDAR:
+        return write_booking(message.appointment, message.kind, etag=_last_etag(message))
     assert text is not None
     record = message.appointment or message.offer.entry
     if message.medium == Message.Medium.SMS:
@@ -332,7 +373,7 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> str | No
         )
         return "waiting"
     try:
-        sent = _send(message, None if message.medium == Message.Medium.FHIR else render(message))
+        sent = _send(message, None if message.medium in ORDERED_MEDIA else render(message))
     except DeliveryError as error:
         last = message.attempts >= settings.CRENEAU_MESSAGE_MAX_ATTEMPTS or not error.retry
         delay = BACKOFF_MINUTES[min(message.attempts, len(BACKOFF_MINUTES)) - 1]
@@ -361,11 +402,11 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> str | No
         answer=sent.answer[:500],
     )
     logger.info("message %s (%s, %s) sent", message.public_id, message.kind, message.medium)
-    if message.medium == Message.Medium.FHIR:
+    if message.medium in ORDERED_MEDIA:
         # The changes that waited behind this one may go now.
         Message.objects.filter(
             appointment_id=message.appointment_id,
-            medium=Message.Medium.FHIR,
+            medium=message.medium,
             pk__gt=message.pk,
             status=Message.Status.QUEUED,
         ).update(next_attempt_at=timezone.now())

@@ -56,6 +56,11 @@ def merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, d
 
 
 def _event_busy(event) -> bool:
+    uid = str(event.get("UID", ""))
+    if uid.startswith("appointment-") and uid.endswith("@creneau"):
+        # The hub's own booking, written back into the calendar: its time is the booking's,
+        # not busy time that would take the booked slot away.
+        return False
     if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
         return False
     return str(event.get("STATUS", "CONFIRMED")).upper() != "CANCELLED"

@@ -70,11 +70,14 @@ class _HTTPS(http.client.HTTPSConnection):
 def fetch(
     url: str,
     *,
+    method: str = "GET",
+    body: bytes | None = None,
     headers: dict[str, str] | None = None,
     max_bytes: int | None = None,
     timeout: float | None = None,
 ) -> Fetched:
-    """GET ``url`` under the rules above; a 304 comes back with an empty body."""
+    """``method`` (GET by default) ``url`` under the rules above; a 304 comes back with an empty
+    body. Only a GET follows redirects."""
     max_bytes = max_bytes or settings.CRENEAU_AGENDA_MAX_BYTES
     timeout = timeout or settings.CRENEAU_AGENDA_TIMEOUT_SECONDS
     deadline = time.monotonic() + timeout
@@ -90,9 +93,12 @@ def fetch(
         connection = kind(parts.hostname, parts.port, timeout=left, **options)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            connection.request("GET", path, headers={"User-Agent": "Creneau", **(headers or {})})
+            connection.request(
+                method, path, body=body, headers={"User-Agent": "Creneau", **(headers or {})}
+            )
             answer = connection.getresponse()
-            if answer.status in (301, 302, 303, 307, 308) and answer.getheader("Location"):
+            redirected = answer.status in (301, 302, 303, 307, 308)
+            if method == "GET" and redirected and answer.getheader("Location"):
                 url = urljoin(url, answer.getheader("Location", ""))
                 continue
             body = answer.read(max_bytes + 1)
