@@ -322,3 +322,110 @@ def test_the_nightly_roll_in_two_processes_extends_the_horizon_once(race_hub):
         "visit_type_id, starts_at having count(*) > 1) d"
     )
     assert duplicates == [(0,)]
+
+
+def test_bookings_racing_a_calendar_sync_never_lose_their_slot(race_hub):
+    """Patients book a practitioner's slots while their calendar (an iCalendar feed) turns
+    those days busy and `creneau agenda sync` runs twice, beside the serving hub: every booking
+    that succeeded keeps its slot (never deleted under it), and every slot left free in the
+    busy days is gone."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    base, database, env = race_hub
+    with urllib.request.urlopen(base + "/api/v1/slots?specialty=neurosurgery&limit=100") as got:
+        items = json.load(got)["items"]
+    practitioner = items[0]["practitioner"]["id"]
+    query = f"specialty=neurosurgery&practitioner={practitioner}&limit=40"
+    with urllib.request.urlopen(f"{base}/api/v1/slots?{query}") as got:
+        mine = [
+            i
+            for i in json.load(got)["items"]
+            if i["establishment"]["id"] == items[0]["establishment"]["id"]
+        ]
+    assert len(mine) >= 16
+    with urllib.request.urlopen(f"{base}/api/v1/practitioners/{practitioner}") as got:
+        person = json.load(got)
+    role = next(
+        r["id"]
+        for r in person["roles"]
+        if r["establishment"]["id"] == mine[0]["establishment"]["id"]
+    )
+    days = sorted({i["starts_at"][:10] for i in mine})
+    calendar = {"body": b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//FR\r\nEND:VCALENDAR\r\n"}
+
+    class Feed(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/calendar")
+            self.end_headers()
+            self.wfile.write(calendar["body"])
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sync_env = {**env, "CRENEAU_AGENDA_ALLOWED_NETWORKS": "127.0.0.0/8"}
+    url = f"http://127.0.0.1:{server.server_port}/agenda.ics"
+    connected = run_creneau("agenda", "connect", role, "--ics-url", url, env=sync_env)
+    assert connected.returncode == 0, connected.stderr
+    events = "".join(
+        f"BEGIN:VEVENT\r\nUID:busy-{day}@t\r\nDTSTAMP:20270101T000000Z\r\n"
+        f"DTSTART;VALUE=DATE:{day.replace('-', '')}\r\n"
+        f"DTEND;VALUE=DATE:{(datetime.fromisoformat(day) + timedelta(days=1)):%Y%m%d}\r\n"
+        "END:VEVENT\r\n"
+        for day in days
+    )
+    calendar["body"] = (
+        f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//FR\r\n{events}END:VCALENDAR\r\n"
+    ).encode()
+    outcomes: list[tuple[int, dict]] = []
+
+    def book(number: int) -> tuple[int, dict]:
+        if number >= 2:
+            results = []
+            for item in mine[number - 2 :: 8]:
+                results.append(
+                    post(
+                        base + "/api/v1/appointments",
+                        {"slot": item["id"], "patient": patient(number)},
+                    )
+                )
+            outcomes.extend(results)
+            return 0, {}
+        done = run_creneau("agenda", "sync", role, env=sync_env)
+        return done.returncode, {"out": done.stdout, "err": done.stderr}
+
+    syncs = race(10, book)[:2]
+    server.shutdown()
+    assert all(code == 0 for code, _out in syncs), syncs
+    assert {code for code, _body in outcomes} <= {201, 409, 403}, outcomes[:3]
+    booked_ids = {body["id"] for code, body in outcomes if code == 201}
+    stored = database.rows(
+        "select a.public_id, a.slot_id, s.booked from booking_appointment a "
+        f"left join agenda_slot s on s.id = a.slot_id where a.public_id in "
+        f"({', '.join(repr(i) for i in booked_ids) or 'null'})"
+    )
+    assert len(stored) == len(booked_ids)
+    assert all(slot_id is not None and booked == 1 for _id, slot_id, booked in stored), stored
+    # Every slot of the busy days still there is a booked one, kept out of search.
+    left = database.rows(
+        "select s.booked, s.is_offered from agenda_slot s join directory_practitionerrole r "
+        f"on r.id = s.practitioner_role_id where r.public_id = '{role}' and ("
+        + " or ".join(f"cast(s.starts_at as text) like '{day}%'" for day in days)
+        + ")"
+    )
+    assert all(booked == 1 for booked, _offered in left), left
+    # Some bookings won, some came too late (the busy time won): the race took place.
+    codes = Counter(code for code, _body in outcomes)
+    print(f"calendar race: {dict(codes)}, slots left in the busy days: {len(left)}")
+    assert codes[201] >= 1 and len(left) == codes[201]
+
+
+def patient(number: int) -> dict:
+    return {
+        "last_name": "Course",
+        "first_name": "Anne-" + "ABCDEFGHIJ"[number],
+        "birth_date": "1980-01-01",
+        "phone": f"+3361234{number:04d}",
+    }
