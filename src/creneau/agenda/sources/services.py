@@ -4,13 +4,14 @@ source's status: its busy time and the slots stay as they were, and the freshnes
 when its slots leave search."""
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -96,7 +97,8 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
     now = now or timezone.now()
     if source.kind == AgendaSource.Kind.BUILTIN:
         return SyncOutcome(source=source, ok=True)
-    until = now + timedelta(weeks=settings.CRENEAU_HORIZON_WEEKS)
+    weeks = _horizon_weeks(source, now)
+    until = now + timedelta(weeks=weeks)
     next_sync = now + timedelta(minutes=source.sync_minutes)
     try:
         found = _module(source).busy(source, now=now, until=until)
@@ -109,6 +111,10 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
     removed = 0
     booked: tuple[str, ...] = ()
     with transaction.atomic():
+        # One sync of a source at a time (a worker's and a command's may meet): the second
+        # waits here, then finds the slots the first left (two generations of one role at
+        # once would both insert the same new slots).
+        AgendaSource.objects.select_for_update().filter(pk=source.pk).first()
         # When the server says nothing changed (304), the slots already follow this busy
         # time (and the nightly roll applies it to the days it adds): nothing to regenerate.
         if found.objects is not None:  # a CalDAV calendar's objects, as they now stand
@@ -124,7 +130,7 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
                 for start, end in found.intervals
             )
             role = PractitionerRole.objects.filter(pk=source.practitioner_role_id)
-            report = slots_generate(roles=role, now=now)
+            report = slots_generate(roles=role, now=now, horizon_weeks=weeks)
             removed = report.removed
             booked = tuple(str(slot.public_id) for slot in report.orphaned)
         stats = {
@@ -151,6 +157,18 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
         slots_removed=removed,
         booked_in_busy_time=booked,
     )
+
+
+def _horizon_weeks(source: AgendaSource, now: datetime) -> int:
+    """How far the busy time must reach: the hub's horizon, or further when the role already
+    has slots beyond it (a longer roll made them): busy time takes those out too."""
+    last = Slot.objects.filter(practitioner_role_id=source.practitioner_role_id).aggregate(
+        last=Max("starts_at")
+    )["last"]
+    weeks = settings.CRENEAU_HORIZON_WEEKS
+    if last is not None and last > now:
+        weeks = max(weeks, math.ceil((last - now) / timedelta(weeks=1)) + 1)
+    return weeks
 
 
 def agenda_sources_due(*, now: datetime | None = None, limit: int = 100) -> int:
