@@ -82,21 +82,26 @@ def practitioner_feed_ics(*, role_id: int, names: bool, now) -> bytes:
         practitioner_role_id=role_id, ends_at__gte=since
     ).select_related("visit_type", "establishment")
     for appointment in found.order_by("starts_at"):
-        event = Event()
-        event.add("uid", appointment_uid(appointment))
-        event.add("dtstamp", now)
-        event.add("dtstart", timezone.localtime(appointment.starts_at, PARIS))
-        event.add("dtend", timezone.localtime(appointment.ends_at, PARIS))
-        event.add("status", "CONFIRMED" if appointment.is_active else "CANCELLED")
-        summary = appointment.visit_type.label
-        if names:
-            summary += (
-                f" — {appointment.patient_last_name.upper()} {appointment.patient_first_name}"
-            )
-        event.add("summary", summary)
-        place = appointment.establishment
-        event.add("location", f"{place.name}, {place.address}, {place.postcode} {place.city}")
-        event.add("description", _("Créneau appointment %(id)s") % {"id": appointment.public_id})
-        calendar.add_component(event)
+        calendar.add_component(practitioner_event(appointment, names=names, now=now))
     calendar.add_missing_timezones()
     return calendar.to_ical()
+
+
+def practitioner_event(appointment: Appointment, *, names: bool, now) -> Event:
+    """The appointment as an event of the practitioner's own calendar (their feed of bookings,
+    or written into their CalDAV calendar): the visit, the place and the appointment's
+    reference; the patient's name only when ``names`` (a calendar the hospital hosts)."""
+    event = Event()
+    event.add("uid", appointment_uid(appointment))
+    event.add("dtstamp", now)
+    event.add("dtstart", timezone.localtime(appointment.starts_at, PARIS))
+    event.add("dtend", timezone.localtime(appointment.ends_at, PARIS))
+    event.add("status", "CONFIRMED" if appointment.is_active else "CANCELLED")
+    summary = appointment.visit_type.label
+    if names:
+        summary += f" — {appointment.patient_last_name.upper()} {appointment.patient_first_name}"
+    event.add("summary", summary)
+    place = appointment.establishment
+    event.add("location", f"{place.name}, {place.address}, {place.postcode} {place.city}")
+    event.add("description", _("Créneau appointment %(id)s") % {"id": appointment.public_id})
+    return event

@@ -9,13 +9,12 @@ import base64
 from datetime import timedelta
 
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from icalendar import Calendar, Event
+from icalendar import Calendar
 
 from creneau.agenda.models import AgendaSource
 from creneau.agenda.sources.fetch import FetchError, fetch
-from creneau.booking.calendar import PRODUCT_ID, appointment_uid
-from creneau.booking.models import PARIS, Appointment
+from creneau.booking.calendar import PRODUCT_ID, practitioner_event
+from creneau.booking.models import Appointment
 from creneau.notify.backends import DeliveryError, Sent
 from creneau.sealing import unseal
 
@@ -32,19 +31,7 @@ def event_ics(appointment: Appointment, *, names: bool) -> bytes:
     calendar = Calendar()
     calendar.add("prodid", PRODUCT_ID)
     calendar.add("version", "2.0")
-    event = Event()
-    event.add("uid", appointment_uid(appointment))
-    event.add("dtstamp", timezone.now())
-    event.add("dtstart", timezone.localtime(appointment.starts_at, PARIS))
-    event.add("dtend", timezone.localtime(appointment.ends_at, PARIS))
-    summary = appointment.visit_type.label_fr
-    if names:
-        summary += f" — {appointment.patient_last_name.upper()} {appointment.patient_first_name}"
-    event.add("summary", summary)
-    place = appointment.establishment
-    event.add("location", f"{place.name}, {place.address}, {place.postcode} {place.city}")
-    event.add("description", _("Créneau appointment %(id)s") % {"id": appointment.public_id})
-    calendar.add_component(event)
+    calendar.add_component(practitioner_event(appointment, names=names, now=timezone.now()))
     calendar.add_missing_timezones()
     return calendar.to_ical()
 

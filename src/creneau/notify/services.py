@@ -87,36 +87,30 @@ def _feedback(appointment: Appointment, kind: str, now: datetime) -> list[Messag
         or feedback_platform(appointment) is None
     ):
         return []
-    return [
-        Message(
-            medium=Message.Medium.FHIR,
-            kind=kind,
-            appointment=appointment,
-            offer=None,
-            context={},
-            send_after=now,
-            next_attempt_at=now,
-            useful_until=max(now, appointment.starts_at) + timedelta(days=FEEDBACK_DAYS),
-        )
-    ]
+    until = max(now, appointment.starts_at) + timedelta(days=FEEDBACK_DAYS)
+    return [_ordered(Message.Medium.FHIR, appointment, kind, now, until)]
 
 
 def _calendar_write(appointment: Appointment, kind: str, now: datetime) -> list[Message]:
     """The change written into the practitioner's CalDAV calendar, if that is their agenda."""
     if kind not in WRITTEN_KINDS or caldav_source(appointment) is None:
         return []
-    return [
-        Message(
-            medium=Message.Medium.CALENDAR,
-            kind=kind,
-            appointment=appointment,
-            offer=None,
-            context={},
-            send_after=now,
-            next_attempt_at=now,
-            useful_until=calendar_useful_until(appointment, now),
-        )
-    ]
+    until = calendar_useful_until(appointment, now)
+    return [_ordered(Message.Medium.CALENDAR, appointment, kind, now, until)]
+
+
+def _ordered(medium: object, appointment: Appointment, kind: str, now: datetime, until) -> Message:
+    """A message of one of the ORDERED_MEDIA about a change of ``appointment``, due now."""
+    return Message(
+        medium=medium,
+        kind=kind,
+        appointment=appointment,
+        offer=None,
+        context={},
+        send_after=now,
+        next_attempt_at=now,
+        useful_until=until,
+    )
 
 
 def appointment_status_reported(

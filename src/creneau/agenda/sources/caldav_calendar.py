@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from creneau.agenda.models import AgendaSource, CalendarObject
 from creneau.agenda.sources.calendar import Busy, busy_from_ics, merged
-from creneau.agenda.sources.fetch import FetchError, _allowed
+from creneau.agenda.sources.fetch import FetchError, check_address
 from creneau.sealing import unseal
 
 
@@ -34,16 +34,7 @@ def _check_address(url: str) -> None:
             % {"host": parts.hostname[:100], "error": type(error).__name__},
         ) from error
     for _family, _type, _proto, _name, address in found:
-        if not _allowed(address[0]):
-            raise FetchError(
-                "address_refused",
-                _(
-                    "%(host)s leads to %(address)s, a private or local address: set "
-                    "CRENEAU_AGENDA_ALLOWED_NETWORKS to allow it."
-                )
-                % {"host": parts.hostname[:100], "address": address[0]},
-                status=422,
-            )
+        check_address(parts.hostname, address[0])
 
 
 def _calendar(source: AgendaSource):

@@ -40,10 +40,9 @@ def _allowed(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _checked(sock: socket.socket, host: str) -> None:
-    address = sock.getpeername()[0]
+def check_address(host: str, address: str) -> None:
+    """Refuse ``address`` (where ``host`` leads) unless it is public or allowed."""
     if not _allowed(address):
-        sock.close()
         raise FetchError(
             "address_refused",
             _(
@@ -53,6 +52,14 @@ def _checked(sock: socket.socket, host: str) -> None:
             % {"host": host[:100], "address": address},
             status=422,
         )
+
+
+def _checked(sock: socket.socket, host: str) -> None:
+    try:
+        check_address(host, sock.getpeername()[0])
+    except FetchError:
+        sock.close()
+        raise
 
 
 class _HTTP(http.client.HTTPConnection):
