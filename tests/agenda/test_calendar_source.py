@@ -440,15 +440,22 @@ def test_import_connects_many_roles_or_names_each_bad_row(feed, role, clock, tmp
         "role,kind,url,freshness_minutes\n"
         f"{others[1].public_id},ics,{feed.url},30\n"
         "nope,ics,https://calendar.example/x.ics,30\n"
-        f"{role.public_id},caldav,https://calendar.example/x.ics,30\n"
+        f"{role.public_id},fhir,https://agenda.example/fhir,30\n"
         f"{role.public_id},ics,ftp://calendar.example/x.ics,30\n"
-        f"{role.public_id},ics,https://calendar.example/x.ics,2\n",
+        f"{role.public_id},ics,https://calendar.example/x.ics,2\n"
+        f"{role.public_id},outlook,https://calendar.example/x.ics,30\n",
         encoding="utf-8",
     )
     with pytest.raises(CommandError) as refused:
         call_command("agenda", "import", str(bad))
     message = str(refused.value)
-    for row, field in [(3, "role"), (4, "kind"), (5, "url"), (6, "freshness_minutes")]:
+    for row, field in [
+        (3, "role"),
+        (4, "schedule"),
+        (5, "url"),
+        (6, "freshness_minutes"),
+        (7, "kind"),
+    ]:
         assert f"row {row}: {field}" in message
     assert not AgendaSource.objects.exists()  # nothing imported, not even the good row 2
     out = StringIO()

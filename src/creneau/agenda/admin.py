@@ -208,6 +208,14 @@ class SlotAdmin(ReadOnlyAdmin):
 class AgendaSourceForm(forms.ModelForm):
     """The secret is written, never shown: left empty, the stored one stays."""
 
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == AgendaSource.Kind.FHIR:
+            for name in ("url", "username", "remote_schedule"):
+                if not data.get(name):
+                    self.add_error(name, _("A FHIR source needs it."))
+        return data
+
     secret = forms.CharField(
         label=_("password or secret"),
         required=False,
@@ -222,10 +230,15 @@ class AgendaSourceForm(forms.ModelForm):
             "kind",
             "url",
             "username",
+            "remote_schedule",
+            "default_visit_type",
             "hosted_by_hospital",
             "freshness_minutes",
             "sync_minutes",
         ]
+        help_texts = {
+            "username": _("The user name, or for a FHIR server the OAuth2 client id."),
+        }
 
 
 @admin.register(AgendaSource)
@@ -246,6 +259,7 @@ class AgendaSourceAdmin(admin.ModelAdmin):
         "url",
     ]
     autocomplete_fields = ["practitioner_role"]
+    raw_id_fields = ["default_visit_type"]
     readonly_fields = [
         "last_attempt_at",
         "last_success_at",
@@ -278,6 +292,8 @@ class AgendaSourceAdmin(admin.ModelAdmin):
             hosted_by_hospital=data.get("hosted_by_hospital", False),
             freshness_minutes=data["freshness_minutes"],
             sync_minutes=data["sync_minutes"],
+            remote_schedule=data.get("remote_schedule") or "",
+            default_visit_type=data.get("default_visit_type"),
         )
         if kept:
             AgendaSource.objects.filter(pk=stored.pk).update(sealed_secret=kept)

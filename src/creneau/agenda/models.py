@@ -303,6 +303,7 @@ class AgendaSource(models.Model):
         BUILTIN = "builtin", _("Créneau agenda")
         CALENDAR = "calendar", _("calendar (iCalendar feed)")
         CALDAV = "caldav", _("CalDAV calendar")
+        FHIR = "fhir", _("another agenda's FHIR server")
 
     public_id = PublicIdField()
     practitioner_role = models.OneToOneField(
@@ -341,6 +342,17 @@ class AgendaSource(models.Model):
     feed_token_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
     # CalDAV: the collection's sync-token (RFC 6578) after the last successful sync.
     sync_token = models.CharField(max_length=500, blank=True, editable=False)
+    # FHIR: the remote Schedule whose free slots the hub offers as its own, and the visit type
+    # given to a remote slot whose service type names none of the organisation's.
+    remote_schedule = models.CharField(_("remote schedule id"), max_length=200, blank=True)
+    default_visit_type = models.ForeignKey(
+        VisitType,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("visit type of remote slots without a known one"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

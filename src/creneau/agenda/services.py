@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from creneau.agenda.models import Absence, AvailabilityRule, BusyInterval, Slot
+from creneau.agenda.models import Absence, AgendaSource, AvailabilityRule, BusyInterval, Slot
 from creneau.agenda.recurrence import cut_period, is_public_holiday, occurrence_days, overlaps_any
 from creneau.directory.identifiers import new_public_ids
 from creneau.directory.models import (
@@ -299,6 +299,12 @@ def _generate_batch(
     ):
         rules_by_role[rule.practitioner_role_id].append(rule)
     absences = _absences_for(roles, now, horizon_end)
+    # A role whose agenda is another system's (FHIR) has that system's slots, not the rules'.
+    remote = set(
+        AgendaSource.objects.filter(
+            practitioner_role_id__in=role_ids, kind=AgendaSource.Kind.FHIR
+        ).values_list("practitioner_role_id", flat=True)
+    )
     # Plain tuples, not model instances: a national roll compares millions of slots.
     existing: dict[int, dict[tuple[int, datetime], tuple]] = defaultdict(dict)
     for row in Slot.objects.filter(
@@ -314,7 +320,8 @@ def _generate_batch(
     to_delete: list[int] = []
     for role in roles:
         report.roles += 1
-        wanted = _wanted_slots(role, rules_by_role[role.pk], absences[role.pk], now, horizon_end)
+        rules = [] if role.pk in remote else rules_by_role[role.pk]
+        wanted = _wanted_slots(role, rules, absences[role.pk], now, horizon_end)
         have = existing[role.pk]
         for (visit_type, specialty), slots in wanted.items():
             for starts_at, spec in slots.items():

@@ -59,6 +59,8 @@ class Hold(models.Model):
     # What the platform whose link opened the hold said of where the patient comes from (SAS
     # origin and regulator, SMART source and booking-referral), carried to the appointment.
     referral = models.JSONField(default=dict, blank=True)
+    # The hold the remote agenda gave for a slot of a FHIR source (its Appointment id there).
+    external_id = models.CharField(max_length=200, blank=True, default="", editable=False)
 
     class Meta:
         indexes = [
@@ -163,6 +165,10 @@ class Appointment(PatientRecord):
     # The patient's identifier in the system of the partner that booked through IHE ITI
     # Scheduling, so that it finds its appointments by it (ITI-118); seen by that partner only.
     partner_patient_id = models.CharField(max_length=200, blank=True, editable=False)
+    # The appointment's id in the remote agenda it was booked through (a FHIR source).
+    external_id = models.CharField(
+        _("id in the remote agenda"), max_length=200, blank=True, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)

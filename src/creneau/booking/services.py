@@ -12,6 +12,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
@@ -22,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from creneau.agenda.models import Slot
 from creneau.agenda.queries import offerable_slots, stale_roles, unblocked
+from creneau.booking import federated
 from creneau.booking.models import (
     ACTIVE_STATUSES,
     PARIS,
@@ -426,10 +428,19 @@ def hold_create(
     client: str = "",
     referral: dict | None = None,
     now: datetime | None = None,
+    remote: bool = True,
 ) -> Hold:
     """Keep a place, and the practitioner's time over it, while the patient types. ``client``
     (a keyed hash of the visitor's address) caps how many places one visitor keeps at once; an
-    operator's contract caps its channel's holds at once and per day."""
+    operator's contract caps its channel's holds at once and per day. A slot of a remote
+    agenda is held there too (unless ``remote`` is false: a move holds only here)."""
+    held = _hold_here(scope, slot, minutes, purpose, client, referral, now)
+    if remote and federated.is_remote(slot):
+        federated.hold_remote(held, scope)
+    return held
+
+
+def _hold_here(scope, slot, minutes, purpose, client, referral, now) -> Hold:
     now = now or timezone.now()
     minutes = minutes or settings.CRENEAU_HOLD_MINUTES
     expires_at = min(now + timedelta(minutes=minutes), slot.bookable_until)
@@ -525,8 +536,10 @@ def holds_clean(*, now: datetime | None = None, keep_days: int = 2) -> tuple[int
     return voided, deleted
 
 
-def hold_release(*, hold: Hold, now: datetime | None = None) -> None:
+def hold_release(*, hold: Hold, now: datetime | None = None, remote: bool = True) -> None:
     """Give a hold back before it expires (the patient chose another slot)."""
+    if remote and hold.external_id:
+        federated.release_remote(hold)
     with transaction.atomic():
         _lock_practitioners(hold.slot.practitioner_id)
         if Hold.objects.filter(pk=hold.pk, status=Hold.Status.ACTIVE).update(
@@ -584,7 +597,8 @@ def appointment_book(
     now: datetime | None = None,
 ) -> Booked:
     """Book a slot, directly or through the caller's hold, for the patient. ``referral`` (by
-    default the hold's) is what a platform's link said of where the patient came from."""
+    default the hold's) is what a platform's link said of where the patient came from. A slot
+    of a remote agenda is booked there first (booking.federated)."""
     now = now or timezone.now()
     _check_daily_quota(scope, now)
     if hold is not None:
@@ -592,6 +606,32 @@ def appointment_book(
         if referral is None:
             referral = hold.referral
     assert slot is not None
+    book = partial(
+        _book_here,
+        scope=scope,
+        patient=patient,
+        slot=slot,
+        reason=reason,
+        referral=referral,
+        partner_patient_id=partner_patient_id,
+        now=now,
+    )
+    if federated.is_remote(slot):
+        _check_bookable(scope, slot, now)
+        return federated.appointment_book(
+            scope=scope,
+            patient=patient,
+            slot=slot,
+            hold=hold,
+            now=now,
+            book_here=lambda held, external_id: book(hold=held, external_id=external_id),
+        )
+    return book(hold=hold)
+
+
+def _book_here(
+    *, scope, patient, slot, hold, reason, referral, partner_patient_id, now, external_id=""
+) -> Booked:
     token = new_token()
     try:
         with transaction.atomic():
@@ -614,6 +654,7 @@ def appointment_book(
                 api_client=scope.api_client,
                 referral=referral or {},
                 partner_patient_id=partner_patient_id[:200],
+                external_id=external_id,
                 **_patient_record(patient, reason, token),
             )
             _share_loaded(slot, appointment)
@@ -660,6 +701,8 @@ def appointment_cancel(
         status, by = Appointment.Status.CANCELLED_BY_PATIENT, "patient"
     if not by_staff and appointment.starts_at <= now:
         raise BookingError("too_late", _("An appointment that has begun cannot be cancelled."))
+    if appointment.external_id:
+        federated.appointment_cancel(appointment, reason=reason.strip(), scope=channel_scope)
     with transaction.atomic():
         _lock_practitioners(appointment.practitioner_id)
         changed = Appointment.objects.filter(
@@ -719,6 +762,23 @@ def appointment_reschedule(
         )
     if slot.pk == appointment.slot_id:
         raise BookingError("same_slot", _("The appointment is already in this slot."), status=422)
+    if appointment.external_id and federated.is_remote(slot):
+        # The new place is kept here, then the remote appointment moves, then this one.
+        if hold is None:
+            hold = hold_create(scope=scope, slot=slot, minutes=2, now=now, remote=False)
+        elif hold.external_id:
+            federated.release_remote(hold)
+        old_slot = appointment.slot
+        federated.appointment_move(appointment, hold=hold, scope=scope)
+        try:
+            return _move_here(appointment, scope, slot, hold, now)
+        except Exception:
+            federated.move_back(appointment, old_slot)
+            raise
+    return _move_here(appointment, scope, slot, hold, now)
+
+
+def _move_here(appointment, scope, slot, hold, now) -> Appointment:
     try:
         with transaction.atomic():
             _lock_practitioners(appointment.practitioner_id, slot.practitioner_id)

@@ -2,6 +2,7 @@
 is not served, nothing served that is not listed."""
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from creneau.fhir import resources
@@ -39,8 +40,13 @@ def _parameter(name: str) -> dict:
     return {"name": name, "type": kind}
 
 
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
+
 def capability_statement() -> dict:
     base = resources.fhir_base()
+    public = settings.CRENEAU_PUBLIC_URL.rstrip("/")
+    token_url, revoke_url = public + reverse("oauth_token"), public + reverse("oauth_revoke")
     rest_resources = []
     for resource_type, kind in KINDS.items():
         entry = {
@@ -107,13 +113,37 @@ def capability_statement() -> dict:
                     "next link."
                 ),
                 "security": {
+                    # Where a client gets its token (SMART's oauth-uris): a hub federating
+                    # this one finds it here.
+                    "extension": [
+                        {
+                            "url": OAUTH_URIS,
+                            "extension": [
+                                {"url": "token", "valueUri": token_url},
+                                {"url": "revoke", "valueUri": revoke_url},
+                            ],
+                        }
+                    ],
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": (
+                                        "http://terminology.hl7.org/CodeSystem/"
+                                        "restful-security-service"
+                                    ),
+                                    "code": "OAuth",
+                                }
+                            ]
+                        }
+                    ],
                     "description": (
                         "OAuth2 client credentials (POST /oauth/token/, then Authorization: "
                         "Bearer) for operators and platforms; the SAS platform by its client "
                         "certificate, through the TLS proxy's "
                         f"{settings.CRENEAU_CLIENT_CERT_HEADER} header; without either, the "
                         "hub's public site."
-                    )
+                    ),
                 },
                 "resource": rest_resources,
                 "operation": [

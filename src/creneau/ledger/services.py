@@ -50,6 +50,9 @@ def entry_append(*, kind: str, payload: dict, now: datetime | None = None) -> En
 def refusal_append(error: DomainError) -> Entry | None:
     """Record a refusal that carries what the ledger needs (``error.refusal``), in its own
     transaction: the refused change itself was rolled back."""
+    if error.aftermath is not None:
+        error.aftermath()
+        error.aftermath = None
     if not error.refusal:
         return None
     return entry_append(kind="refusal", payload={**error.refusal, "code": error.code})

@@ -35,7 +35,7 @@ from creneau.dates import day_in_range
 from creneau.directory.models import Establishment, Specialty, VisitType
 from creneau.directory.text import fold
 from creneau.errors import DomainError
-from creneau.ledger.services import receipt
+from creneau.ledger.services import receipt, refusal_append
 from creneau.web.forms import CancelForm, PatientForm, SearchForm, WaitingListForm
 from creneau.web.site import PatientSite, error_page, patient_page
 
@@ -414,10 +414,16 @@ def book(request: HttpRequest, site: PatientSite, hold_id: str) -> HttpResponse:
                 throttle_phone(patient.phone)
                 booked = _book_from_form(site, held, request.POST.get("slot", ""), patient)
             except DomainError as error:
-                if error.code not in ("slot_taken", "hold_expired", "slot_unavailable"):
+                if error.code not in (
+                    "slot_taken",
+                    "hold_expired",
+                    "slot_unavailable",
+                    "slot_taken_remotely",
+                ):
                     return error_page(
                         request, site, error, back=back, back_label=_("Choose another slot")
                     )
+                refusal_append(error)
                 alternatives, status = _nearest_times(site, held.slot), 409
             else:
                 return Redirect(

@@ -8,6 +8,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -17,13 +18,18 @@ from django.utils.translation import gettext as _
 
 from creneau.agenda.models import AgendaSource, BusyInterval, CalendarObject, Slot
 from creneau.agenda.services import AgendaError, slots_generate
-from creneau.agenda.sources import caldav_calendar, calendar
+from creneau.agenda.sources import caldav_calendar, calendar, fhir_agenda
 from creneau.agenda.sources.calendar import merged
-from creneau.directory.models import PractitionerRole
+from creneau.agenda.sources.fhir_agenda import RemoteSlot
+from creneau.directory.models import PractitionerRole, VisitType
 from creneau.errors import DomainError
 from creneau.sealing import seal
 
-KINDS = {AgendaSource.Kind.CALENDAR: calendar, AgendaSource.Kind.CALDAV: caldav_calendar}
+KINDS = {
+    AgendaSource.Kind.CALENDAR: calendar,
+    AgendaSource.Kind.CALDAV: caldav_calendar,
+    AgendaSource.Kind.FHIR: fhir_agenda,
+}
 
 
 def _module(source: AgendaSource):
@@ -47,6 +53,8 @@ def agenda_source_connect(
     hosted_by_hospital: bool = False,
     freshness_minutes: int = 60,
     sync_minutes: int = 15,
+    remote_schedule: str = "",
+    default_visit_type: VisitType | None = None,
 ) -> AgendaSource:
     """Give ``role`` its agenda source (replacing the one it had); the first sync is due at
     once. The secret is sealed before it is stored and never comes back out but to the sync."""
@@ -63,19 +71,30 @@ def agenda_source_connect(
     if source.pk:  # a new address: what the hub held of the old calendar goes
         CalendarObject.objects.filter(source_id=source.pk).delete()
     source.hosted_by_hospital = hosted_by_hospital
+    source.remote_schedule = remote_schedule
+    source.default_visit_type = default_visit_type
     source.freshness_minutes = freshness_minutes
     source.sync_minutes = sync_minutes
     source.etag = ""
     source.last_error = ""
     source.next_sync_at = timezone.now()
+    if kind == AgendaSource.Kind.FHIR and not (url and remote_schedule):
+        raise AgendaError(
+            "source_invalid", _("A FHIR source needs the server's base address and a schedule id.")
+        )
     try:
         source.full_clean()
     except Exception as error:
         raise AgendaError("source_invalid", str(error)[:300]) from error
     source.save()
+    if kind != AgendaSource.Kind.FHIR:
+        # Slots of a former remote agenda go (those booked stay, for their appointments).
+        _remote_slots_apply(source, [], timezone.now())
     if kind == AgendaSource.Kind.BUILTIN:
         BusyInterval.objects.filter(source=source).delete()
         AgendaSource.objects.filter(pk=source.pk).update(stale_after=None)
+    if kind in (AgendaSource.Kind.BUILTIN, AgendaSource.Kind.FHIR):
+        # A remote agenda's slots replace the rules': the role's free built-in slots go.
         slots_generate(roles=PractitionerRole.objects.filter(pk=role.pk))
     return source
 
@@ -101,7 +120,10 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
     until = now + timedelta(weeks=weeks)
     next_sync = now + timedelta(minutes=source.sync_minutes)
     try:
-        found = _module(source).busy(source, now=now, until=until)
+        if source.kind == AgendaSource.Kind.FHIR:
+            remote = fhir_agenda.FhirAgenda(source).slots(now=now, until=until)
+        else:
+            found = _module(source).busy(source, now=now, until=until)
     except DomainError as error:
         AgendaSource.objects.filter(pk=source.pk).update(
             last_attempt_at=now, next_sync_at=next_sync, last_error=error.message[:500]
@@ -115,6 +137,18 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
         # waits here, then finds the slots the first left (two generations of one role at
         # once would both insert the same new slots).
         AgendaSource.objects.select_for_update().filter(pk=source.pk).first()
+        if source.kind == AgendaSource.Kind.FHIR:
+            stats = _remote_slots_apply(source, remote, now)
+            AgendaSource.objects.filter(pk=source.pk).update(
+                last_attempt_at=now,
+                last_success_at=now,
+                next_sync_at=next_sync,
+                stale_after=now + timedelta(minutes=source.freshness_minutes),
+                last_error="",
+                last_report={**stats, "at": now.isoformat(timespec="seconds")},
+            )
+            source.refresh_from_db()
+            return SyncOutcome(source=source, ok=True, slots_removed=stats["slots_removed"])
         # When the server says nothing changed (304), the slots already follow this busy
         # time (and the nightly roll applies it to the days it adds): nothing to regenerate.
         if found.objects is not None:  # a CalDAV calendar's objects, as they now stand
@@ -157,6 +191,103 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
         slots_removed=removed,
         booked_in_busy_time=booked,
     )
+
+
+def _remote_slots_apply(source: AgendaSource, remote: list[RemoteSlot], now: datetime) -> dict:
+    """The role's slots of its remote agenda become the free ones it listed: new ones are
+    offered, changed ones follow, those it no longer lists leave (unless a patient holds or
+    booked one here: the hold books through the remote, which refuses if it was taken there)."""
+    role = PractitionerRole.objects.select_related("establishment").get(
+        pk=source.practitioner_role_id
+    )
+    zone = ZoneInfo(role.establishment.time_zone)
+    codes = {code for slot in remote for code in slot.service_codes}
+    visit_types = {
+        visit_type.code: visit_type
+        for visit_type in VisitType.objects.filter(
+            organisation_id=role.establishment.organisation_id, code__in=codes, is_active=True
+        )
+    }
+    existing = {
+        slot.external_id: slot
+        for slot in Slot.objects.filter(practitioner_role=role, source=Slot.Source.FHIR)
+    }
+    created, updated, unmapped = [], [], 0
+    seen: set[str] = set()
+    # The unique key spans every source: a built-in slot kept for its appointment holds its
+    # time and visit type.
+    taken_keys = set(
+        Slot.objects.filter(practitioner_role=role).values_list("visit_type_id", "starts_at")
+    )
+    for found in remote:
+        visit_type = next(
+            (visit_types[code] for code in found.service_codes if code in visit_types),
+            source.default_visit_type,
+        )
+        if visit_type is None:
+            unmapped += 1
+            continue
+        seen.add(found.id)
+        local = timezone.localtime(found.starts_at, zone)
+        fields = {
+            "ends_at": found.ends_at,
+            "local_minute": local.hour * 60 + local.minute,
+            "visit_type_id": visit_type.pk,
+            "specialty_id": visit_type.specialty_id,
+            "bookable_from": found.starts_at - timedelta(days=visit_type.max_horizon_days),
+            "bookable_until": found.starts_at - timedelta(minutes=visit_type.min_notice_minutes),
+            "is_offered": True,
+        }
+        slot = existing.get(found.id)
+        if slot is None:
+            if (visit_type.pk, found.starts_at) in taken_keys:
+                continue  # two remote slots of one visit type at one time: one place here
+            taken_keys.add((visit_type.pk, found.starts_at))
+            created.append(
+                Slot(
+                    practitioner_role=role,
+                    practitioner_id=role.practitioner_id,
+                    establishment_id=role.establishment_id,
+                    starts_at=found.starts_at,
+                    source=Slot.Source.FHIR,
+                    external_id=found.id,
+                    **fields,
+                )
+            )
+            continue
+        if slot.booked or slot.starts_at != found.starts_at:
+            continue  # a booked slot keeps its time; a moved one comes back under a new id
+        if any(getattr(slot, name) != value for name, value in fields.items()):
+            for name, value in fields.items():
+                setattr(slot, name, value)
+            updated.append(slot)
+    Slot.objects.bulk_create(created, batch_size=1000)
+    Slot.objects.bulk_update(
+        updated,
+        [
+            "ends_at",
+            "local_minute",
+            "visit_type_id",
+            "specialty_id",
+            "bookable_from",
+            "bookable_until",
+            "is_offered",
+        ],
+        batch_size=1000,
+    )
+    gone = [slot.pk for key, slot in existing.items() if key not in seen]
+    # Re-checked in the DELETE itself, as for built-in slots: a taken slot is never deleted.
+    _total, per_model = Slot.objects.filter(
+        Q(held=0) | Q(held_until__lte=now), pk__in=gone, booked=0
+    ).delete()
+    removed = per_model.get(Slot._meta.label, 0)
+    return {
+        "remote_slots": len(remote),
+        "slots_created": len(created),
+        "slots_updated": len(updated),
+        "slots_removed": removed,
+        "unmapped": unmapped,
+    }
 
 
 def _horizon_weeks(source: AgendaSource, now: datetime) -> int:

@@ -2,8 +2,11 @@
 configures hundreds at once). ROLE is a practitioner role's public id, as the API gives it.
 
 creneau agenda connect ROLE --ics-url URL | --caldav URL [--username U --password-file F]
+                           | --fhir BASE --client-id ID --client-secret-file F --schedule ID
+                             [--visit-type CODE]
                            | --builtin   [--freshness MINUTES]
-creneau agenda import FILE.csv (columns role, kind, url, freshness_minutes, hosted_by_hospital)
+creneau agenda import FILE.csv (columns role, kind, url, freshness_minutes, hosted_by_hospital;
+                                username, secret_file, schedule, visit_type where needed)
 creneau agenda sync [ROLE ...] [--all]
 creneau agenda busy ROLE --from DATE --to DATE [--json]
 creneau agenda feed ROLE       a new secret address of the role's bookings as a calendar
@@ -35,8 +38,35 @@ def _role(public_id: str) -> PractitionerRole:
 _KINDS = {
     "ics": AgendaSource.Kind.CALENDAR,
     "calendar": AgendaSource.Kind.CALENDAR,
+    "caldav": AgendaSource.Kind.CALDAV,
+    "fhir": AgendaSource.Kind.FHIR,
     "builtin": AgendaSource.Kind.BUILTIN,
 }
+
+
+def _secret(path_text: str | None, name: str) -> str:
+    """A password or client secret read from a file (never from the command line)."""
+    from pathlib import Path
+
+    if not path_text:
+        return ""
+    path = Path(path_text)
+    if not path.is_file():
+        raise CommandError(f"{name}: {path_text[:80]} is not a readable file.")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _visit_type(role: PractitionerRole, code: str | None):
+    from creneau.directory.models import VisitType
+
+    if not code:
+        return None
+    found = VisitType.objects.filter(
+        organisation_id=role.establishment.organisation_id, code=code
+    ).first()
+    if found is None:
+        raise CommandError(f"--visit-type: the organisation has no visit type {code[:60]!r}.")
+    return found
 
 
 def _row_problem(row: dict) -> str:
@@ -49,8 +79,26 @@ def _row_problem(row: dict) -> str:
     if kind not in _KINDS:
         return f"kind: {kind[:20]!r} is not one of {', '.join(sorted(_KINDS))}"
     url = (row.get("url") or "").strip()
-    if _KINDS[kind] == AgendaSource.Kind.CALENDAR and urlsplit(url).scheme not in ("http", "https"):
+    if _KINDS[kind] != AgendaSource.Kind.BUILTIN and urlsplit(url).scheme not in ("http", "https"):
         return f"url: {url[:60]!r} is not an http(s) address"
+    if _KINDS[kind] == AgendaSource.Kind.FHIR:
+        if not (row.get("schedule") or "").strip():
+            return "schedule: a FHIR source needs the remote schedule's id"
+        if not (row.get("username") or "").strip():
+            return "username: a FHIR source needs its client id"
+    secret_file = (row.get("secret_file") or "").strip()
+    if secret_file:
+        from pathlib import Path
+
+        if not Path(secret_file).is_file():
+            return f"secret_file: {secret_file[:60]!r} is not a readable file"
+    code = (row.get("visit_type") or "").strip()
+    if code:
+        found = PractitionerRole.objects.filter(
+            public_id=role, establishment__organisation__visit_types__code=code
+        )
+        if not found.exists():
+            return f"visit_type: the organisation has no visit type {code[:40]!r}"
     freshness = (row.get("freshness_minutes") or "60").strip()
     if not freshness.isdigit() or not 5 <= int(freshness) <= 7 * 24 * 60:
         return f"freshness_minutes: {freshness[:10]!r} is not from 5 to 10080"
@@ -74,6 +122,9 @@ class Command(BaseCommand):
         kind = connect.add_mutually_exclusive_group(required=True)
         kind.add_argument("--ics-url", help="an iCalendar feed whose busy time removes slots")
         kind.add_argument("--caldav", help="a CalDAV calendar's address (read incrementally)")
+        kind.add_argument(
+            "--fhir", help="another agenda's FHIR base (its slots offered, booked through it)"
+        )
         kind.add_argument("--builtin", action="store_true", help="Créneau's own rules only")
         connect.add_argument("--freshness", type=int, default=60, help="minutes (default 60)")
         connect.add_argument("--username", default="")
@@ -81,6 +132,12 @@ class Command(BaseCommand):
             "--password-file", help="a file holding the password (never on the command line)"
         )
         connect.add_argument("--hosted-by-hospital", action="store_true")
+        connect.add_argument("--client-id", default="", help="FHIR: the OAuth2 client id")
+        connect.add_argument("--client-secret-file", help="FHIR: a file holding the secret")
+        connect.add_argument("--schedule", default="", help="FHIR: the remote Schedule's id")
+        connect.add_argument(
+            "--visit-type", help="FHIR: the visit type of remote slots that name none of ours"
+        )
         imported = sub.add_parser(
             "import", help="connect many roles from a CSV file (role,kind,url,freshness_minutes)"
         )
@@ -105,30 +162,36 @@ class Command(BaseCommand):
             raise CommandError(f"{error.code}: {error.message}") from error
 
     def _connect(self, *, role, ics_url, builtin, freshness, hosted_by_hospital, **options):
-        from pathlib import Path
-
         from creneau.agenda.sources.services import agenda_source_connect, agenda_source_sync
 
-        password = ""
-        if options.get("password_file"):
-            path = Path(options["password_file"])
-            if not path.exists():
-                raise CommandError(f"--password-file: {path} does not exist.")
-            password = path.read_text(encoding="utf-8").strip()
+        found = _role(role)
+        username = options.get("username") or ""
+        secret = _secret(options.get("password_file"), "--password-file")
+        remote_schedule, visit_type = "", None
         if builtin:
             kind, url = AgendaSource.Kind.BUILTIN, ""
         elif options.get("caldav"):
             kind, url = AgendaSource.Kind.CALDAV, options["caldav"]
+        elif options.get("fhir"):
+            kind, url = AgendaSource.Kind.FHIR, options["fhir"]
+            username = options.get("client_id") or ""
+            secret = _secret(options.get("client_secret_file"), "--client-secret-file")
+            remote_schedule = options.get("schedule") or ""
+            if not (username and secret and remote_schedule):
+                raise CommandError("--fhir needs --client-id, --client-secret-file and --schedule.")
+            visit_type = _visit_type(found, options.get("visit_type"))
         else:
             kind, url = AgendaSource.Kind.CALENDAR, ics_url
         source = agenda_source_connect(
-            role=_role(role),
+            role=found,
             kind=kind,
             url=url or "",
-            username=options.get("username") or "",
-            secret=password,
+            username=username,
+            secret=secret,
             freshness_minutes=freshness,
             hosted_by_hospital=hosted_by_hospital,
+            remote_schedule=remote_schedule,
+            default_visit_type=visit_type,
         )
         self.stdout.write(f"{source}: connected.")
         if not builtin:
@@ -163,10 +226,17 @@ class Command(BaseCommand):
             raise CommandError("nothing imported:\n" + "\n".join(errors))
         with transaction.atomic():
             for row in rows:
+                role = PractitionerRole.objects.select_related("establishment").get(
+                    public_id=row["role"].strip()
+                )
                 agenda_source_connect(
-                    role=PractitionerRole.objects.get(public_id=row["role"].strip()),
+                    role=role,
                     kind=_KINDS[row["kind"].strip().lower()],
                     url=(row.get("url") or "").strip(),
+                    username=(row.get("username") or "").strip(),
+                    secret=_secret((row.get("secret_file") or "").strip(), "secret_file"),
+                    remote_schedule=(row.get("schedule") or "").strip(),
+                    default_visit_type=_visit_type(role, (row.get("visit_type") or "").strip()),
                     freshness_minutes=int(row.get("freshness_minutes") or 60),
                     hosted_by_hospital=(row.get("hosted_by_hospital") or "").strip().lower()
                     in ("1", "yes", "oui", "true"),
@@ -205,6 +275,17 @@ class Command(BaseCommand):
         source = outcome.source
         if not outcome.ok:
             self.stdout.write(f"{source}: FAILED: {outcome.error}")
+            return
+        report = source.last_report or {}
+        if source.kind == AgendaSource.Kind.FHIR:
+            line = (
+                f"{source}: {report.get('remote_slots', 0)} free slots there, "
+                f"{report.get('slots_created', 0)} new here, "
+                f"{outcome.slots_removed} no longer offered"
+            )
+            if report.get("unmapped"):
+                line += f", {report['unmapped']} of no known visit type (see --visit-type)"
+            self.stdout.write(line)
             return
         line = (
             f"{source}: {outcome.busy_periods} busy periods, "
