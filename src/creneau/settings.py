@@ -248,6 +248,17 @@ CRENEAU_SAS_CLIENT_CERT = env_str("CRENEAU_SAS_CLIENT_CERT", "") or ""
 CRENEAU_AGENDA_ALLOWED_NETWORKS = _networks("CRENEAU_AGENDA_ALLOWED_NETWORKS")
 CRENEAU_AGENDA_MAX_BYTES = env_int("CRENEAU_AGENDA_MAX_BYTES", 5_000_000)
 CRENEAU_AGENDA_TIMEOUT_SECONDS = env_int("CRENEAU_AGENDA_TIMEOUT_SECONDS", 20)
+# The hospital information system (HL7 v2 SIU over MLLP, STANDARDS.md §5): where
+# `creneau mllp` listens for the HIS's SIU (its desk's appointments), which addresses may send
+# them (loopback unless widened), and where the worker sends the hub's own SIU (host:port;
+# empty: none are sent).
+CRENEAU_MLLP_BIND = env_str("CRENEAU_MLLP_BIND", "127.0.0.1:2575") or ""
+CRENEAU_MLLP_ALLOWED_NETWORKS = _networks("CRENEAU_MLLP_ALLOWED_NETWORKS") or (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+CRENEAU_HIS_ADDRESS = env_str("CRENEAU_HIS_ADDRESS", "") or ""
+CRENEAU_HIS_TIMEOUT_SECONDS = env_int("CRENEAU_HIS_TIMEOUT_SECONDS", 10)
 # How many weeks of free slots the SMART Scheduling Links files publish (one file a week).
 CRENEAU_SMART_WEEKS = env_int("CRENEAU_SMART_WEEKS", 8)
 # The header in which the TLS proxy passes the subject of the client certificate a platform

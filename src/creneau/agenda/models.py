@@ -304,6 +304,7 @@ class AgendaSource(models.Model):
         CALENDAR = "calendar", _("calendar (iCalendar feed)")
         CALDAV = "caldav", _("CalDAV calendar")
         FHIR = "fhir", _("another agenda's FHIR server")
+        HIS = "his", _("hospital information system (HL7 SIU)")
 
     public_id = PublicIdField()
     practitioner_role = models.OneToOneField(
@@ -372,6 +373,9 @@ class BusyInterval(models.Model):
     source = models.ForeignKey(AgendaSource, on_delete=models.CASCADE, related_name="busy")
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
+    # The hospital system's appointment (SIU SCH-2, else SCH-1) this busy time is: its later
+    # messages move or cancel it. Empty for a calendar's busy time, replaced whole at each sync.
+    external_id = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["source", "starts_at"], name="agenda_busy_source_start")]

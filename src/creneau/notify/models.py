@@ -32,6 +32,7 @@ class Message(models.Model):
         # CalDAV calendar.
         FHIR = "fhir", _("platform (FHIR)")
         CALENDAR = "cal", _("practitioner's calendar")
+        HIS = "his", _("hospital information system (HL7)")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")

@@ -25,6 +25,9 @@ from creneau.errors import DomainError
 from creneau.notify.backends import DeliveryError, Sent, sms_backend
 from creneau.notify.calendars import WRITTEN_KINDS, caldav_source, write_booking
 from creneau.notify.calendars import useful_until as calendar_useful_until
+from creneau.notify.his import SENT_KINDS as HIS_KINDS
+from creneau.notify.his import his_source, send_siu
+from creneau.notify.his import useful_until as his_useful_until
 from creneau.notify.models import Message
 from creneau.notify.platforms import FEEDBACK_KINDS, feedback_platform, send_feedback
 from creneau.notify.texts import Rendered, render
@@ -35,7 +38,7 @@ logger = logging.getLogger("creneau.notify")
 BACKOFF_MINUTES = (1, 5, 15, 60, 180)
 FEEDBACK_DAYS = 30
 # Media whose messages about one appointment must arrive in the order of its changes.
-ORDERED_MEDIA = (Message.Medium.FHIR, Message.Medium.CALENDAR)
+ORDERED_MEDIA = (Message.Medium.FHIR, Message.Medium.CALENDAR, Message.Medium.HIS)
 PENDING = (Message.Status.QUEUED, Message.Status.FAILED)
 
 
@@ -71,6 +74,7 @@ def _create(**fields) -> list[Message]:
     if fields["appointment"] is not None:
         messages += _feedback(fields["appointment"], fields["kind"], fields["send_after"])
         messages += _calendar_write(fields["appointment"], fields["kind"], fields["send_after"])
+        messages += _his_write(fields["appointment"], fields["kind"], fields["send_after"])
     messages = Message.objects.bulk_create(messages)
     if messages:
         _enqueue(messages)
@@ -99,6 +103,15 @@ def _calendar_write(appointment: Appointment, kind: str, now: datetime) -> list[
     return [_ordered(Message.Medium.CALENDAR, appointment, kind, now, until)]
 
 
+def _his_write(appointment: Appointment, kind: str, now: datetime) -> list[Message]:
+    """The change sent to the hospital information system, if it keeps the practitioner's
+    agenda."""
+    if kind not in HIS_KINDS or his_source(appointment) is None:
+        return []
+    until = his_useful_until(appointment, now)
+    return [_ordered(Message.Medium.HIS, appointment, kind, now, until)]
+
+
 def _ordered(medium: object, appointment: Appointment, kind: str, now: datetime, until) -> Message:
     """A message of one of the ORDERED_MEDIA about a change of ``appointment``, due now."""
     return Message(
@@ -121,7 +134,9 @@ def appointment_status_reported(
     now = now or timezone.now()
     if status not in ("no_show", "done"):
         return []
-    messages = Message.objects.bulk_create(_feedback(appointment, status, now))
+    messages = Message.objects.bulk_create(
+        _feedback(appointment, status, now) + _his_write(appointment, status, now)
+    )
     if messages:
         _enqueue(messages)
     return messages
@@ -288,6 +303,8 @@ def _send(message: Message, text: Rendered | None) -> Sent:
         return send_feedback(message.appointment, message.kind, message.idempotency_key)
     if message.medium == Message.Medium.CALENDAR:
         return write_booking(message.appointment, message.kind, etag=_last_etag(message))
+    if message.medium == Message.Medium.HIS:
+        return send_siu(message.appointment, message.kind, message.idempotency_key)
     assert text is not None
     record = message.appointment or message.offer.entry
     if message.medium == Message.Medium.SMS:

@@ -32,6 +32,10 @@ KINDS = {
 }
 
 
+# Sources the hub does not fetch: its own rules, and the HIS, which sends its SIU itself.
+PUSHED = (AgendaSource.Kind.BUILTIN, AgendaSource.Kind.HIS)
+
+
 def _module(source: AgendaSource):
     module = KINDS.get(AgendaSource.Kind(source.kind))
     if module is None:
@@ -63,6 +67,7 @@ def agenda_source_connect(
     source = AgendaSource.objects.filter(practitioner_role=role).first() or AgendaSource(
         practitioner_role=role
     )
+    previous = source.kind if source.pk else None
     source.kind = kind
     source.url = url
     source.username = username
@@ -90,10 +95,13 @@ def agenda_source_connect(
     if kind != AgendaSource.Kind.FHIR:
         # Slots of a former remote agenda go (those booked stay, for their appointments).
         _remote_slots_apply(source, [], timezone.now())
-    if kind == AgendaSource.Kind.BUILTIN:
-        BusyInterval.objects.filter(source=source).delete()
-        AgendaSource.objects.filter(pk=source.pk).update(stale_after=None)
-    if kind in (AgendaSource.Kind.BUILTIN, AgendaSource.Kind.FHIR):
+    if kind in PUSHED:
+        # Its own rules make the slots; nothing to fetch, so nothing goes stale (the HIS
+        # sends its appointments as they are made, and keeps them when connected again).
+        if previous != kind:
+            BusyInterval.objects.filter(source=source).delete()
+        AgendaSource.objects.filter(pk=source.pk).update(stale_after=None, next_sync_at=None)
+    if kind in (*PUSHED, AgendaSource.Kind.FHIR):
         # A remote agenda's slots replace the rules': the role's free built-in slots go.
         slots_generate(roles=PractitionerRole.objects.filter(pk=role.pk))
     return source
@@ -114,7 +122,7 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
     built-in slots follow at once (those in busy time leave search; a booked one stays, and is
     reported); on failure, only the source's status changes."""
     now = now or timezone.now()
-    if source.kind == AgendaSource.Kind.BUILTIN:
+    if source.kind in PUSHED:
         return SyncOutcome(source=source, ok=True)
     weeks = _horizon_weeks(source, now)
     until = now + timedelta(weeks=weeks)
@@ -308,7 +316,7 @@ def agenda_sources_due(*, now: datetime | None = None, limit: int = 100) -> int:
     now = now or timezone.now()
     synced = 0
     due = (
-        AgendaSource.objects.exclude(kind=AgendaSource.Kind.BUILTIN)
+        AgendaSource.objects.exclude(kind__in=PUSHED)
         .filter(Q(next_sync_at__lte=now) | Q(next_sync_at__isnull=True))
         .order_by("next_sync_at")
         .values_list("pk", flat=True)[:limit]
@@ -338,6 +346,10 @@ def agenda_source_test(*, source: AgendaSource) -> tuple[bool, str]:
     """Whether the source answers now (nothing stored changes)."""
     if source.kind == AgendaSource.Kind.BUILTIN:
         return True, _("Créneau's own agenda: nothing to reach.")
+    if source.kind == AgendaSource.Kind.HIS:
+        from creneau.notify.his import his_reachable
+
+        return his_reachable()
     try:
         return True, _module(source).test(source, now=timezone.now())
     except DomainError as error:

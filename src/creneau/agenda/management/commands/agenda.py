@@ -4,7 +4,7 @@ configures hundreds at once). ROLE is a practitioner role's public id, as the AP
 creneau agenda connect ROLE --ics-url URL | --caldav URL [--username U --password-file F]
                            | --fhir BASE --client-id ID --client-secret-file F --schedule ID
                              [--visit-type CODE]
-                           | --builtin   [--freshness MINUTES]
+                           | --his | --builtin   [--freshness MINUTES]
 creneau agenda import FILE.csv (columns role, kind, url, freshness_minutes, hosted_by_hospital;
                                 username, secret_file, schedule, visit_type where needed)
 creneau agenda sync [ROLE ...] [--all]
@@ -40,6 +40,7 @@ _KINDS = {
     "calendar": AgendaSource.Kind.CALENDAR,
     "caldav": AgendaSource.Kind.CALDAV,
     "fhir": AgendaSource.Kind.FHIR,
+    "his": AgendaSource.Kind.HIS,
     "builtin": AgendaSource.Kind.BUILTIN,
 }
 
@@ -79,7 +80,8 @@ def _row_problem(row: dict) -> str:
     if kind not in _KINDS:
         return f"kind: {kind[:20]!r} is not one of {', '.join(sorted(_KINDS))}"
     url = (row.get("url") or "").strip()
-    if _KINDS[kind] != AgendaSource.Kind.BUILTIN and urlsplit(url).scheme not in ("http", "https"):
+    fetched = _KINDS[kind] not in (AgendaSource.Kind.BUILTIN, AgendaSource.Kind.HIS)
+    if fetched and urlsplit(url).scheme not in ("http", "https"):
         return f"url: {url[:60]!r} is not an http(s) address"
     if _KINDS[kind] == AgendaSource.Kind.FHIR:
         if not (row.get("schedule") or "").strip():
@@ -126,6 +128,11 @@ class Command(BaseCommand):
             "--fhir", help="another agenda's FHIR base (its slots offered, booked through it)"
         )
         kind.add_argument("--builtin", action="store_true", help="Créneau's own rules only")
+        kind.add_argument(
+            "--his",
+            action="store_true",
+            help="the rules, less the appointments the hospital system sends (creneau mllp)",
+        )
         connect.add_argument("--freshness", type=int, default=60, help="minutes (default 60)")
         connect.add_argument("--username", default="")
         connect.add_argument(
@@ -170,6 +177,8 @@ class Command(BaseCommand):
         remote_schedule, visit_type = "", None
         if builtin:
             kind, url = AgendaSource.Kind.BUILTIN, ""
+        elif options.get("his"):
+            kind, url = AgendaSource.Kind.HIS, ""
         elif options.get("caldav"):
             kind, url = AgendaSource.Kind.CALDAV, options["caldav"]
         elif options.get("fhir"):
@@ -194,7 +203,12 @@ class Command(BaseCommand):
             default_visit_type=visit_type,
         )
         self.stdout.write(f"{source}: connected.")
-        if not builtin:
+        if kind == AgendaSource.Kind.HIS:
+            self.stdout.write(
+                "Its slots follow its rules, less the appointments the hospital system sends "
+                "to `creneau mllp`."
+            )
+        elif not builtin:
             self._report(agenda_source_sync(source=source))
 
     def _import(self, *, file, **_options):
@@ -251,9 +265,9 @@ class Command(BaseCommand):
 
         if not roles and not options["all"]:
             raise CommandError("Name the roles to sync, or --all.")
-        sources = AgendaSource.objects.exclude(kind=AgendaSource.Kind.BUILTIN).select_related(
-            "practitioner_role__practitioner", "practitioner_role__establishment"
-        )
+        sources = AgendaSource.objects.exclude(
+            kind__in=(AgendaSource.Kind.BUILTIN, AgendaSource.Kind.HIS)
+        ).select_related("practitioner_role__practitioner", "practitioner_role__establishment")
         if roles:
             sources = sources.filter(practitioner_role__public_id__in=roles)
             missing = set(roles) - set(
