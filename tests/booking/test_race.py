@@ -9,6 +9,7 @@ import base64
 import itertools
 import json
 import random
+import subprocess
 import threading
 import urllib.error
 import urllib.parse
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import hub_database, hub_env, run_creneau, start_demo_hub, suite_engine
+from tests.cli import CRENEAU, hub_database, hub_env, run_creneau, start_demo_hub, suite_engine
 
 CLIENTS = 200
 
@@ -438,3 +439,51 @@ def patient(number: int) -> dict:
         "birth_date": "1980-01-01",
         "phone": f"+3361234{number:04d}",
     }
+
+
+def test_generations_of_one_role_at_once_all_succeed(race_hub):
+    """`creneau slots generate` (the roll, here for one hospital) twice and `creneau agenda
+    sync` of the demo's calendar practitioner twice, all at the same moment, after that
+    hospital's free slots were lost: each would insert the same missing slots, and all but one
+    would fail on the unique key, with their whole batch of roles. One generation of a role at
+    a time: all succeed, every slot once."""
+    _base, database, env = race_hub
+    role, finess = database.rows(
+        "select r.public_id, e.finess from directory_practitionerrole r "
+        "join directory_establishment e on e.id = r.establishment_id "
+        "join agenda_agendasource a on a.practitioner_role_id = r.id where a.kind = 'calendar'"
+    )[0]
+    sync_env = {**env, "CRENEAU_AGENDA_ALLOWED_NETWORKS": "127.0.0.0/8"}
+    runs = [(("slots", "generate", "--establishment", finess), env)] * 2 + [
+        (("agenda", "sync", role), sync_env)
+    ] * 2
+    for _round in range(3):
+        # The whole hospital's free slots: long generations, which the four runs overlap.
+        database.rows(
+            "delete from agenda_slot where booked = 0 and held = 0 and practitioner_role_id in "
+            "(select r.id from directory_practitionerrole r join directory_establishment e "
+            f"on e.id = r.establishment_id where e.finess = '{finess}') returning id"
+        )
+        commands = [
+            subprocess.Popen(
+                [*CRENEAU, *args],
+                env=run_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for args, run_env in runs
+        ]
+        for command in commands:
+            out, err = command.communicate(timeout=300)
+            assert command.returncode == 0, out + err
+    duplicates = database.rows(
+        "select count(*) from (select 1 from agenda_slot group by practitioner_role_id, "
+        "visit_type_id, starts_at having count(*) > 1) d"
+    )
+    assert duplicates == [(0,)]
+    offered = database.rows(
+        "select count(*) from agenda_slot s join directory_practitionerrole r "
+        f"on r.id = s.practitioner_role_id where r.public_id = '{role}' and s.is_offered"
+    )
+    assert offered[0][0] > 0

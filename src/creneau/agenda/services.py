@@ -287,10 +287,30 @@ _EXISTING = (
 )
 
 
+# Advisory lock space of slot generation, beside booking's ("CRN" + 0 to 2).
+_GENERATION_SPACE = 0x435251
+
+
+def _lock_roles(role_ids: list[int]) -> None:
+    """One generation of a role at a time (the nightly roll, a calendar's sync, a rule saved):
+    two at once would both insert the role's missing slots, and the second would fail on the
+    unique key, taking its whole batch of roles with it. Taken in id order, in one statement,
+    so two batches never wait on each other in a circle. SQLite writes one at a time anyway."""
+    if connection.vendor != "postgresql" or not role_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, k)) FROM "
+            "(SELECT unnest(%s::int[]) AS k ORDER BY 1) AS roles",
+            [_GENERATION_SPACE, sorted(role_ids)],
+        )
+
+
 def _generate_batch(
     roles: list[PractitionerRole], now: datetime, horizon_end: datetime, report: GenerationReport
 ) -> None:
     role_ids = [role.pk for role in roles]
+    _lock_roles(role_ids)
     rules_by_role: dict[int, list[AvailabilityRule]] = defaultdict(list)
     for rule in (
         AvailabilityRule.objects.filter(practitioner_role_id__in=role_ids, is_active=True)

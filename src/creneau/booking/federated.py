@@ -162,6 +162,10 @@ def appointment_cancel(appointment: Appointment, *, reason: str, scope) -> None:
     slot = appointment.slot
     if appointment.status != Appointment.Status.BOOKED:
         return  # the local cancellation refuses it, with its own message
+    if not AgendaSource.objects.filter(
+        practitioner_role_id=slot.practitioner_role_id, kind=AgendaSource.Kind.FHIR
+    ).exists():
+        return  # the practitioner left that agenda: nobody there to tell
     try:
         _remote(slot).cancel(appointment.external_id, reason=reason)
     except (RemoteRefused, RemoteUnavailable) as error:
