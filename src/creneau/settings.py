@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "creneau.ledger",
     "creneau.web",
     "creneau.fhir",
+    "creneau.staff",
     "creneau.operations",
 ]
 

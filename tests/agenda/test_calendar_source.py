@@ -227,9 +227,34 @@ def test_every_recurrence_form_takes_out_exactly_the_busy_slots(feed, role, cloc
     ]
 
 
+def staff(role, **extra):
+    """The practitioner's own account, a secretary of their department, and a secretary of
+    another department of the same hospital."""
+    from django.contrib.auth import get_user_model
+
+    from creneau.directory.models import Department
+    from creneau.staff.models import StaffAccess
+
+    users = get_user_model().objects
+    organisation = role.establishment.organisation
+    other = Department.objects.filter(establishment=role.establishment).exclude(
+        pk=role.department_id
+    )[0]
+    for name, access in (
+        ("dr", {"role": "practitioner", "practitioner": role.practitioner}),
+        ("secretary", {"role": "secretary", "department": role.department}),
+        ("elsewhere", {"role": "secretary", "department": other}),
+    ):
+        user = users.create_user(name, f"{name}@hopital.example", "correct horse battery")
+        StaffAccess.objects.create(user=user, organisation=organisation, **access)
+
+
 def test_the_same_feed_again_is_a_304_and_a_new_event_takes_its_slot_out(
-    feed, role, clock, public_scope, patient
+    feed, role, clock, public_scope, patient, mailoutbox
 ):
+    from creneau.notify.services import messages_sweep
+
+    staff(role)
     source = agenda_source_connect(role=role, kind="calendar", url=feed.url)
     agenda_source_sync(source=source)
     source.refresh_from_db()
@@ -242,6 +267,8 @@ def test_the_same_feed_again_is_a_304_and_a_new_event_takes_its_slot_out(
         starts_at=datetime(2027, 3, 18, 11, 30, tzinfo=PARIS),
     )
     appointment_book(scope=public_scope, patient=patient, slot=slot)
+    messages_sweep()  # the patient's confirmation
+    mailoutbox.clear()
     feed.body = feed.body.replace(
         b"END:VCALENDAR",
         b"BEGIN:VEVENT\r\nUID:late@test\r\nDTSTAMP:20270101T000000Z\r\n"
@@ -256,6 +283,21 @@ def test_the_same_feed_again_is_a_304_and_a_new_event_takes_its_slot_out(
     assert outcome.booked_in_busy_time == (slot.public_id,)
     source.refresh_from_db()
     assert source.last_report["booked_in_busy_time"] == [slot.public_id]
+    # The practitioner and their department's secretary are told, by e-mail, which one; the
+    # other department is not, and the patient's name is in none of it.
+    messages_sweep()
+    told = {m.to[0]: m for m in mailoutbox}
+    assert set(told) == {"dr@hopital.example", "secretary@hopital.example"}
+    for mail in told.values():
+        assert "18/03 at 11:30" in mail.subject or "18/03 à 11:30" in mail.subject, mail.subject
+        assert slot.appointments.get().public_id in mail.body
+        assert patient.last_name not in mail.body + mail.subject
+        assert not mail.attachments
+    # A later sync reports it no more.
+    mailoutbox.clear()
+    agenda_source_sync(source=source)
+    messages_sweep()
+    assert mailoutbox == []
 
 
 @pytest.mark.parametrize(

@@ -179,6 +179,9 @@ def test_a_message_that_cannot_be_applied_is_refused_by_its_field_and_changes_no
 def test_a_booked_slot_under_the_desks_appointment_is_kept_and_reported(
     his_role, public_scope, patient
 ):
+    from tests.agenda.test_calendar_source import staff
+
+    staff(his_role)
     slot = Slot.objects.get(
         practitioner_role=his_role,
         visit_type__code="neurosurgery-first",
@@ -193,6 +196,11 @@ def test_a_booked_slot_under_the_desks_appointment_is_kept_and_reported(
     assert slot.booked == 1
     source = AgendaSource.objects.get(practitioner_role=his_role)
     assert source.last_report["booked_in_busy_time"] == [slot.public_id]
+    told = Message.objects.filter(kind="conflict", appointment=booked)
+    assert sorted(told.values_list("recipient", flat=True)) == [
+        "dr@hopital.example",
+        "secretary@hopital.example",
+    ]
     # The HIS echoing Créneau's own booking back (SCH-1 is the hub's id) occupies nothing more.
     (echo,) = exchange(
         [siu("S12", his_role, start="202703161100+0100", filler="RDV-2", placer=booked.public_id)]

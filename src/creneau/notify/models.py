@@ -24,6 +24,9 @@ class Message(models.Model):
         # Reported to the platform that brought the booking only (notify.platforms).
         NO_SHOW = "no_show", _("did not come")
         DONE = "done", _("visit done")
+        # To the practitioner and their department's secretaries, not the patient: a booked
+        # appointment now lies in time their external agenda says is busy.
+        CONFLICT = "conflict", _("booked in busy time")
 
     class Medium(models.TextChoices):
         SMS = "sms", _("SMS")
@@ -64,6 +67,9 @@ class Message(models.Model):
     # What the text needs that the appointment no longer says (the time before a move, who
     # cancelled and why): never a name, a phone number or a token.
     context = models.JSONField(default=dict, blank=True)
+    # A staff member's address, for a message to the hospital's staff (kind conflict); empty
+    # for the patient's messages, which go to the record's own phone and e-mail.
+    recipient = models.EmailField(blank=True, default="")
     send_after = models.DateTimeField(_("due"))
     # Past this moment the message is no use any more (the appointment has begun, the offer
     # has expired): it is given up, never sent late.

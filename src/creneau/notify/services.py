@@ -126,6 +126,38 @@ def _ordered(medium: object, appointment: Appointment, kind: str, now: datetime,
     )
 
 
+def conflicts_report(*, slot_ids: list[int], source: str, now: datetime | None = None) -> int:
+    """Tell the practitioner and their department's secretaries (staff.queries.people_to_tell)
+    of each appointment booked in slots that their external agenda (``source``, its kind's
+    name) now says are busy: the appointment stays, someone must decide. One e-mail each,
+    naming the appointment by its reference, never the patient. Called once per slot, when it
+    stops being offered."""
+    from creneau.staff.queries import people_to_tell
+
+    now = now or timezone.now()
+    appointments = Appointment.objects.filter(
+        slot_id__in=slot_ids, status=Appointment.Status.BOOKED, starts_at__gt=now
+    ).select_related("practitioner_role")
+    messages = [
+        Message(
+            medium=Message.Medium.EMAIL,
+            kind=Message.Kind.CONFLICT,
+            appointment=appointment,
+            offer=None,
+            recipient=person.email,
+            context={"source": source},
+            send_after=now,
+            next_attempt_at=now,
+            useful_until=appointment.starts_at,
+        )
+        for appointment in appointments
+        for person in people_to_tell(appointment.practitioner_role)
+    ]
+    if messages:
+        _enqueue(Message.objects.bulk_create(messages))
+    return len(messages)
+
+
 def appointment_status_reported(
     *, appointment: Appointment, status: str, now: datetime | None = None
 ) -> list[Message]:
@@ -311,7 +343,7 @@ def _send(message: Message, text: Rendered | None) -> Sent:
         return sms_backend().send(
             to=record.patient_phone, text=text.sms, key=message.idempotency_key
         )
-    return _send_email(message, text, record.patient_email)
+    return _send_email(message, text, message.recipient or record.patient_email)
 
 
 def _send_email(message: Message, text: Rendered, to: str) -> Sent:
@@ -324,7 +356,10 @@ def _send_email(message: Message, text: Rendered, to: str) -> Sent:
         to=[to],
         headers={"Message-ID": f"<{message.idempotency_key}@creneau>"},
     )
-    if message.appointment_id and message.kind != Message.Kind.REMINDER:
+    if message.appointment_id and message.kind not in (
+        Message.Kind.REMINDER,
+        Message.Kind.CONFLICT,  # to the staff: the patient's invitation is not theirs
+    ):
         appointment = message.appointment
         ics = appointment_ics(appointment, organizer=settings.DEFAULT_FROM_EMAIL)
         # The same rule as the calendar's METHOD: an appointment no longer active is cancelled.

@@ -106,12 +106,44 @@ def render(message: Message) -> Rendered:
     with translation.override(language):
         if message.kind == Message.Kind.OFFER:
             return _offer(message, language)
+        if message.kind == Message.Kind.CONFLICT:
+            return _conflict(message)
         return _appointment(message, language)
 
 
 def _language(message: Message) -> str:
+    if message.kind == Message.Kind.CONFLICT:
+        return settings.LANGUAGE_CODE[:2]  # the hospital's staff: the site's own language
     record = message.appointment or message.offer.entry  # type: ignore[union-attr]
     return "en" if record.patient_language == "en" else "fr"
+
+
+def _conflict(message: Message) -> Rendered:
+    """To the practitioner and the department: an appointment now in busy time."""
+    appointment = message.appointment
+    assert appointment is not None
+    facts = _facts(
+        appointment.starts_at,
+        appointment.practitioner,
+        appointment.establishment,
+        appointment.visit_type,
+    )
+    facts["reference"] = appointment.public_id
+    facts["source"] = message.context.get("source", "")
+    subject = _("Booked in busy time: %(day)s at %(time)s, %(practitioner)s") % facts
+    body = "\n\n".join(
+        [
+            _(
+                "The agenda of %(practitioner)s (%(source)s) now says this time is busy, and "
+                "an appointment is booked in it. The appointment stays: if the practitioner "
+                "cannot see the patient, move or cancel it and the patient is told."
+            )
+            % facts,
+            _details(facts),
+            _("Appointment reference: %(reference)s") % facts,
+        ]
+    )
+    return Rendered(sms=sms_text(subject), subject=subject, body=body)
 
 
 def _appointment(message: Message, language: str) -> Rendered:

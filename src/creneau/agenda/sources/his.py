@@ -239,6 +239,14 @@ def _apply(message, trigger: str, now: datetime) -> str:
         horizon_weeks=_horizon_weeks(source, now),
     )
     booked = [slot.public_id for slot in report.orphaned]
+    if report.orphaned:
+        from creneau.notify.services import conflicts_report
+
+        conflicts_report(
+            slot_ids=[slot.pk for slot in report.orphaned],
+            source=source.get_kind_display(),
+            now=now,
+        )
     AgendaSource.objects.filter(pk=source.pk).update(
         last_attempt_at=now,
         last_success_at=now,

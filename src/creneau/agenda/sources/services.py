@@ -175,6 +175,14 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
             report = slots_generate(roles=role, now=now, horizon_weeks=weeks)
             removed = report.removed
             booked = tuple(str(slot.public_id) for slot in report.orphaned)
+            if report.orphaned:
+                from creneau.notify.services import conflicts_report
+
+                conflicts_report(
+                    slot_ids=[slot.pk for slot in report.orphaned],
+                    source=source.get_kind_display(),
+                    now=now,
+                )
         stats = {
             "busy_periods": BusyInterval.objects.filter(source=source).count(),
             "slots_removed": removed,

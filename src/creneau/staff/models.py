@@ -1,0 +1,102 @@
+"""The hospital's own people and what each may see and do: one row per grant (a secretary of
+two departments has two). The scope narrows from the organisation to an establishment, a
+department, or one practitioner's own agenda."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from creneau.directory.models import Department, Establishment, Organisation, Practitioner
+
+
+class StaffAccess(models.Model):
+    class Role(models.TextChoices):
+        ORGANISATION_ADMIN = "org_admin", _("organisation administrator")
+        ESTABLISHMENT_ADMIN = "est_admin", _("establishment administrator")
+        SECRETARY = "secretary", _("department secretary")
+        PRACTITIONER = "practitioner", _("practitioner")
+        AUDITOR = "auditor", _("auditor")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="staff_accesses",
+        verbose_name=_("user"),
+    )
+    role = models.CharField(_("role"), max_length=12, choices=Role.choices)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", verbose_name=_("organisation")
+    )
+    establishment = models.ForeignKey(
+        Establishment,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("establishment"),
+    )
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="staff_accesses",
+        verbose_name=_("department"),
+    )
+    practitioner = models.ForeignKey(
+        Practitioner,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="staff_accesses",
+        verbose_name=_("practitioner"),
+    )
+
+    class Meta:
+        verbose_name = _("staff access")
+        verbose_name_plural = _("staff accesses")
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "user",
+                    "role",
+                    "organisation",
+                    "establishment",
+                    "department",
+                    "practitioner",
+                ],
+                name="staff_access_unique",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        scope = self.department or self.practitioner or self.establishment or self.organisation
+        return f"{self.user}: {self.get_role_display()} — {scope}"
+
+    def clean(self) -> None:
+        """Each role has its scope: a department for a secretary, a practitioner for a
+        practitioner, an establishment for its administrator, all within the organisation."""
+        needs = (
+            {
+                self.Role.SECRETARY: ("department", self.department_id),
+                self.Role.PRACTITIONER: ("practitioner", self.practitioner_id),
+                self.Role.ESTABLISHMENT_ADMIN: ("establishment", self.establishment_id),
+            }.get(self.Role(self.role))
+            if self.role
+            else None
+        )
+        if needs and not needs[1]:
+            raise ValidationError(
+                {needs[0]: _("This role needs it: it is the scope of what the person sees.")}
+            )
+        if (
+            self.department_id
+            and self.department.establishment.organisation_id != self.organisation_id
+        ):
+            raise ValidationError({"department": _("This department is another organisation's.")})
+        if self.establishment_id and self.establishment.organisation_id != self.organisation_id:
+            raise ValidationError(
+                {"establishment": _("This establishment is another organisation's.")}
+            )
