@@ -28,6 +28,8 @@ from creneau.sealing import seal, unseal
 FHIR_JSON = "application/fhir+json"
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 PAGE = 500
+# What a remote answers when the slot is no longer to be had (taken, gone, not allowed).
+REFUSALS = (403, 404, 409, 410, 422)
 MAX_PAGES = 200
 
 
@@ -68,6 +70,18 @@ def _outcome_code(body: Any) -> str:
             if issue.get("code"):
                 return str(issue["code"])[:60]
     return ""
+
+
+def _appointment(remote_id: str | None, status: str, remote_slot: str) -> dict:
+    """The Appointment an IHE operation takes: an id there (none for a new hold), a slot."""
+    resource = {
+        "resourceType": "Appointment",
+        "status": status,
+        "slot": [{"reference": f"Slot/{remote_slot}"}],
+    }
+    if remote_id:
+        resource["id"] = remote_id
+    return resource
 
 
 class FhirAgenda:
@@ -286,64 +300,48 @@ class FhirAgenda:
             ],
         }
 
+    def _operation(self, name: str, headers: dict | None = None, **resources: dict):
+        """POST an IHE operation ($hold, $book) with its Parameters: (status, body)."""
+        return self._request(
+            "POST",
+            f"{self.base}/Appointment/${name}",
+            body=self._parameters(**resources),
+            headers=headers,
+        )
+
     def hold(self, remote_slot: str) -> str:
         """Keep the remote slot; the id of the pending Appointment the remote gave."""
-        appointment = {
-            "resourceType": "Appointment",
-            "status": "proposed",
-            "slot": [{"reference": f"Slot/{remote_slot}"}],
-        }
-        status, body = self._request(
-            "POST",
-            f"{self.base}/Appointment/$hold",
-            body=self._parameters(appointment_resource=appointment),
+        answer = self._operation(
+            "hold", appointment_resource=_appointment(None, "proposed", remote_slot)
         )
-        return self._id(self._checked(status, body, refusals=(403, 404, 409, 410, 422)))
+        return self._id(self._checked(*answer, refusals=REFUSALS))
 
     def book(self, *, remote_hold: str, remote_slot: str, patient: dict, key: str) -> str:
         """Book the held slot for ``patient`` (a FHIR Patient); the remote Appointment's id.
         ``key`` makes a retry after a lost answer the same booking (Idempotency-Key)."""
-        appointment = {
-            "resourceType": "Appointment",
-            "id": remote_hold,
-            "status": "booked",
-            "slot": [{"reference": f"Slot/{remote_slot}"}],
-        }
-        status, body = self._request(
-            "POST",
-            f"{self.base}/Appointment/$book",
-            body=self._parameters(appointment_resource=appointment, patient_resource=patient),
+        answer = self._operation(
+            "book",
             headers={"Idempotency-Key": key},
+            appointment_resource=_appointment(remote_hold, "booked", remote_slot),
+            patient_resource=patient,
         )
-        return self._id(self._checked(status, body, refusals=(403, 404, 409, 410, 422)))
+        return self._id(self._checked(*answer, refusals=REFUSALS))
 
     def cancel(self, remote_id: str, *, reason: str = "") -> None:
         """Cancel a remote appointment or hold; one the remote no longer has is cancelled."""
         appointment: dict = {"resourceType": "Appointment", "id": remote_id, "status": "cancelled"}
         if reason:
             appointment["cancelationReason"] = {"text": reason[:200]}
-        status, body = self._request(
-            "POST",
-            f"{self.base}/Appointment/$book",
-            body=self._parameters(appointment_resource=appointment),
-        )
+        status, body = self._operation("book", appointment_resource=appointment)
         if status in (404, 409, 410):  # already gone there: what a cancellation wants
             return
         self._checked(status, body)
 
     def move(self, remote_id: str, remote_slot: str) -> None:
-        appointment = {
-            "resourceType": "Appointment",
-            "id": remote_id,
-            "status": "booked",
-            "slot": [{"reference": f"Slot/{remote_slot}"}],
-        }
-        status, body = self._request(
-            "POST",
-            f"{self.base}/Appointment/$book",
-            body=self._parameters(appointment_resource=appointment),
+        answer = self._operation(
+            "book", appointment_resource=_appointment(remote_id, "booked", remote_slot)
         )
-        self._checked(status, body, refusals=(403, 404, 409, 410, 422))
+        self._checked(*answer, refusals=REFUSALS)
 
     @staticmethod
     def _id(resource: dict) -> str:

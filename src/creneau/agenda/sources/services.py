@@ -147,14 +147,7 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
         AgendaSource.objects.select_for_update().filter(pk=source.pk).first()
         if source.kind == AgendaSource.Kind.FHIR:
             stats = _remote_slots_apply(source, remote, now)
-            AgendaSource.objects.filter(pk=source.pk).update(
-                last_attempt_at=now,
-                last_success_at=now,
-                next_sync_at=next_sync,
-                stale_after=now + timedelta(minutes=source.freshness_minutes),
-                last_error="",
-                last_report={**stats, "at": now.isoformat(timespec="seconds")},
-            )
+            _succeeded(source, now, next_sync, last_report={**stats, "at": now.isoformat()})
             source.refresh_from_db()
             return SyncOutcome(source=source, ok=True, slots_removed=stats["slots_removed"])
         # When the server says nothing changed (304), the slots already follow this busy
@@ -189,12 +182,10 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
             "booked_in_busy_time": list(booked),
             "at": now.isoformat(timespec="seconds"),
         }
-        AgendaSource.objects.filter(pk=source.pk).update(
-            last_attempt_at=now,
-            last_success_at=now,
-            next_sync_at=next_sync,
-            stale_after=now + timedelta(minutes=source.freshness_minutes),
-            last_error="",
+        _succeeded(
+            source,
+            now,
+            next_sync,
             etag=found.etag[:200],
             sync_token=found.sync_token[:500],
             last_report=stats,
@@ -206,6 +197,18 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
         busy_periods=stats["busy_periods"],
         slots_removed=removed,
         booked_in_busy_time=booked,
+    )
+
+
+def _succeeded(source: AgendaSource, now: datetime, next_sync: datetime, **more) -> None:
+    """A sync went through: the source is fresh until its freshness limit from now."""
+    AgendaSource.objects.filter(pk=source.pk).update(
+        last_attempt_at=now,
+        last_success_at=now,
+        next_sync_at=next_sync,
+        stale_after=now + timedelta(minutes=source.freshness_minutes),
+        last_error="",
+        **more,
     )
 
 
