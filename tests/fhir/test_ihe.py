@@ -211,3 +211,56 @@ def test_perimeter_holds_cap_and_idempotency(
         headers=partner_api.fhir.headers,
     )
     assert text.status_code == 415
+
+
+def test_plain_fhir_rest_create_read_and_update_book_move_and_cancel(
+    client, partner, partner_api, pitie_neurosurgeon, open_agenda, clock
+):
+    """For partners without IHE: POST Appointment (the patient contained) books, GET reads
+    one's own, PUT moves or cancels; another partner's appointment is nobody else's."""
+    open_agenda(pitie_neurosurgeon)
+    first, later = find(partner_api, pitie_neurosurgeon)[:2]
+    headers = partner_api.fhir.headers
+    patient = {**PATIENT, "id": "p"}
+    resource = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "slot": first["slot"],
+        "participant": [{"actor": {"reference": "#p"}, "status": "accepted"}],
+        "contained": [patient],
+    }
+
+    def send(method, path, body, **more):
+        call = client.post if method == "POST" else client.put
+        return call(path, json.dumps(body), content_type=FHIR, headers={**headers, **more})
+
+    made = send("POST", "/fhir/Appointment", resource, **{"Idempotency-Key": "rest-1"})
+    assert made.status_code == 201, made.content
+    booked = FhirAppointment.model_validate(made.json())
+    assert booked.status == "booked"
+    assert Appointment.objects.get(public_id=booked.id).patient_last_name == "Dupont"
+    replay = send("POST", "/fhir/Appointment", resource, **{"Idempotency-Key": "rest-1"})
+    assert replay.json()["id"] == booked.id and replay["Idempotent-Replayed"] == "true"
+    with_id = send("POST", "/fhir/Appointment", {**resource, "id": "x"})
+    assert with_id.status_code == 400
+    read = client.get(f"/fhir/Appointment/{booked.id}", headers=headers)
+    assert read.status_code == 200 and read.json()["id"] == booked.id
+
+    moved = send("PUT", f"/fhir/Appointment/{booked.id}", {**made.json(), "slot": later["slot"]})
+    assert moved.status_code == 200, moved.content
+    assert moved.json()["start"] == later["start"]
+    wrong = send("PUT", f"/fhir/Appointment/{booked.id}", {**made.json(), "id": "other"})
+    assert wrong.status_code == 400
+    other = bearer(client, register(partner.contract.channel.organisation, "fhir_partner", "B"))
+    stolen = client.put(
+        f"/fhir/Appointment/{booked.id}",
+        json.dumps({**made.json(), "status": "cancelled"}),
+        content_type=FHIR,
+        headers=other.headers,
+    )
+    assert stolen.status_code == 404
+    cancelled = send(
+        "PUT", f"/fhir/Appointment/{booked.id}", {**made.json(), "status": "cancelled"}
+    )
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert Appointment.objects.get(public_id=booked.id).status == "cancelled_operator"

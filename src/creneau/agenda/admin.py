@@ -231,6 +231,7 @@ class AgendaSourceForm(forms.ModelForm):
             "url",
             "username",
             "remote_schedule",
+            "remote_api",
             "default_visit_type",
             "hosted_by_hospital",
             "freshness_minutes",
@@ -293,6 +294,7 @@ class AgendaSourceAdmin(admin.ModelAdmin):
             freshness_minutes=data["freshness_minutes"],
             sync_minutes=data["sync_minutes"],
             remote_schedule=data.get("remote_schedule") or "",
+            remote_api=data.get("remote_api") or AgendaSource.RemoteApi.IHE,
             default_visit_type=data.get("default_visit_type"),
         )
         if kept:

@@ -346,6 +346,14 @@ class AgendaSource(models.Model):
     # FHIR: the remote Schedule whose free slots the hub offers as its own, and the visit type
     # given to a remote slot whose service type names none of the organisation's.
     remote_schedule = models.CharField(_("remote schedule id"), max_length=200, blank=True)
+
+    class RemoteApi(models.TextChoices):
+        IHE = "ihe", _("IHE ITI Scheduling ($hold, $book)")
+        REST = "rest", _("FHIR REST (Appointment create and update)")
+
+    remote_api = models.CharField(
+        _("how the remote books"), max_length=4, choices=RemoteApi.choices, default="ihe"
+    )
     default_visit_type = models.ForeignKey(
         VisitType,
         on_delete=models.PROTECT,

@@ -88,7 +88,10 @@ def hold_remote(hold: Hold, scope) -> Hold:
 
     slot = hold.slot
     try:
-        hold.external_id = _remote(slot).hold(slot.external_id)
+        remote = _remote(slot)
+        if remote.rest:
+            return hold  # nothing to hold there: the booking takes the slot at once
+        hold.external_id = remote.hold(slot.external_id)
     except (RemoteRefused, RemoteUnavailable) as error:
         hold_release(hold=hold, remote=False)
         raise refusal(error, slot, scope) from error

@@ -74,9 +74,17 @@ def capability_statement() -> dict:
                 "$find (ITI-115: proposed appointments on free slots, never on held time), "
                 "$hold (ITI-116), $book (ITI-117: books; the same resource with status "
                 "cancelled cancels; on another slot, moves), and search of the caller's own "
-                "appointments (ITI-118). Idempotency-Key makes $hold and $book safe to retry."
+                "appointments (ITI-118). The same in plain FHIR REST: create (POST, the "
+                "patient as a contained Patient) books a free slot, update (PUT) cancels or "
+                "moves, read gives one of the caller's own. Idempotency-Key makes $hold, $book "
+                "and create safe to retry."
             ),
-            "interaction": [{"code": "search-type"}],
+            "interaction": [
+                {"code": "read"},
+                {"code": "create"},
+                {"code": "update"},
+                {"code": "search-type"},
+            ],
             "searchParam": [
                 {"name": "_id", "type": "token"},
                 {"name": "identifier", "type": "token"},

@@ -81,6 +81,30 @@ class Parameters:
             values.setdefault(parameter["name"], []).append(value)
         return cls(values)
 
+    @classmethod
+    def from_resource(cls, request: HttpRequest, *, expect_id: str | None) -> "Parameters":
+        """FHIR REST: the body is the Appointment itself, its patient a contained Patient; on
+        update, its id is the address's."""
+        try:
+            resource = json.loads(request.body or b"null")
+        except ValueError as error:
+            raise invalid("invalid_json", _("The body is not JSON.")) from error
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Appointment":
+            raise invalid("appointment_required", _("Send an Appointment resource."))
+        if expect_id is None and resource.get("id"):
+            raise invalid("id_not_allowed", _("A created Appointment has no id yet."))
+        if expect_id is not None and resource.get("id") != expect_id:
+            raise invalid("id_mismatch", _("The Appointment's id must be the address's."))
+        contained = [
+            r
+            for r in resource.get("contained") or []
+            if isinstance(r, dict) and r.get("resourceType") == "Patient"
+        ]
+        values: dict[str, list[Any]] = {"appointment-resource": [resource]}
+        if contained:
+            values["patient-resource"] = contained[:1]
+        return cls(values)
+
     def first(self, name: str) -> Any:
         found = self.values.get(name) or [None]
         return found[0]

@@ -112,7 +112,7 @@ def fhir_endpoint(*methods: str):
                         status=405,
                     )
                 _check_format(request)
-                if request.method == "POST" and request.content_type not in FORMATS:
+                if request.method in ("POST", "PUT") and request.content_type not in FORMATS:
                     raise FhirError(
                         "unsupported_media_type",
                         _("Send the body as FHIR JSON (Content-Type: application/fhir+json)."),

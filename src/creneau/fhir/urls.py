@@ -14,6 +14,7 @@ urlpatterns = [
     path("Appointment/$hold", views.appointment_hold, name="appointment_hold"),
     path("Appointment/$book", views.appointment_book, name="appointment_book"),
     path("Appointment", views.appointment_search, name="appointment_search"),
+    path("Appointment/<str:appointment_id>", views.appointment_instance, name="appointment"),
     path("<str:resource_type>", views.search, name="search"),
     path("<str:resource_type>/<str:resource_id>", views.read, name="read"),
     # Anything else: a FHIR 404 (OperationOutcome), not a page.

@@ -319,8 +319,29 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
     return _idempotent(request, scope, lambda: ihe.book(scope, parameters))
 
 
-@fhir_endpoint("GET", "HEAD")
+@fhir_endpoint("GET", "HEAD", "POST")
 def appointment_search(request: HttpRequest) -> HttpResponse:
+    """Search of the caller's own appointments; POST is FHIR's create: a booking."""
     scope = _partner_scope(request)
+    if request.method == "POST":
+        parameters = ihe.Parameters.from_resource(request, expect_id=None)
+        return _idempotent(request, scope, lambda: ihe.book(scope, parameters))
     scope.require("read")
     return fhir_response(ihe.bundle(ihe.search(scope, request)))
+
+
+@fhir_endpoint("GET", "HEAD", "PUT")
+def appointment_instance(request: HttpRequest, appointment_id: str) -> HttpResponse:
+    """Read one of the caller's own appointments; PUT (update) cancels or moves it."""
+    scope = _partner_scope(request)
+    if not ihe.own_appointments(scope).filter(public_id=appointment_id).exists():
+        raise FhirError(
+            "not_found",
+            _("No appointment %(id)s of yours here.") % {"id": appointment_id[:40]},
+            status=404,
+        )
+    if request.method == "PUT":
+        parameters = ihe.Parameters.from_resource(request, expect_id=appointment_id)
+        return _idempotent(request, scope, lambda: ihe.book(scope, parameters))
+    scope.require("read")
+    return fhir_response(ihe.booked(ihe.own_appointments(scope).get(public_id=appointment_id)))

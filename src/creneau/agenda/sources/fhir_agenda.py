@@ -2,9 +2,11 @@
 Schedule, found by a plain FHIR ``Slot`` search (paged by the Bundle's next links), are offered
 by the hub as its own; a booking goes through it with IHE ITI Scheduling: ``$hold`` (ITI-116),
 then ``$book`` (ITI-117), which also cancels (status cancelled) and moves (the same Appointment
-on another slot). The hub signs in with OAuth2 client credentials at the token address the
-server's CapabilityStatement gives (SMART's oauth-uris extension). Every request goes through
-the guarded fetch (no private network unless allowed, size and time capped).
+on another slot); or, for a server without them, plain FHIR REST: ``POST Appointment`` (the
+patient contained) books, ``PUT Appointment/ID`` cancels or moves. The hub signs in with OAuth2
+client credentials at the token address the server's CapabilityStatement gives (SMART's
+oauth-uris extension). Every request goes through the guarded fetch (no private network unless
+allowed, size and time capped).
 
 A refusal by the remote (the slot was taken there) is a ``RemoteRefused``; no answer, an
 error or garbage is a ``RemoteUnavailable``: the booking layer turns them into 409 and 503."""
@@ -309,8 +311,15 @@ class FhirAgenda:
             headers=headers,
         )
 
+    @property
+    def rest(self) -> bool:
+        return self.source.remote_api == AgendaSource.RemoteApi.REST
+
     def hold(self, remote_slot: str) -> str:
-        """Keep the remote slot; the id of the pending Appointment the remote gave."""
+        """Keep the remote slot; the id of the pending Appointment the remote gave (none
+        through plain FHIR REST, which has no hold: the booking takes the slot at once)."""
+        if self.rest:
+            return ""
         answer = self._operation(
             "hold", appointment_resource=_appointment(None, "proposed", remote_slot)
         )
@@ -319,6 +328,19 @@ class FhirAgenda:
     def book(self, *, remote_hold: str, remote_slot: str, patient: dict, key: str) -> str:
         """Book the held slot for ``patient`` (a FHIR Patient); the remote Appointment's id.
         ``key`` makes a retry after a lost answer the same booking (Idempotency-Key)."""
+        if self.rest:
+            resource = _appointment(None, "booked", remote_slot)
+            resource["contained"] = [{**patient, "id": "patient"}]
+            resource["participant"] = [
+                {"actor": {"reference": "#patient"}, "status": "accepted", "required": "required"}
+            ]
+            answer = self._request(
+                "POST",
+                f"{self.base}/Appointment",
+                body=resource,
+                headers={"Idempotency-Key": key},
+            )
+            return self._id(self._checked(*answer, refusals=REFUSALS))
         answer = self._operation(
             "book",
             headers={"Idempotency-Key": key},
@@ -332,15 +354,22 @@ class FhirAgenda:
         appointment: dict = {"resourceType": "Appointment", "id": remote_id, "status": "cancelled"}
         if reason:
             appointment["cancelationReason"] = {"text": reason[:200]}
-        status, body = self._operation("book", appointment_resource=appointment)
+        if self.rest:
+            status, body = self._request(
+                "PUT", f"{self.base}/Appointment/{remote_id}", body=appointment
+            )
+        else:
+            status, body = self._operation("book", appointment_resource=appointment)
         if status in (404, 409, 410):  # already gone there: what a cancellation wants
             return
         self._checked(status, body)
 
     def move(self, remote_id: str, remote_slot: str) -> None:
-        answer = self._operation(
-            "book", appointment_resource=_appointment(remote_id, "booked", remote_slot)
-        )
+        moved = _appointment(remote_id, "booked", remote_slot)
+        if self.rest:
+            answer = self._request("PUT", f"{self.base}/Appointment/{remote_id}", body=moved)
+        else:
+            answer = self._operation("book", appointment_resource=moved)
         self._checked(*answer, refusals=REFUSALS)
 
     @staticmethod

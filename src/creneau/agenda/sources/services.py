@@ -58,6 +58,7 @@ def agenda_source_connect(
     freshness_minutes: int = 60,
     sync_minutes: int = 15,
     remote_schedule: str = "",
+    remote_api: str = AgendaSource.RemoteApi.IHE,
     default_visit_type: VisitType | None = None,
 ) -> AgendaSource:
     """Give ``role`` its agenda source (replacing the one it had); the first sync is due at
@@ -77,6 +78,7 @@ def agenda_source_connect(
         CalendarObject.objects.filter(source_id=source.pk).delete()
     source.hosted_by_hospital = hosted_by_hospital
     source.remote_schedule = remote_schedule
+    source.remote_api = remote_api
     source.default_visit_type = default_visit_type
     source.freshness_minutes = freshness_minutes
     source.sync_minutes = sync_minutes

@@ -6,7 +6,8 @@ creneau agenda connect ROLE --ics-url URL | --caldav URL [--username U --passwor
                              [--visit-type CODE]
                            | --his | --builtin   [--freshness MINUTES]
 creneau agenda import FILE.csv (columns role, kind, url, freshness_minutes, hosted_by_hospital;
-                                username, secret_file, schedule, visit_type where needed)
+                                username, secret_file, schedule, fhir_api, visit_type where
+                                needed)
 creneau agenda sync [ROLE ...] [--all]
 creneau agenda busy ROLE --from DATE --to DATE [--json]
 creneau agenda feed ROLE       a new secret address of the role's bookings as a calendar
@@ -94,6 +95,9 @@ def _row_problem(row: dict) -> str:
 
         if not Path(secret_file).is_file():
             return f"secret_file: {secret_file[:60]!r} is not a readable file"
+    api = (row.get("fhir_api") or "ihe").strip()
+    if api not in AgendaSource.RemoteApi.values:
+        return f"fhir_api: {api[:10]!r} is not ihe or rest"
     code = (row.get("visit_type") or "").strip()
     if code:
         found = PractitionerRole.objects.filter(
@@ -142,6 +146,12 @@ class Command(BaseCommand):
         connect.add_argument("--client-id", default="", help="FHIR: the OAuth2 client id")
         connect.add_argument("--client-secret-file", help="FHIR: a file holding the secret")
         connect.add_argument("--schedule", default="", help="FHIR: the remote Schedule's id")
+        connect.add_argument(
+            "--fhir-api",
+            choices=AgendaSource.RemoteApi.values,
+            default=AgendaSource.RemoteApi.IHE,
+            help="FHIR: book with IHE ITI $hold/$book (default) or plain Appointment create",
+        )
         connect.add_argument(
             "--visit-type", help="FHIR: the visit type of remote slots that name none of ours"
         )
@@ -200,6 +210,7 @@ class Command(BaseCommand):
             freshness_minutes=freshness,
             hosted_by_hospital=hosted_by_hospital,
             remote_schedule=remote_schedule,
+            remote_api=options.get("fhir_api") or AgendaSource.RemoteApi.IHE,
             default_visit_type=visit_type,
         )
         self.stdout.write(f"{source}: connected.")
@@ -250,6 +261,7 @@ class Command(BaseCommand):
                     username=(row.get("username") or "").strip(),
                     secret=_secret((row.get("secret_file") or "").strip(), "secret_file"),
                     remote_schedule=(row.get("schedule") or "").strip(),
+                    remote_api=(row.get("fhir_api") or "ihe").strip(),
                     default_visit_type=_visit_type(role, (row.get("visit_type") or "").strip()),
                     freshness_minutes=int(row.get("freshness_minutes") or 60),
                     hosted_by_hospital=(row.get("hosted_by_hospital") or "").strip().lower()
