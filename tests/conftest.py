@@ -67,7 +67,7 @@ class Client(django.test.Client):
 
     def force_login(self, user, backend=None):
         super().force_login(user, backend)
-        if user.is_staff:
+        if user.is_staff or user.staff_accesses.exists():
             device, _ = StaticDevice.objects.get_or_create(
                 user=user, name="tests", defaults={"confirmed": True}
             )

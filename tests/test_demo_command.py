@@ -286,3 +286,48 @@ def test_an_unknown_page_is_a_clear_404_page_not_a_server_error(demo_hub):
         assert missing.value.code == 404
         page = missing.value.read().decode()
         assert "<html" in page and "Créneau" in page
+
+
+def test_the_demo_staff_sign_in_and_see_their_scope_only(demo_hub):
+    """The demo's department secretary signs in (password, then a backup code) and sees the
+    Pitié's neurosurgery agenda; the auditor sees no practitioner at all."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+
+    base, data_dir, _process = demo_hub
+    staff = json.loads((data_dir / "demo-credentials.json").read_text())["staff"]
+    assert {s["role"] for s in staff} == {"secretary", "practitioner", "est_admin", "auditor"}
+    secretary = next(s for s in staff if s["role"] == "secretary")
+    assert secretary["scope"]["establishment"] == "Hôpital de la Pitié-Salpêtrière"
+
+    def signed_in(account: dict):
+        browser = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        page = browser.open(base + "/staff/login/").read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        form = {
+            "csrfmiddlewaretoken": token,
+            "username": account["username"],
+            "password": account["password"],
+            "otp_token": account["backup_codes"][0],
+        }
+        request = urllib.request.Request(
+            base + "/staff/login/",
+            data=urllib.parse.urlencode(form).encode(),
+            headers={"Referer": base + "/staff/login/"},
+        )
+        home = browser.open(request)
+        assert home.url.endswith("/staff/"), home.url
+        return browser, home.read().decode()
+
+    browser, home = signed_in(secretary)
+    department = re.search(r'href="(/staff/agenda/department/\d+/)"', home).group(1)
+    agenda = browser.open(base + department).read().decode()
+    assert secretary["scope"]["department"] in agenda
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        browser.open(base + "/staff/agenda/department/999999/")
+    assert refused.value.code == 404
+    _browser, auditor_home = signed_in(next(s for s in staff if s["role"] == "auditor"))
+    assert "/staff/agenda/" not in auditor_home

@@ -39,6 +39,8 @@ urlpatterns = [
         path("ledger/", include("creneau.ledger.urls", namespace="ledger")),
         # The operator console (agents sign in with a password and a one-time code).
         path("console/", include("creneau.web.console_urls", namespace="console")),
+        # The hospital's own staff (a password and a one-time code, then their scope).
+        path("staff/", include("creneau.staff.urls", namespace="staff")),
         path("", include("creneau.web.urls", namespace="site")),
         path("embed/<str:channel_key>/", include("creneau.web.urls", namespace="embed")),
         # What a platform's signed booking link opens (booking.links), under its channel.

@@ -37,6 +37,8 @@ class Link:
 
     def __init__(self, port: int, target: int) -> None:
         self.port, self.target, self.mode = port, target, "up"
+        # How many answers to a $book to lose on the way back (B books, A never hears).
+        self.lose_book_answers = 0
         self.server = socket.create_server(("127.0.0.1", port))
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -53,8 +55,25 @@ class Link:
                 threading.Timer(10, near.close).start()
                 continue
             far = socket.create_connection(("127.0.0.1", self.target))
+            first = near.recv(65536)
+            far.sendall(first)
+            if self.lose_book_answers and b"/Appointment/$book" in first.split(b"\r\n", 1)[0]:
+                self.lose_book_answers -= 1
+                threading.Thread(target=self._lose, args=(near, far), daemon=True).start()
+                continue
             for a, b in ((near, far), (far, near)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _lose(near: socket.socket, far: socket.socket) -> None:
+        """Let the rest of the request through, wait for B's whole answer, then hang up on A."""
+        threading.Thread(target=Link._pump, args=(near, far), daemon=True).start()
+        with contextlib.suppress(OSError):
+            while far.recv(65536):
+                pass
+        for end in (near, far):
+            with contextlib.suppress(OSError):
+                end.close()
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket) -> None:
@@ -132,9 +151,9 @@ def hubs(tmp_path_factory):
 
 @pytest.fixture
 def link(hubs):
-    hubs["link"].mode = "up"
+    hubs["link"].mode, hubs["link"].lose_book_answers = "up", 0
     yield hubs["link"]
-    hubs["link"].mode = "up"
+    hubs["link"].mode, hubs["link"].lose_book_answers = "up", 0
 
 
 def b_role(hubs, role) -> str:
@@ -340,6 +359,28 @@ def test_hub_b_offline_refuses_bookings_then_withdraws_its_slots_and_offers_them
     assert (
         offerable_slots(public_scope, later).filter(practitioner_role=pitie_neurosurgeon).exists()
     )
+
+
+def test_a_booking_whose_answer_is_lost_is_undone_there(
+    client, hubs, federated, link, pitie_neurosurgeon
+):
+    """B books, and its answer never reaches A: A tells the patient 503 and cancels what B
+    booked for that booking (found by the hub's reference), so that neither side keeps it."""
+    slot = remote_slots(pitie_neurosurgeon).first()
+    link.lose_book_answers = 1
+
+    refused = post(client, "/api/v1/appointments", {"slot": slot.public_id, "patient": PATIENT})
+
+    assert (refused.status_code, refused.json()["code"]) == (503, "agenda_unavailable")
+    assert link.lose_book_answers == 0, "the $book answer was lost on the way"
+    slot.refresh_from_db()
+    assert (slot.booked, slot.held) == (0, 0)
+    on_b = hubs["b_db"].rows(
+        "select a.status from booking_appointment a join agenda_slot s on s.id = a.slot_id "
+        f"where s.public_id = '{slot.external_id}'"
+    )
+    assert [status for (status,) in on_b] == ["cancelled_operator"]
+    assert slot.external_id in b_free_slots(hubs, federated.remote_schedule)
 
 
 def a2_post(hubs, path: str, body: dict) -> tuple[int, dict]:

@@ -208,6 +208,10 @@ class SlotAdmin(ReadOnlyAdmin):
 class AgendaSourceForm(forms.ModelForm):
     """The secret is written, never shown: left empty, the stored one stays."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["remote_api"].required = False  # IHE unless said otherwise
+
     def clean(self):
         data = super().clean()
         if data.get("kind") == AgendaSource.Kind.FHIR:

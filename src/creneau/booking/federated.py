@@ -108,6 +108,10 @@ def release_remote(hold: Hold) -> None:
         _remote(hold.slot).cancel(hold.external_id)
 
 
+def _hold_system() -> str:
+    return resources.fhir_base() + "/NamingSystem/hold"
+
+
 def _patient_resource(patient: PatientDetails, hold: Hold) -> dict:
     telecom = [{"system": "phone", "value": patient.phone}] if patient.phone else []
     if patient.email:
@@ -115,9 +119,7 @@ def _patient_resource(patient: PatientDetails, hold: Hold) -> dict:
     return {
         "resourceType": "Patient",
         # The hub's reference for the booking: the remote finds it by it (ITI-118).
-        "identifier": [
-            {"system": resources.fhir_base() + "/NamingSystem/hold", "value": hold.public_id}
-        ],
+        "identifier": [{"system": _hold_system(), "value": hold.public_id}],
         "name": [{"family": patient.last_name, "given": patient.first_name.split()}],
         "birthDate": patient.birth_date.isoformat(),
         "telecom": telecom,
@@ -146,6 +148,11 @@ def appointment_book(
             key=f"creneau-{hold.public_id}",
         )
     except (RemoteRefused, RemoteUnavailable) as error:
+        if isinstance(error, RemoteUnavailable):
+            # The answer may have been lost after the remote booked: undo what it booked for
+            # this hold, so that nothing stays booked there that is not booked here.
+            with contextlib.suppress(RemoteRefused, RemoteUnavailable):
+                remote.cancel_booked_for(_hold_system(), hold.public_id)
         if own_hold or isinstance(error, RemoteRefused):
             hold_release(hold=hold)
         raise refusal(error, slot, scope) from error

@@ -364,6 +364,21 @@ class FhirAgenda:
             return
         self._checked(status, body)
 
+    def cancel_booked_for(self, system: str, value: str) -> int:
+        """After a booking whose answer was lost: find what the remote booked for the hub's
+        reference (ITI-118 search by the patient's identifier) and cancel it. Best effort;
+        how many were cancelled."""
+        query = urlencode([("patient.identifier", f"{system}|{value}"), ("status", "booked")])
+        bundle = self._checked(*self._request("GET", f"{self.base}/Appointment?{query}"))
+        found = [
+            str(entry["resource"]["id"])
+            for entry in bundle.get("entry") or []
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+        ]
+        for remote_id in found:
+            self.cancel(remote_id, reason="booking not confirmed by the hub")
+        return len(found)
+
     def move(self, remote_id: str, remote_slot: str) -> None:
         moved = _appointment(remote_id, "booked", remote_slot)
         if self.rest:

@@ -58,7 +58,7 @@ def agenda_source_connect(
     freshness_minutes: int = 60,
     sync_minutes: int = 15,
     remote_schedule: str = "",
-    remote_api: str = AgendaSource.RemoteApi.IHE,
+    remote_api: str = "ihe",  # AgendaSource.RemoteApi
     default_visit_type: VisitType | None = None,
 ) -> AgendaSource:
     """Give ``role`` its agenda source (replacing the one it had); the first sync is due at

@@ -25,6 +25,7 @@ from creneau.ledger.checkpoints import checkpoint_make, signer
 from creneau.operations.jobs import nightly_roll
 from creneau.operations.server import serve, start_worker
 from creneau.second_factor import second_factor_issue
+from creneau.staff.demo import demo_staff_ensure
 from creneau.web.demo import demo_widget_ensure, serve_example_page
 
 ADMIN_USERNAME = "demo-admin"
@@ -103,6 +104,8 @@ class Command(BaseCommand):
                     f"API docs       {base}/api/docs",
                     f"Console        {base}/console/   (call-centre agents: 'operators' in the "
                     "credentials; a backup code serves as the one-time code)",
+                    f"Staff          {base}/staff/   (a secretary, a practitioner, an "
+                    "establishment admin, an auditor: 'staff' in the credentials)",
                     f"OAuth2 tokens  {base}/oauth/token/   (client credentials: 'operators' and "
                     "'platforms' in the credentials)",
                     f"FHIR           {base}/fhir/metadata",
@@ -211,6 +214,9 @@ class Command(BaseCommand):
             },
             "operators": operators,
             "platforms": platforms,
+            "staff": demo_staff_ensure(
+                organisation=widget.organisation, previous=previous.get("staff", [])
+            ),
             "calendar": demo_calendar_connect(example_port),
             "fhir": {
                 "base": f"http://127.0.0.1:{port}/fhir",

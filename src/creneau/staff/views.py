@@ -1,0 +1,265 @@
+"""The hospital staff's pages (/staff/): sign-in with a password and a one-time code, then the
+agendas within the member's scope (staff.scope): a day or a week of a practitioner, a department
+or an establishment, every slot's state and every appointment, and a print view of a day.
+Anything outside the scope is a 404, by page and by address."""
+
+import functools
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django import forms
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from creneau.agenda.models import BusyInterval, Slot
+from creneau.booking.models import PARIS, Appointment, paris_midnight
+from creneau.booking.throttling import throttle
+from creneau.directory.models import PractitionerRole
+from creneau.errors import DomainError
+from creneau.second_factor import OneTimeCodeMixin
+from creneau.staff.models import StaffAccess
+from creneau.staff.scope import StaffScope
+
+WEEK_DAYS = 7
+
+
+class StaffLoginForm(OneTimeCodeMixin, AuthenticationForm):
+    def confirm_second_factor_allowed(self, user) -> None:
+        if not StaffAccess.objects.filter(user=user).exists():
+            raise forms.ValidationError(_("This account has no access to the hospital's pages."))
+
+
+def login(request: HttpRequest) -> HttpResponse:
+    form = StaffLoginForm(request, data=request.POST or None)
+    if request.method == "POST":
+        try:
+            throttle(request, "staff_login", request.POST.get("username", "")[:150])
+        except DomainError as error:
+            form.add_error(None, error.message)
+            return render(request, "staff/login.html", {"form": form}, status=429)
+        if form.is_valid():
+            auth_login(request, form.get_user())  # with its device, through django-otp
+            return HttpResponseRedirect(reverse("staff:home"))
+    return render(request, "staff/login.html", {"form": form})
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    auth_logout(request)
+    return HttpResponseRedirect(reverse("staff:login"))
+
+
+def staff_view(view):
+    """Signed in with both factors, holding at least one access: the view gets the scope."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        user = request.user
+        if not (user.is_authenticated and user.is_verified()):
+            return HttpResponseRedirect(reverse("staff:login") + "?next=" + request.path)
+        scope = StaffScope.of(user)
+        if scope is None:
+            auth_logout(request)
+            return HttpResponseRedirect(reverse("staff:login"))
+        return view(request, scope, *args, **kwargs)
+
+    return wrapper
+
+
+@staff_view
+def home(request: HttpRequest, scope: StaffScope) -> HttpResponse:
+    roles = (
+        scope.practitioner_roles()
+        .select_related("practitioner", "establishment", "department")
+        .order_by("establishment__name", "department__name", "practitioner__last_name")
+    )
+    return render(
+        request,
+        "staff/home.html",
+        {
+            "scope": scope,
+            "accesses": scope.accesses,
+            "establishments": scope.establishments().order_by("name"),
+            "departments": scope.departments().order_by("establishment__name", "name"),
+            "roles": roles[:300],
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Agendas
+
+
+@dataclass
+class Row:
+    """A line of the agenda: a slot (with its appointments) or a busy period of an external
+    agenda."""
+
+    starts_at: datetime
+    ends_at: datetime
+    state: str
+    state_label: str
+    slot: Slot | None = None
+    appointments: list[Appointment] = field(default_factory=list)
+
+
+@dataclass
+class Column:
+    role: PractitionerRole
+    days: list[tuple[date, list[Row]]]
+
+
+STATES = {
+    "free": gettext_lazy("free"),
+    "held": gettext_lazy("held"),
+    "booked": gettext_lazy("booked"),
+    "blocked": gettext_lazy("blocked"),
+    "withdrawn": gettext_lazy("not offered"),
+    "busy": gettext_lazy("busy in the external agenda"),
+}
+
+
+def _state(slot: Slot, now: datetime) -> str:
+    if slot.booked:
+        return "booked"
+    if slot.held and slot.held_until and slot.held_until > now:
+        return "held"
+    if slot.overlaps or (slot.blocked_until and slot.blocked_until > now):
+        return "blocked"
+    if not slot.is_offered:
+        return "withdrawn"
+    return "free"
+
+
+def _day(request: HttpRequest) -> date:
+    try:
+        return date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        return timezone.localtime(timezone.now(), PARIS).date()
+
+
+def _columns(roles: list[PractitionerRole], first: date, days: int) -> list[Column]:
+    start, end = paris_midnight(first), paris_midnight(first + timedelta(days=days))
+    now = timezone.now()
+    role_ids = [role.pk for role in roles]
+    slots = (
+        Slot.objects.filter(
+            practitioner_role_id__in=role_ids, starts_at__gte=start, starts_at__lt=end
+        )
+        .select_related("visit_type")
+        .order_by("starts_at", "visit_type__code")
+    )
+    appointments: dict[int, list[Appointment]] = {}
+    for appointment in (
+        Appointment.objects.filter(
+            practitioner_role_id__in=role_ids, starts_at__gte=start, starts_at__lt=end
+        )
+        .select_related("visit_type", "channel", "operator", "agent")
+        .prefetch_related("events__by")
+        .order_by("starts_at")
+    ):
+        appointments.setdefault(appointment.slot_id or 0, []).append(appointment)
+    rows: dict[tuple[int, date], list[Row]] = {}
+    for slot in slots:
+        state = _state(slot, now)
+        local = timezone.localtime(slot.starts_at, PARIS).date()
+        rows.setdefault((slot.practitioner_role_id, local), []).append(
+            Row(
+                slot.starts_at,
+                slot.ends_at,
+                state,
+                str(STATES[state]),
+                slot=slot,
+                appointments=appointments.get(slot.pk, []),
+            )
+        )
+    for busy in BusyInterval.objects.filter(
+        source__practitioner_role_id__in=role_ids, ends_at__gt=start, starts_at__lt=end
+    ).select_related("source"):
+        local = timezone.localtime(max(busy.starts_at, start), PARIS).date()
+        rows.setdefault((busy.source.practitioner_role_id, local), []).append(
+            Row(busy.starts_at, busy.ends_at, "busy", str(STATES["busy"]))
+        )
+    return [
+        Column(
+            role=role,
+            days=[
+                (
+                    first + timedelta(days=n),
+                    sorted(
+                        rows.get((role.pk, first + timedelta(days=n)), []),
+                        key=lambda row: row.starts_at,
+                    ),
+                )
+                for n in range(days)
+            ],
+        )
+        for role in roles
+    ]
+
+
+def _agenda(request: HttpRequest, scope: StaffScope, title: str, roles) -> HttpResponse:
+    first = _day(request)
+    week = request.GET.get("view") == "week"
+    printing = request.GET.get("print") == "1"
+    days = WEEK_DAYS if week and not printing else 1
+    if week:
+        first -= timedelta(days=first.weekday())
+    step = timedelta(days=days)
+    roles = list(
+        roles.select_related("practitioner", "establishment", "department").order_by(
+            "practitioner__last_name", "practitioner__first_name", "pk"
+        )[:60]
+    )
+    today = timezone.localtime(timezone.now(), PARIS).date()
+    return render(
+        request,
+        "staff/print.html" if printing else "staff/agenda.html",
+        {
+            "scope": scope,
+            "title": title,
+            "columns": _columns(roles, first, days),
+            "first": first,
+            "last": first + step - timedelta(days=1),
+            "week": week,
+            "previous": (first - step).isoformat(),
+            "next": (first + step).isoformat(),
+            "today": today.isoformat(),
+            "view": "week" if week else "day",
+        },
+    )
+
+
+@staff_view
+def practitioner_agenda(request: HttpRequest, scope: StaffScope, role_id: str) -> HttpResponse:
+    role = scope.role_or_404(role_id)
+    title = f"{role.practitioner.display_name} — {role.establishment.name}"
+    return _agenda(request, scope, title, PractitionerRole.objects.filter(pk=role.pk))
+
+
+@staff_view
+def department_agenda(request: HttpRequest, scope: StaffScope, department_id: int) -> HttpResponse:
+    department = scope.department_or_404(department_id)
+    title = f"{department.name} — {department.establishment.name}"
+    return _agenda(request, scope, title, scope.practitioner_roles().filter(department=department))
+
+
+@staff_view
+def establishment_agenda(
+    request: HttpRequest, scope: StaffScope, establishment_id: str
+) -> HttpResponse:
+    establishment = scope.establishment_or_404(establishment_id)
+    return _agenda(
+        request,
+        scope,
+        establishment.name,
+        scope.practitioner_roles().filter(establishment=establishment),
+    )

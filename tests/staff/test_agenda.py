@@ -1,0 +1,135 @@
+"""The staff's agendas and the role matrix: every staff view tried with every role, each
+answering its scope and a 404 outside it (never a page of another department)."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from creneau.booking.models import PARIS
+from creneau.booking.services import appointment_book
+from creneau.directory.models import Department, PractitionerRole
+from creneau.staff.models import StaffAccess
+from tests.conftest import role_in
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def places(aphp, pitie_neurosurgeon):
+    """The Pitié neurosurgeon's role and department; another department of the Pitié with a
+    practitioner; another hospital's practitioner."""
+    pitie = pitie_neurosurgeon.establishment
+    other_department = (
+        Department.objects.filter(establishment=pitie, practitioner_roles__isnull=False)
+        .exclude(pk=pitie_neurosurgeon.department_id)
+        .distinct()
+        .first()
+    )
+    other_role = PractitionerRole.objects.filter(department=other_department).first()
+    elsewhere = role_in("Hôpital Bicêtre", "neurosurgery")
+    return {
+        "role": pitie_neurosurgeon,
+        "department": pitie_neurosurgeon.department,
+        "establishment": pitie,
+        "other_role": other_role,
+        "other_department": other_department,
+        "elsewhere_role": elsewhere,
+        "elsewhere": elsewhere.establishment,
+    }
+
+
+ROLES = ["org_admin", "est_admin", "secretary", "secretary_b", "practitioner", "auditor"]
+
+
+def member(role: str, aphp, places) -> object:
+    user = get_user_model().objects.create_user(role, f"{role}@hopital.example", "x")
+    scope = {
+        "org_admin": {"role": "org_admin"},
+        "est_admin": {"role": "est_admin", "establishment": places["establishment"]},
+        "secretary": {"role": "secretary", "department": places["department"]},
+        "secretary_b": {"role": "secretary", "department": places["other_department"]},
+        "practitioner": {"role": "practitioner", "practitioner": places["role"].practitioner},
+        "auditor": {"role": "auditor"},
+    }[role]
+    StaffAccess.objects.create(user=user, organisation=aphp, **scope)
+    return user
+
+
+def urls(places) -> dict[str, str]:
+    return {
+        "role": f"/staff/agenda/practitioner/{places['role'].public_id}/",
+        "other_role": f"/staff/agenda/practitioner/{places['other_role'].public_id}/",
+        "elsewhere_role": f"/staff/agenda/practitioner/{places['elsewhere_role'].public_id}/",
+        "department": f"/staff/agenda/department/{places['department'].pk}/",
+        "other_department": f"/staff/agenda/department/{places['other_department'].pk}/",
+        "establishment": f"/staff/agenda/establishment/{places['establishment'].public_id}/",
+        "elsewhere": f"/staff/agenda/establishment/{places['elsewhere'].public_id}/",
+    }
+
+
+# Who sees what (200) and gets a 404: rows are the roles, columns the pages above.
+MATRIX = {
+    "org_admin": {
+        "role",
+        "other_role",
+        "elsewhere_role",
+        "department",
+        "other_department",
+        "establishment",
+        "elsewhere",
+    },
+    "est_admin": {"role", "other_role", "department", "other_department", "establishment"},
+    "secretary": {"role", "department", "establishment"},
+    "secretary_b": {"other_role", "other_department", "establishment"},
+    "practitioner": {"role", "department", "establishment"},
+    "auditor": set(),
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_staff_view_with_every_role(client, aphp, places, role):
+    client.force_login(member(role, aphp, places))
+    assert client.get("/staff/").status_code == 200
+    seen = {}
+    for name, url in urls(places).items():
+        for suffix in ("", "?view=week", "?print=1"):
+            seen.setdefault(name, set()).add(client.get(url + suffix).status_code)
+    assert {name for name, codes in seen.items() if codes == {200}} == MATRIX[role]
+    assert {name for name, codes in seen.items() if codes == {404}} == (set(seen) - MATRIX[role])
+
+
+def test_without_both_factors_or_an_access_the_pages_send_to_sign_in(client, aphp, places):
+    assert client.get("/staff/").status_code == 302
+    nobody = get_user_model().objects.create_user("nobody", "n@hopital.example", "x")
+    client.force_login(nobody)
+    answer = client.get(urls(places)["role"])
+    assert answer.status_code == 302 and "/staff/login/" in answer["Location"]
+
+
+def test_the_day_shows_each_slot_state_and_the_appointment(
+    client, aphp, places, open_agenda, public_scope, patient, clock
+):
+    role = places["role"]
+    open_agenda(role)
+    from creneau.agenda.models import Slot
+
+    slots = list(
+        Slot.objects.filter(
+            practitioner_role=role,
+            visit_type__code="neurosurgery-first",
+            starts_at__gte=timezone.now() + timedelta(days=2),
+        ).order_by("starts_at")[:3]
+    )
+    day = timezone.localtime(slots[0].starts_at, PARIS).date()
+    appointment_book(scope=public_scope, patient=patient, slot=slots[1])
+    client.force_login(member("secretary", aphp, places))
+
+    page = client.get(urls(places)["role"], {"day": day.isoformat()}).content.decode()
+
+    assert patient.last_name.upper() in page
+    assert "Site public" in page or public_scope.channel.name in page
+    assert "réservé" in page and "libre" in page
+    printed = client.get(urls(places)["role"], {"day": day.isoformat(), "print": "1"})
+    assert patient.last_name.upper() in printed.content.decode()
