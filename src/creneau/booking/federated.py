@@ -130,8 +130,8 @@ def _patient_resource(patient: PatientDetails, hold: Hold) -> dict:
 def appointment_book(
     *, scope, patient: PatientDetails, slot: Slot, hold: Hold | None, book_here, now: datetime
 ):
-    """Book ``slot`` through its remote agenda, then here with ``book_here(hold, external_id)``
-    (the local booking, which consumes the hold)."""
+    """Book ``slot`` through its remote agenda, then here with ``book_here(hold=…,
+    external_id=…)`` (the local booking, which consumes the hold)."""
     from creneau.booking.services import hold_create, hold_release
 
     own_hold = hold is None
@@ -157,7 +157,7 @@ def appointment_book(
             hold_release(hold=hold)
         raise refusal(error, slot, scope) from error
     try:
-        return book_here(hold, external_id)
+        return book_here(hold=hold, external_id=external_id)
     except Exception:
         # Booked there but not here (the perimeter narrowed meanwhile, a quota): undone there.
         with contextlib.suppress(RemoteRefused, RemoteUnavailable):

@@ -624,7 +624,7 @@ def appointment_book(
             slot=slot,
             hold=hold,
             now=now,
-            book_here=lambda held, external_id: book(hold=held, external_id=external_id),
+            book_here=book,
         )
     return book(hold=hold)
 

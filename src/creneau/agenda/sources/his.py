@@ -231,7 +231,7 @@ def _apply(message, trigger: str, now: datetime) -> str:
         said = (
             f"occupied {timezone.localtime(start):%Y-%m-%d %H:%M}-{timezone.localtime(end):%H:%M}"
         )
-    from creneau.agenda.sources.services import _horizon_weeks
+    from creneau.agenda.sources.services import _horizon_weeks, conflicts_tell
 
     report = slots_generate(
         roles=PractitionerRole.objects.filter(pk=role.pk),
@@ -239,14 +239,7 @@ def _apply(message, trigger: str, now: datetime) -> str:
         horizon_weeks=_horizon_weeks(source, now),
     )
     booked = [slot.public_id for slot in report.orphaned]
-    if report.orphaned:
-        from creneau.notify.services import conflicts_report
-
-        conflicts_report(
-            slot_ids=[slot.pk for slot in report.orphaned],
-            source=source.get_kind_display(),
-            now=now,
-        )
+    conflicts_tell(source, report.orphaned, now)
     AgendaSource.objects.filter(pk=source.pk).update(
         last_attempt_at=now,
         last_success_at=now,

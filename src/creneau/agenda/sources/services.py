@@ -170,14 +170,7 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
             report = slots_generate(roles=role, now=now, horizon_weeks=weeks)
             removed = report.removed
             booked = tuple(str(slot.public_id) for slot in report.orphaned)
-            if report.orphaned:
-                from creneau.notify.services import conflicts_report
-
-                conflicts_report(
-                    slot_ids=[slot.pk for slot in report.orphaned],
-                    source=source.get_kind_display(),
-                    now=now,
-                )
+            conflicts_tell(source, report.orphaned, now)
         stats = {
             "busy_periods": BusyInterval.objects.filter(source=source).count(),
             "slots_removed": removed,
@@ -200,6 +193,17 @@ def agenda_source_sync(*, source: AgendaSource, now: datetime | None = None) -> 
         slots_removed=removed,
         booked_in_busy_time=booked,
     )
+
+
+def conflicts_tell(source: AgendaSource, orphaned: list[Slot], now: datetime) -> None:
+    """The booked slots the source's busy time now covers, told to the practitioner and the
+    department (notify.services.conflicts_report)."""
+    if orphaned:
+        from creneau.notify.services import conflicts_report
+
+        conflicts_report(
+            slot_ids=[slot.pk for slot in orphaned], source=source.get_kind_display(), now=now
+        )
 
 
 def _succeeded(source: AgendaSource, now: datetime, next_sync: datetime, **more) -> None:
