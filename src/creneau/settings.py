@@ -385,6 +385,10 @@ CRENEAU_RATE_LIMITS = {
     # Agents' sign-in attempts at the console, per address and account (a call centre's agents
     # share one address; django-otp also slows down a device after each wrong code).
     "console_login": _rate("CRENEAU_RATE_CONSOLE_LOGINS", "10/600"),
+    # The hospital staff's sign-in attempts (the same rule), and their patient look-ups per
+    # account (a secretary answers calls, nobody reads the whole file).
+    "staff_login": _rate("CRENEAU_RATE_STAFF_LOGINS", "10/600"),
+    "staff_lookup": _rate("CRENEAU_RATE_STAFF_LOOKUPS", "120/3600"),
 }
 # Where those limits count. Every process and server must share the counts, or each limit is
 # multiplied by the number of workers: the database by default; Django's Redis cache with

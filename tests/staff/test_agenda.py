@@ -66,10 +66,12 @@ def urls(places) -> dict[str, str]:
         "other_department": f"/staff/agenda/department/{places['other_department'].pk}/",
         "establishment": f"/staff/agenda/establishment/{places['establishment'].public_id}/",
         "elsewhere": f"/staff/agenda/establishment/{places['elsewhere'].public_id}/",
+        "patients": "/staff/patients/",
     }
 
 
 # Who sees what (200) and gets a 404: rows are the roles, columns the pages above.
+EVERYONE_BUT_AUDITORS = {"patients"}
 MATRIX = {
     "org_admin": {
         "role",
@@ -96,8 +98,9 @@ def test_every_staff_view_with_every_role(client, aphp, places, role):
     for name, url in urls(places).items():
         for suffix in ("", "?view=week", "?print=1"):
             seen.setdefault(name, set()).add(client.get(url + suffix).status_code)
-    assert {name for name, codes in seen.items() if codes == {200}} == MATRIX[role]
-    assert {name for name, codes in seen.items() if codes == {404}} == (set(seen) - MATRIX[role])
+    allowed = MATRIX[role] | (EVERYONE_BUT_AUDITORS if role != "auditor" else set())
+    assert {name for name, codes in seen.items() if codes == {200}} == allowed
+    assert {name for name, codes in seen.items() if codes == {404}} == set(seen) - allowed
 
 
 def test_without_both_factors_or_an_access_the_pages_send_to_sign_in(client, aphp, places):
@@ -133,3 +136,49 @@ def test_the_day_shows_each_slot_state_and_the_appointment(
     assert "réservé" in page and "libre" in page
     printed = client.get(urls(places)["role"], {"day": day.isoformat(), "print": "1"})
     assert patient.last_name.upper() in printed.content.decode()
+
+
+def test_a_patient_look_up_finds_only_inside_the_scope_and_every_view_is_logged(
+    client, aphp, places, open_agenda, public_scope, patient, clock
+):
+    from creneau.agenda.models import Slot
+    from creneau.staff.models import PatientDataView
+
+    role = places["role"]
+    open_agenda(role)
+    slot = (
+        Slot.objects.filter(
+            practitioner_role=role,
+            visit_type__code="neurosurgery-first",
+            starts_at__gte=timezone.now() + timedelta(days=2),
+        )
+        .order_by("starts_at")
+        .first()
+    )
+    booked = appointment_book(scope=public_scope, patient=patient, slot=slot).appointment
+    asked = {
+        "last_name": patient.last_name.upper(),  # any case
+        "birth_date": patient.birth_date.isoformat(),
+        "phone": patient.phone,
+    }
+    secretary = member("secretary", aphp, places)
+    client.force_login(secretary)
+    page = client.post("/staff/patients/", asked).content.decode()
+    assert "1 rendez-vous trouvé" in page and role.practitioner.display_name in page
+    view = PatientDataView.objects.get(user=secretary, kind="lookup")
+    assert list(view.appointments.all()) == [booked] and view.criteria_hash
+    assert patient.last_name not in view.subject
+
+    other = member("secretary_b", aphp, places)
+    client.force_login(other)
+    page = client.post("/staff/patients/", asked).content.decode()
+    assert "0 rendez-vous trouvé" in page
+    assert PatientDataView.objects.get(user=other, kind="lookup").shown == 0
+
+    # Opening the day that shows the patient is in the log too; an empty day is not.
+    client.force_login(secretary)
+    day = timezone.localtime(slot.starts_at, PARIS).date()
+    client.get(urls(places)["role"], {"day": day.isoformat()})
+    client.get(urls(places)["role"], {"day": (day - timedelta(days=30)).isoformat()})
+    agenda = PatientDataView.objects.filter(user=secretary, kind="agenda")
+    assert [list(v.appointments.all()) for v in agenda] == [[booked]]

@@ -100,3 +100,37 @@ class StaffAccess(models.Model):
             raise ValidationError(
                 {"establishment": _("This establishment is another organisation's.")}
             )
+
+
+class PatientDataView(models.Model):
+    """The access log of the staff's views of patients' details: who saw which appointments,
+    when, on which page (an agenda, its print view, a patient look-up). A look-up's criteria
+    are kept only as a keyed hash, as an operator's are (booking.CallerLookup)."""
+
+    class Kind(models.TextChoices):
+        AGENDA = "agenda", _("agenda")
+        PRINT = "print", _("printed day")
+        LOOKUP = "lookup", _("patient look-up")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="patient_data_views",
+        verbose_name=_("user"),
+    )
+    kind = models.CharField(_("page"), max_length=8, choices=Kind.choices)
+    subject = models.CharField(_("what was opened"), max_length=200)
+    criteria_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    appointments = models.ManyToManyField(
+        "booking.Appointment", related_name="staff_views", blank=True
+    )
+    shown = models.PositiveIntegerField(_("appointments shown"), default=0)
+    at = models.DateTimeField(_("at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("view of patients' details")
+        verbose_name_plural = _("views of patients' details")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"

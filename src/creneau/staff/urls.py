@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
+    path("patients/", views.patients, name="patients"),
     path("agenda/practitioner/<str:role_id>/", views.practitioner_agenda, name="practitioner"),
     path("agenda/department/<int:department_id>/", views.department_agenda, name="department"),
     path(

@@ -11,7 +11,7 @@ from django import forms
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.forms import AuthenticationForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,8 +25,10 @@ from creneau.booking.throttling import throttle
 from creneau.directory.models import PractitionerRole
 from creneau.errors import DomainError
 from creneau.second_factor import OneTimeCodeMixin
-from creneau.staff.models import StaffAccess
+from creneau.staff.models import PatientDataView, StaffAccess
 from creneau.staff.scope import StaffScope
+from creneau.staff.services import patient_data_view_record, patient_lookup
+from creneau.web.forms import CallerLookupForm
 
 WEEK_DAYS = 7
 
@@ -220,13 +222,27 @@ def _agenda(request: HttpRequest, scope: StaffScope, title: str, roles) -> HttpR
         )[:60]
     )
     today = timezone.localtime(timezone.now(), PARIS).date()
+    columns = _columns(roles, first, days)
+    # Every page that shows patients' names is in the access log, with what it showed.
+    patient_data_view_record(
+        user=request.user,
+        kind=PatientDataView.Kind.PRINT if printing else PatientDataView.Kind.AGENDA,
+        subject=f"{title}, {first.isoformat()}, {days} d",
+        appointments=[
+            appointment
+            for column in columns
+            for _day, rows in column.days
+            for row in rows
+            for appointment in row.appointments
+        ],
+    )
     return render(
         request,
         "staff/print.html" if printing else "staff/agenda.html",
         {
             "scope": scope,
             "title": title,
-            "columns": _columns(roles, first, days),
+            "columns": columns,
             "first": first,
             "last": first + step - timedelta(days=1),
             "week": week,
@@ -262,4 +278,30 @@ def establishment_agenda(
         scope,
         establishment.name,
         scope.practitioner_roles().filter(establishment=establishment),
+    )
+
+
+@staff_view
+def patients(request: HttpRequest, scope: StaffScope) -> HttpResponse:
+    """Find a patient's appointments (last name, birth date, phone) inside the scope; each
+    look-up goes to the access log. Sent by POST: the criteria stay out of addresses and
+    server logs."""
+    if not scope.sees_patients:
+        raise Http404("no patients in this scope")
+    form = CallerLookupForm(request.POST or None)
+    found = None
+    if request.method == "POST":
+        try:
+            throttle(request, "staff_lookup", str(request.user.pk))
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            criteria = form.criteria()
+            if criteria is not None:
+                found = patient_lookup(scope=scope, user=request.user, criteria=criteria)
+    return render(
+        request,
+        "staff/patients.html",
+        {"scope": scope, "form": form, "found": found},
+        status=200 if form.is_bound is False or not form.errors else 422,
     )
