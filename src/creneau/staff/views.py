@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django import forms
-from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -29,6 +28,7 @@ from creneau.staff.models import PatientDataView, StaffAccess
 from creneau.staff.scope import StaffScope
 from creneau.staff.services import patient_data_view_record, patient_lookup
 from creneau.web.forms import CallerLookupForm
+from creneau.web.signin import sign_in
 
 WEEK_DAYS = 7
 
@@ -40,17 +40,13 @@ class StaffLoginForm(OneTimeCodeMixin, AuthenticationForm):
 
 
 def login(request: HttpRequest) -> HttpResponse:
-    form = StaffLoginForm(request, data=request.POST or None)
-    if request.method == "POST":
-        try:
-            throttle(request, "staff_login", request.POST.get("username", "")[:150])
-        except DomainError as error:
-            form.add_error(None, error.message)
-            return render(request, "staff/login.html", {"form": form}, status=429)
-        if form.is_valid():
-            auth_login(request, form.get_user())  # with its device, through django-otp
-            return HttpResponseRedirect(reverse("staff:home"))
-    return render(request, "staff/login.html", {"form": form})
+    return sign_in(
+        request,
+        form_class=StaffLoginForm,
+        limit="staff_login",
+        template="staff/login.html",
+        home=reverse("staff:home"),
+    )
 
 
 @require_POST

@@ -10,7 +10,6 @@ import functools
 from datetime import date, datetime, timedelta
 
 from django import forms
-from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -24,7 +23,6 @@ from django.views.decorators.http import require_POST
 from creneau.booking import operators, queries, services
 from creneau.booking.models import PARIS, Appointment, paris_midnight
 from creneau.booking.queries import SlotQuery, slots_search_queryset
-from creneau.booking.throttling import throttle
 from creneau.channels.models import Agent, OperatorCompany
 from creneau.channels.queries import (
     ChannelScope,
@@ -37,6 +35,7 @@ from creneau.errors import DomainError
 from creneau.ledger.services import receipt, refusal_append
 from creneau.second_factor import OneTimeCodeMixin
 from creneau.web.forms import CallerLookupForm, PatientForm
+from creneau.web.signin import sign_in
 
 SLOTS_SHOWN = 24
 # The look-up's fields sit on the same page as the booking's: their own names and ids.
@@ -54,17 +53,13 @@ class AgentLoginForm(OneTimeCodeMixin, AuthenticationForm):
 
 
 def login(request: HttpRequest) -> HttpResponse:
-    form = AgentLoginForm(request, data=request.POST or None)
-    if request.method == "POST":
-        try:
-            throttle(request, "console_login", request.POST.get("username", "")[:150])
-        except DomainError as error:
-            form.add_error(None, error.message)
-            return render(request, "web/console/login.html", {"form": form}, status=429)
-        if form.is_valid():
-            auth_login(request, form.get_user())  # with its device, through django-otp
-            return HttpResponseRedirect(reverse("console:home"))
-    return render(request, "web/console/login.html", {"form": form})
+    return sign_in(
+        request,
+        form_class=AgentLoginForm,
+        limit="console_login",
+        template="web/console/login.html",
+        home=reverse("console:home"),
+    )
 
 
 @require_POST
