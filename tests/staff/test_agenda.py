@@ -182,3 +182,52 @@ def test_a_patient_look_up_finds_only_inside_the_scope_and_every_view_is_logged(
     client.get(urls(places)["role"], {"day": (day - timedelta(days=30)).isoformat()})
     agenda = PatientDataView.objects.filter(user=secretary, kind="agenda")
     assert [list(v.appointments.all()) for v in agenda] == [[booked]]
+
+
+def test_the_desk_marks_an_arrival_and_a_no_show_as_the_member_who_did(
+    client, aphp, places, open_agenda, public_scope, patient, clock
+):
+    from creneau.agenda.models import Slot
+    from creneau.booking.models import Appointment, AppointmentEvent
+
+    role = places["role"]
+    open_agenda(role)
+    slots = Slot.objects.filter(
+        practitioner_role=role,
+        visit_type__code="neurosurgery-first",
+        starts_at__gte=timezone.now() + timedelta(days=2),
+    ).order_by("starts_at")[:2]
+    first, second = (
+        appointment_book(scope=public_scope, patient=patient, slot=slot).appointment
+        for slot in slots
+    )
+    day = timezone.localtime(first.starts_at, PARIS).date().isoformat()
+    secretary = member("secretary", aphp, places)
+    client.force_login(secretary)
+    page = client.get(urls(places)["role"], {"day": day}).content.decode()
+    assert f"/staff/appointments/{first.public_id}/status/" in page
+    printed = client.get(urls(places)["role"], {"day": day, "print": "1"}).content.decode()
+    assert "/status/" not in printed
+
+    back = f"{urls(places)['role']}?day={day}"
+    answer = client.post(
+        f"/staff/appointments/{first.public_id}/status/", {"status": "arrived", "next": back}
+    )
+    assert (answer.status_code, answer["Location"]) == (302, back)
+    client.post(f"/staff/appointments/{second.public_id}/status/", {"status": "no_show"})
+    assert Appointment.objects.get(pk=first.pk).status == "arrived"
+    assert Appointment.objects.get(pk=second.pk).status == "no_show"
+    assert AppointmentEvent.objects.get(appointment=first, action="status").by == secretary
+    # Not twice: a no-show cannot become an arrival; a foreign address is not followed.
+    refused = client.post(
+        f"/staff/appointments/{second.public_id}/status/",
+        {"status": "arrived", "next": "https://evil.example/"},
+    )
+    assert refused.status_code == 409
+    assert "evil.example" not in refused.content.decode()
+    # Another department's secretary, an auditor: no such appointment.
+    for other in ("secretary_b", "auditor"):
+        client.force_login(member(other, aphp, places))
+        answer = client.post(f"/staff/appointments/{first.public_id}/status/", {"status": "done"})
+        assert answer.status_code == 404
+    assert Appointment.objects.get(pk=first.pk).status == "arrived"

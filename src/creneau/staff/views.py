@@ -14,12 +14,14 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from creneau.agenda.models import BusyInterval, Slot
 from creneau.booking.models import PARIS, Appointment, paris_midnight
+from creneau.booking.services import appointment_status_set
 from creneau.booking.throttling import throttle
 from creneau.directory.models import PractitionerRole
 from creneau.errors import DomainError
@@ -246,6 +248,8 @@ def _agenda(request: HttpRequest, scope: StaffScope, title: str, roles) -> HttpR
             "next": (first + step).isoformat(),
             "today": today.isoformat(),
             "view": "week" if week else "day",
+            "printing": printing,
+            "here": request.get_full_path(),
         },
     )
 
@@ -301,3 +305,39 @@ def patients(request: HttpRequest, scope: StaffScope) -> HttpResponse:
         {"scope": scope, "form": form, "found": found},
         status=200 if form.is_bound is False or not form.errors else 422,
     )
+
+
+STATUS_ACTIONS = ("arrived", "no_show", "done")
+
+
+@require_POST
+@staff_view
+def appointment_status(
+    request: HttpRequest, scope: StaffScope, appointment_id: str
+) -> HttpResponse:
+    """Arrived, did not come, or seen: set from the day's list, by someone whose scope holds
+    the appointment's practitioner (anyone else gets a 404), recorded as theirs."""
+    appointment = (
+        Appointment.objects.filter(
+            public_id=appointment_id,
+            practitioner_role_id__in=scope.practitioner_roles().values("pk"),
+        )
+        .select_related("practitioner_role")
+        .first()
+    )
+    status = request.POST.get("status", "")
+    if appointment is None or status not in STATUS_ACTIONS:
+        raise Http404("no such appointment here")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("staff:practitioner", args=[appointment.practitioner_role.public_id])
+    try:
+        appointment_status_set(appointment=appointment, status=status, user=request.user)
+    except DomainError as error:
+        return render(
+            request,
+            "staff/refused.html",
+            {"scope": scope, "message": error.message, "back": back},
+            status=error.status,
+        )
+    return HttpResponseRedirect(back)
