@@ -32,10 +32,14 @@ def is_remote(slot: Slot) -> bool:
     return slot.source == Slot.Source.FHIR
 
 
-def _remote(slot: Slot) -> FhirAgenda:
-    source = AgendaSource.objects.filter(
+def _fhir_source(slot: Slot) -> AgendaSource | None:
+    return AgendaSource.objects.filter(
         practitioner_role_id=slot.practitioner_role_id, kind=AgendaSource.Kind.FHIR
     ).first()
+
+
+def _remote(slot: Slot) -> FhirAgenda:
+    source = _fhir_source(slot)
     if source is None:
         raise RemoteUnavailable(
             "remote_not_configured", _("This practitioner's remote agenda is no longer set.")
@@ -172,12 +176,11 @@ def appointment_cancel(appointment: Appointment, *, reason: str, scope) -> None:
     slot = appointment.slot
     if appointment.status != Appointment.Status.BOOKED:
         return  # the local cancellation refuses it, with its own message
-    if not AgendaSource.objects.filter(
-        practitioner_role_id=slot.practitioner_role_id, kind=AgendaSource.Kind.FHIR
-    ).exists():
+    source = _fhir_source(slot)
+    if source is None:
         return  # the practitioner left that agenda: nobody there to tell
     try:
-        _remote(slot).cancel(appointment.external_id, reason=reason)
+        FhirAgenda(source).cancel(appointment.external_id, reason=reason)
     except (RemoteRefused, RemoteUnavailable) as error:
         raise refusal(error, slot, scope) from error
 

@@ -48,9 +48,8 @@ def his_reachable() -> tuple[bool, str]:
     address = settings.CRENEAU_HIS_ADDRESS
     if not address:
         return False, _("CRENEAU_HIS_ADDRESS is not set: the hub cannot send its SIU.")
-    host, _sep, port = address.rpartition(":")
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=5):
+        with socket.create_connection(mllp.host_port(address), timeout=5):
             pass
     except (OSError, ValueError) as error:
         return False, _("The hospital system at %(address)s does not answer: %(error)s") % {

@@ -163,7 +163,6 @@ def _columns(roles: list[PractitionerRole], first: date, days: int) -> list[Colu
             practitioner_role_id__in=role_ids, starts_at__gte=start, starts_at__lt=end
         )
         .select_related("visit_type", "channel", "operator", "agent")
-        .prefetch_related("events__by")
         .order_by("starts_at")
     ):
         appointments.setdefault(appointment.slot_id or 0, []).append(appointment)

@@ -192,7 +192,8 @@ class FhirAgenda:
                 % {"status": answer.status},
             )
         token = str(granted["access_token"])
-        lifetime = int(granted.get("expires_in") or 300)
+        lifetime = granted.get("expires_in")
+        lifetime = lifetime if isinstance(lifetime, int) and lifetime > 0 else 300
         cache.set(self._token_key(), seal(token), max(30, lifetime - 60))
         return token
 

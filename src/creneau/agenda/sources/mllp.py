@@ -51,8 +51,7 @@ def read_frame(stream) -> str | None:
 
 def send(address: str, text: str, *, timeout: float) -> str:
     """Send one message to ``host:port`` and return the framed answer's text."""
-    host, _sep, port = address.rpartition(":")
-    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as connection:
+    with socket.create_connection(host_port(address), timeout=timeout) as connection:
         connection.sendall(frame(text))
         with connection.makefile("rb") as stream:
             answer = read_frame(stream)
@@ -116,6 +115,7 @@ class Listener(socketserver.ThreadingMixIn, InlineListener):
         super().__init__(address, receive, close_old_connections)
 
 
-def parse_bind(value: str) -> tuple[str, int]:
+def host_port(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:2575`` for IPv6) as a socket address; loopback when no host."""
     host, _sep, port = value.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)

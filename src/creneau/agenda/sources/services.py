@@ -94,7 +94,7 @@ def agenda_source_connect(
     except Exception as error:
         raise AgendaError("source_invalid", str(error)[:300]) from error
     source.save()
-    if kind != AgendaSource.Kind.FHIR:
+    if previous == AgendaSource.Kind.FHIR and kind != AgendaSource.Kind.FHIR:
         # Slots of a former remote agenda go (those booked stay, for their appointments).
         _remote_slots_apply(source, [], timezone.now())
     if kind in PUSHED:

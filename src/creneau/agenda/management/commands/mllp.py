@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from creneau.agenda.sources.his import siu_receive
-from creneau.agenda.sources.mllp import Listener, parse_bind
+from creneau.agenda.sources.mllp import Listener, host_port
 
 log = logging.getLogger("creneau.mllp")
 
@@ -34,7 +34,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, bind, **options):
         try:
-            address = parse_bind(bind or settings.CRENEAU_MLLP_BIND)
+            address = host_port(bind or settings.CRENEAU_MLLP_BIND)
         except ValueError as error:
             raise CommandError(f"--bind: {bind!r} is not HOST:PORT") from error
         try:
