@@ -47,7 +47,7 @@ def demo(tmp_path_factory):
     except RuntimeError as error:
         pytest.fail(str(error))
     credentials = json.loads((data_dir / "demo-credentials.json").read_text(encoding="utf-8"))
-    yield {"base": base, **credentials}
+    yield {"base": base, "data_dir": data_dir, **credentials}
     process.terminate()
     process.wait(timeout=30)
 

@@ -7,23 +7,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.keyboard import tab_to
+
 pytestmark = pytest.mark.browser
-
-FOCUSED = """() => {
-  const e = document.activeElement;
-  return e ? (e.id || e.getAttribute("name") || e.textContent.trim()).slice(0, 60) : "";
-}"""
-
-
-def tab_to(page, selector: str, *, limit: int = 80) -> list[str]:
-    """Press Tab until the element matching `selector` has the focus; the stops on the way."""
-    stops = []
-    for _ in range(limit):
-        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
-            return stops
-        page.keyboard.press("Tab")
-        stops.append(page.evaluate(FOCUSED))
-    raise AssertionError(f"Tab never reached {selector}; stops: {stops}")
 
 
 def test_a_patient_books_with_the_keyboard_alone(hub, page, accessible):

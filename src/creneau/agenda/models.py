@@ -5,6 +5,9 @@ external agendas (iCalendar, FHIR) will feed the same table, and search and book
 this table.
 """
 
+import functools
+import operator
+
 from dateutil.rrule import rrulestr
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -114,11 +117,31 @@ class AvailabilityRule(models.Model):
             raise ValidationError(errors)
 
 
+ABSENCE_SUBJECTS = ("practitioner_role", "practitioner", "department", "establishment")
+
+
+def _one_of(fields: tuple[str, ...]) -> Q:
+    """Exactly one of ``fields`` is set."""
+    return functools.reduce(
+        operator.or_,
+        (Q(**{f"{name}__isnull": name != chosen for name in fields}) for chosen in fields),
+    )
+
+
 class Absence(models.Model):
     """Time when no slot may be offered: a practitioner's leave, a department's or a whole
     establishment's closure (its own holidays, works). French public holidays are built in."""
 
     public_id = PublicIdField()
+    practitioner_role = models.ForeignKey(
+        PractitionerRole,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="blocks",
+        verbose_name=_("practitioner in one department"),
+        help_text=_("Time blocked in this agenda only (the practitioner's others stay open)."),
+    )
     practitioner = models.ForeignKey(
         Practitioner, on_delete=models.CASCADE, null=True, blank=True, related_name="absences"
     )
@@ -146,29 +169,12 @@ class Absence(models.Model):
                 condition=Q(ends_at__gt=F("starts_at")), name="agenda_absence_order"
             ),
             models.CheckConstraint(
-                condition=(
-                    Q(
-                        practitioner__isnull=False,
-                        department__isnull=True,
-                        establishment__isnull=True,
-                    )
-                    | Q(
-                        practitioner__isnull=True,
-                        department__isnull=False,
-                        establishment__isnull=True,
-                    )
-                    | Q(
-                        practitioner__isnull=True,
-                        department__isnull=True,
-                        establishment__isnull=False,
-                    )
-                ),
-                name="agenda_absence_one_subject",
+                condition=_one_of(ABSENCE_SUBJECTS), name="agenda_absence_one_subject"
             ),
         ]
 
     def __str__(self) -> str:
-        who = self.practitioner or self.department or self.establishment
+        who = self.practitioner_role or self.practitioner or self.department or self.establishment
         return f"{who}: {self.starts_at:%Y-%m-%d} - {self.ends_at:%Y-%m-%d}"
 
 

@@ -130,12 +130,15 @@ def absence_create(
     practitioner: Practitioner | None = None,
     department: Department | None = None,
     establishment: Establishment | None = None,
+    practitioner_role: PractitionerRole | None = None,
     reason: str = "",
     horizon_weeks: int | None = None,
 ) -> tuple[Absence, "GenerationReport"]:
-    """Record leave or a closure and take the slots it covers out of the offer."""
+    """Record leave or a closure, or block time in one agenda, and take the slots it covers
+    out of the offer."""
     with transaction.atomic():
         absence = Absence(
+            practitioner_role=practitioner_role,
             practitioner=practitioner,
             department=department,
             establishment=establishment,
@@ -143,10 +146,14 @@ def absence_create(
             ends_at=ends_at,
             reason=reason,
         )
-        if sum(x is not None for x in (practitioner, department, establishment)) != 1:
+        subjects = (practitioner_role, practitioner, department, establishment)
+        if sum(x is not None for x in subjects) != 1:
             raise AgendaError(
                 "invalid_absence",
-                _("An absence concerns one practitioner, one department or one establishment."),
+                _(
+                    "An absence concerns one agenda, one practitioner, one department or one "
+                    "establishment."
+                ),
             )
         _validated(absence)
         absence.save()
@@ -164,6 +171,8 @@ def absence_remove(*, absence: Absence, horizon_weeks: int | None = None) -> "Ge
 
 def _roles_of(absence: Absence):
     roles = PractitionerRole.objects.all()
+    if absence.practitioner_role_id:
+        return roles.filter(pk=absence.practitioner_role_id)
     if absence.practitioner_id:
         return roles.filter(practitioner_id=absence.practitioner_id)
     if absence.department_id:
@@ -488,7 +497,8 @@ def _absences_for(
     departments = {role.department_id for role in roles if role.department_id}
     establishments = {role.establishment_id for role in roles}
     found = Absence.objects.filter(
-        Q(practitioner_id__in=practitioners)
+        Q(practitioner_role_id__in=[role.pk for role in roles])
+        | Q(practitioner_id__in=practitioners)
         | Q(department_id__in=departments)
         | Q(establishment_id__in=establishments),
         ends_at__gt=now,
@@ -496,7 +506,9 @@ def _absences_for(
     )
     by_subject: dict[tuple[str, int], list[tuple[datetime, datetime]]] = defaultdict(list)
     for absence in found:
-        if absence.practitioner_id:
+        if absence.practitioner_role_id:
+            key = ("r", absence.practitioner_role_id)
+        elif absence.practitioner_id:
             key = ("p", absence.practitioner_id)
         elif absence.department_id:
             key = ("d", absence.department_id)
@@ -514,7 +526,8 @@ def _absences_for(
     return defaultdict(
         list,
         {
-            role.pk: by_subject[("p", role.practitioner_id)]
+            role.pk: by_subject[("r", role.pk)]
+            + by_subject[("p", role.practitioner_id)]
             + by_subject[("d", role.department_id or 0)]
             + by_subject[("e", role.establishment_id)]
             + busy[role.pk]

@@ -10,6 +10,7 @@ The booking invariants (DESIGN.md 1-5) hold here and in the database together:
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -142,9 +143,12 @@ def _scope_fields(scope: ChannelScope) -> dict:
 
 
 def _actor(scope: ChannelScope | None) -> dict:
-    """Who acts, for an appointment's event: the operator, its API client, its agent."""
-    if scope is None or scope.contract is None:
+    """Who acts, for an appointment's event: the operator, its API client, its agent; or the
+    staff member at a hospital desk."""
+    if scope is None:
         return {}
+    if scope.contract is None:
+        return {"by": scope.agent} if scope.agent is not None else {}
     return {
         "operator_id": scope.contract.operator_id,
         "api_client": scope.api_client,
@@ -682,9 +686,11 @@ def appointment_cancel(
     by_staff: bool = False,
     reason: str = "",
     user=None,
+    suggestions: Sequence[datetime] = (),
     now: datetime | None = None,
 ) -> Appointment:
-    """Cancel; the place goes back to search, or first to the waiting list."""
+    """Cancel; the place goes back to search, or first to the waiting list. When the hospital
+    cancels, ``suggestions`` are the nearest free times it offers the patient instead."""
     now = now or timezone.now()
     operator = channel_scope.operator if channel_scope is not None else None
     if by_staff:
@@ -729,9 +735,11 @@ def appointment_cancel(
         Appointment.objects.filter(pk=appointment.pk).update(ledger_entry=appointment.ledger_entry)
         # Who cancelled and why, for the patient's messages (the ledger holds neither name
         # nor free text).
-        told = {"by": by, "reason": reason.strip()[:200]}
+        told: dict[str, object] = {"by": by, "reason": reason.strip()[:200]}
         if operator is not None:
             told["operator"] = operator.name
+        if by_staff and suggestions:
+            told["nearest"] = [moment.isoformat() for moment in suggestions[:3]]
         appointment_messages_queue(appointment=appointment, kind="cancelled", context=told, now=now)
         if appointment.slot_id:
             waiting_list_offer_slot(slot_id=appointment.slot_id, now=now)

@@ -184,6 +184,7 @@ class Channel(Branding):
         EMBED = "embed", _("embedded widget")
         OPERATOR = "operator", _("call-centre operator")
         PARTNER = "partner", _("partner platform")
+        DESK = "desk", _("hospital desk")
 
     public_id = PublicIdField()
     organisation = models.ForeignKey(
@@ -231,6 +232,46 @@ class Channel(Branding):
     @property
     def origins(self) -> list[str]:
         return parse_origins(self.allowed_origins)
+
+
+class Desk(models.Model):
+    """The desk of a department (or of an establishment, for its practitioners outside any
+    department): the channel through which its staff book for patients on the phone or at the
+    counter, bound to a perimeter of that department alone."""
+
+    channel = models.OneToOneField(
+        Channel, on_delete=models.PROTECT, related_name="desk", verbose_name=_("channel")
+    )
+    establishment = models.ForeignKey(
+        Establishment, on_delete=models.PROTECT, related_name="+", verbose_name=_("hospital")
+    )
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("department"),
+    )
+
+    class Meta:
+        verbose_name = _("hospital desk")
+        verbose_name_plural = _("hospital desks")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department"],
+                condition=models.Q(department__isnull=False),
+                name="channels_one_desk_per_department",
+            ),
+            models.UniqueConstraint(
+                fields=["establishment"],
+                condition=models.Q(department__isnull=True),
+                name="channels_one_desk_per_establishment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.channel)
 
 
 class ChannelEvent(models.Model):

@@ -274,6 +274,11 @@ def channel_scope_for_agent(user) -> ChannelScope:
     return scope
 
 
+def channel_scope_for_desk(channel: Channel, user) -> ChannelScope:
+    """A hospital desk's scope for a signed-in staff member: what they book is theirs."""
+    return replace(_scope(channel), agent=user)
+
+
 # ---------------------------------------------------------------------------------------------
 # The directory seen through a channel
 

@@ -23,6 +23,7 @@ from creneau.channels.models import (
     Channel,
     ChannelEvent,
     Contract,
+    Desk,
     OperatorCompany,
     Perimeter,
     PerimeterDepartment,
@@ -332,6 +333,46 @@ def _public_site_create(
         by=by,
         via=via,
     )
+
+
+def desk_channel_ensure(*, establishment: Establishment, department: Department | None) -> Desk:
+    """The desk channel of a department (or of an establishment's practitioners outside any
+    department), created on first need with a perimeter of that department alone. Two staff
+    members asking at once get the same desk."""
+    desks = Desk.objects.select_related("channel__perimeter", "channel__organisation")
+    found = desks.filter(establishment=establishment, department=department).first()
+    if found is not None:
+        return found
+    place = department or establishment
+    organisation = establishment.organisation
+    with translation.override(settings.LANGUAGE_CODE):
+        name = _("Desk — %(place)s") % {
+            "place": f"{department.name}, {establishment.name}" if department else establishment
+        }
+        try:
+            with transaction.atomic():
+                perimeter = perimeter_create(
+                    organisation=organisation,
+                    name=f"{name} ({place.pk})",
+                    establishments=[establishment],
+                    departments=[department] if department else [],
+                    via="desk",
+                    note=_("What the desk's staff may book for patients."),
+                )
+                channel = channel_create(
+                    organisation=organisation,
+                    name=name,
+                    kind=Channel.Kind.DESK,
+                    perimeter=perimeter,
+                    via="desk",
+                )
+                Desk.objects.create(
+                    channel=channel, establishment=establishment, department=department
+                )
+        except (IntegrityError, ChannelError):
+            # Created meanwhile by another request: theirs is the desk.
+            pass
+    return desks.get(establishment=establishment, department=department)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -195,15 +195,27 @@ def _appointment(message: Message, language: str) -> Rendered:
         if reason and by != "patient":
             opening += "\n" + _("Reason: %(reason)s") % {"reason": reason}
         subject = _("Cancelled: your appointment on %(long_day)s at %(time)s") % facts
+        # The hospital offers the nearest free times when it cancels.
+        nearest = [
+            _when(datetime.fromisoformat(moment), place.zone)
+            for moment in message.context.get("nearest", [])
+        ]
+        times = ", ".join(_("%(day)s at %(time)s") % moment for moment in nearest)
+        if times:
+            sms += " " + _("Free: %(times)s.") % {"times": times}
         sms += " " + _("Book again: %(url)s") % {"url": rebook}
-        body = "\n\n".join(
-            [
-                opening,
-                _("It was: %(visit)s with %(practitioner)s, %(long_day)s at %(time)s, %(place)s.")
-                % facts,
-                _("To book another appointment: %(url)s") % {"url": rebook},
-            ]
-        )
+        paragraphs = [
+            opening,
+            _("It was: %(visit)s with %(practitioner)s, %(long_day)s at %(time)s, %(place)s.")
+            % facts,
+        ]
+        if times:
+            paragraphs.append(
+                _("The nearest free times with %(practitioner)s: %(times)s.")
+                % {**facts, "times": times}
+            )
+        paragraphs.append(_("To book another appointment: %(url)s") % {"url": rebook})
+        body = "\n\n".join(paragraphs)
         return Rendered(sms=sms_text(sms), subject=subject, body=body + _signature())
     if manage:
         sms += " " + _("Manage: %(url)s") % {"url": manage}

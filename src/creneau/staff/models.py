@@ -111,6 +111,8 @@ class PatientDataView(models.Model):
         AGENDA = "agenda", _("agenda")
         PRINT = "print", _("printed day")
         LOOKUP = "lookup", _("patient look-up")
+        APPOINTMENT = "appointment", _("appointment page")
+        BLOCKED = "blocked", _("appointments in blocked time")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -118,7 +120,7 @@ class PatientDataView(models.Model):
         related_name="patient_data_views",
         verbose_name=_("user"),
     )
-    kind = models.CharField(_("page"), max_length=8, choices=Kind.choices)
+    kind = models.CharField(_("page"), max_length=12, choices=Kind.choices)
     subject = models.CharField(_("what was opened"), max_length=200)
     criteria_hash = models.CharField(max_length=64, blank=True, db_index=True)
     appointments = models.ManyToManyField(

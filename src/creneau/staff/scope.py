@@ -8,8 +8,17 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from creneau.booking.models import Appointment
 from creneau.directory.models import Department, Establishment, PractitionerRole
 from creneau.staff.models import StaffAccess
+
+DESK_ROLES = frozenset(
+    {
+        StaffAccess.Role.ORGANISATION_ADMIN,
+        StaffAccess.Role.ESTABLISHMENT_ADMIN,
+        StaffAccess.Role.SECRETARY,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -38,9 +47,17 @@ class StaffScope:
         """Everyone but an auditor (ledger, reports and the access log; no patient data)."""
         return bool(self.roles_held - {StaffAccess.Role.AUDITOR})
 
-    def _role_condition(self) -> Q:
+    @property
+    def books(self) -> bool:
+        """Secretaries and administrators book, move and cancel for patients; a practitioner
+        sees their agenda, blocks time and records absences; an auditor sees no patient."""
+        return bool(self.roles_held & DESK_ROLES)
+
+    def _role_condition(self, roles: frozenset[str] | None = None) -> Q:
         condition = Q(pk__in=[])
         for access in self.accesses:
+            if roles is not None and access.role not in roles:
+                continue
             if access.role == StaffAccess.Role.ORGANISATION_ADMIN:
                 condition |= Q(establishment__organisation_id=access.organisation_id)
             elif access.role == StaffAccess.Role.ESTABLISHMENT_ADMIN:
@@ -59,6 +76,10 @@ class StaffScope:
             return PractitionerRole.objects.none()
         return PractitionerRole.objects.filter(self._role_condition(), is_active=True)
 
+    def desk_roles(self) -> QuerySet[PractitionerRole]:
+        """The practitioner roles this member may book, move and cancel for."""
+        return PractitionerRole.objects.filter(self._role_condition(DESK_ROLES), is_active=True)
+
     def departments(self) -> QuerySet[Department]:
         roles = self.practitioner_roles().exclude(department=None).values("department_id")
         return Department.objects.filter(pk__in=roles).select_related("establishment")
@@ -67,15 +88,41 @@ class StaffScope:
         roles = self.practitioner_roles().values("establishment_id")
         return Establishment.objects.filter(pk__in=roles)
 
-    def role_or_404(self, public_id: str) -> PractitionerRole:
+    def role_or_404(self, public_id: str, *, desk: bool = False) -> PractitionerRole:
         found = (
-            self.practitioner_roles()
+            (self.desk_roles() if desk else self.practitioner_roles())
             .select_related("practitioner", "establishment", "department")
             .filter(public_id=public_id)
             .first()
         )
         if found is None:
             raise Http404("no such practitioner role here")
+        return found
+
+    def appointment_or_404(self, public_id: str, *, desk: bool = False) -> Appointment:
+        """An appointment of a practitioner role in the scope (for the desk's actions, of a
+        role the member books for)."""
+        roles = self.desk_roles() if desk else self.practitioner_roles()
+        found = (
+            Appointment.objects.filter(
+                public_id=public_id, practitioner_role_id__in=roles.values("pk")
+            )
+            .select_related(
+                "practitioner_role__practitioner",
+                "practitioner_role__establishment",
+                "practitioner_role__department",
+                "visit_type",
+                "slot",
+                "channel",
+                "agent",
+                "operator",
+                "establishment",
+                "practitioner",
+            )
+            .first()
+        )
+        if found is None:
+            raise Http404("no such appointment here")
         return found
 
     def department_or_404(self, pk: int) -> Department:

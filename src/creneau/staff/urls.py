@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from creneau.staff import views
+from creneau.staff import blocks, desk, views
 
 app_name = "staff"
 
@@ -11,6 +11,13 @@ urlpatterns = [
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
     path("patients/", views.patients, name="patients"),
+    path("book/", desk.book, name="book"),
+    path("appointments/<str:appointment_id>/", desk.appointment, name="appointment"),
+    path("appointments/<str:appointment_id>/move/", desk.move, name="move"),
+    path("appointments/<str:appointment_id>/cancel/", desk.cancel, name="cancel"),
+    path("agenda/practitioner/<str:role_id>/block/", blocks.block, name="block"),
+    path("blocked/<str:block_id>/", blocks.blocked, name="blocked"),
+    path("blocked/<str:block_id>/open/", blocks.unblock, name="unblock"),
     path(
         "appointments/<str:appointment_id>/status/",
         views.appointment_status,

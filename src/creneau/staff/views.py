@@ -19,12 +19,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from creneau.agenda.models import BusyInterval, Slot
+from creneau.agenda.models import Absence, BusyInterval, Slot
 from creneau.booking.models import PARIS, Appointment, paris_midnight
 from creneau.booking.services import appointment_status_set
 from creneau.booking.throttling import throttle
 from creneau.directory.models import PractitionerRole
 from creneau.errors import DomainError
+from creneau.ledger.services import refusal_append
 from creneau.second_factor import OneTimeCodeMixin
 from creneau.staff.models import PatientDataView, StaffAccess
 from creneau.staff.scope import StaffScope
@@ -58,7 +59,9 @@ def logout(request: HttpRequest) -> HttpResponse:
 
 
 def staff_view(view):
-    """Signed in with both factors, holding at least one access: the view gets the scope."""
+    """Signed in with both factors, holding at least one access: the view gets the scope,
+    works in Paris time (forms read and pages show it), and a refusal becomes a page that
+    says why (recorded in the ledger when it is one the ledger keeps)."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
@@ -69,9 +72,32 @@ def staff_view(view):
         if scope is None:
             auth_logout(request)
             return HttpResponseRedirect(reverse("staff:login"))
-        return view(request, scope, *args, **kwargs)
+        with timezone.override(PARIS):
+            try:
+                return view(request, scope, *args, **kwargs)
+            except DomainError as error:
+                refusal_append(error)
+                return render(
+                    request,
+                    "staff/refused.html",
+                    {
+                        "scope": scope,
+                        "message": error.message,
+                        "back": safe_next(request, reverse("staff:home")),
+                    },
+                    status=error.status,
+                )
 
     return wrapper
+
+
+def safe_next(request: HttpRequest, default: str) -> str:
+    """The page to go back to: the form's or the address's ``next`` when it is one of the
+    hub's own, else ``default``."""
+    back = request.POST.get("next") or request.GET.get("next") or ""
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return back
+    return default
 
 
 @staff_view
@@ -109,6 +135,7 @@ class Row:
     state_label: str
     slot: Slot | None = None
     appointments: list[Appointment] = field(default_factory=list)
+    block: Absence | None = None
 
 
 @dataclass
@@ -180,6 +207,19 @@ def _columns(roles: list[PractitionerRole], first: date, days: int) -> list[Colu
                 appointments=appointments.get(slot.pk, []),
             )
         )
+    for absence in Absence.objects.filter(
+        practitioner_role_id__in=role_ids, ends_at__gt=start, starts_at__lt=end
+    ):
+        local = timezone.localtime(max(absence.starts_at, start), PARIS).date()
+        rows.setdefault((absence.practitioner_role_id, local), []).append(
+            Row(
+                absence.starts_at,
+                absence.ends_at,
+                "blocked",
+                _("blocked: %(reason)s") % {"reason": absence.reason},
+                block=absence,
+            )
+        )
     for busy in BusyInterval.objects.filter(
         source__practitioner_role_id__in=role_ids, ends_at__gt=start, starts_at__lt=end
     ).select_related("source"):
@@ -249,6 +289,7 @@ def _agenda(request: HttpRequest, scope: StaffScope, title: str, roles) -> HttpR
             "view": "week" if week else "day",
             "printing": printing,
             "here": request.get_full_path(),
+            "unblocked": request.GET.get("done") == "unblocked",
         },
     )
 
@@ -327,16 +368,8 @@ def appointment_status(
     status = request.POST.get("status", "")
     if appointment is None or status not in STATUS_ACTIONS:
         raise Http404("no such appointment here")
-    back = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        back = reverse("staff:practitioner", args=[appointment.practitioner_role.public_id])
-    try:
-        appointment_status_set(appointment=appointment, status=status, user=request.user)
-    except DomainError as error:
-        return render(
-            request,
-            "staff/refused.html",
-            {"scope": scope, "message": error.message, "back": back},
-            status=error.status,
-        )
+    back = safe_next(
+        request, reverse("staff:practitioner", args=[appointment.practitioner_role.public_id])
+    )
+    appointment_status_set(appointment=appointment, status=status, user=request.user)
     return HttpResponseRedirect(back)

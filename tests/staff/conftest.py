@@ -1,0 +1,47 @@
+"""The places and people of the staff's tests: the Pitié's neurosurgery and one member per
+role over it."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from creneau.directory.models import Department, PractitionerRole
+from creneau.staff.models import StaffAccess
+from tests.conftest import role_in
+
+
+@pytest.fixture
+def places(aphp, pitie_neurosurgeon):
+    """The Pitié neurosurgeon's role and department; another department of the Pitié with a
+    practitioner; another hospital's practitioner."""
+    pitie = pitie_neurosurgeon.establishment
+    other_department = (
+        Department.objects.filter(establishment=pitie, practitioner_roles__isnull=False)
+        .exclude(pk=pitie_neurosurgeon.department_id)
+        .distinct()
+        .first()
+    )
+    other_role = PractitionerRole.objects.filter(department=other_department).first()
+    elsewhere = role_in("Hôpital Bicêtre", "neurosurgery")
+    return {
+        "role": pitie_neurosurgeon,
+        "department": pitie_neurosurgeon.department,
+        "establishment": pitie,
+        "other_role": other_role,
+        "other_department": other_department,
+        "elsewhere_role": elsewhere,
+        "elsewhere": elsewhere.establishment,
+    }
+
+
+def member(role: str, aphp, places) -> object:
+    user = get_user_model().objects.create_user(role, f"{role}@hopital.example", "x")
+    scope = {
+        "org_admin": {"role": "org_admin"},
+        "est_admin": {"role": "est_admin", "establishment": places["establishment"]},
+        "secretary": {"role": "secretary", "department": places["department"]},
+        "secretary_b": {"role": "secretary", "department": places["other_department"]},
+        "practitioner": {"role": "practitioner", "practitioner": places["role"].practitioner},
+        "auditor": {"role": "auditor"},
+    }[role]
+    StaffAccess.objects.create(user=user, organisation=aphp, **scope)
+    return user
