@@ -203,3 +203,30 @@ def test_a_secretarys_morning(demo, hub, page, accessible):
 
 def test_a_secretarys_morning_with_the_keyboard_alone(demo, hub, page, accessible):
     secretary_morning(page, demo, hub, accessible, keyboard=True, code=3, tag="keyboard")
+
+
+def test_an_opening_period_in_words_with_its_preview(demo, hub, page, accessible):
+    secretary = next(s for s in demo["staff"] if s["role"] == "secretary")
+    doctor = next(s for s in demo["staff"] if s["role"] == "practitioner")["scope"]["practitioner"]
+    page.goto(hub + "/staff/login/")
+    page.fill("#id_username", secretary["username"])
+    page.fill("#id_password", secretary["password"])
+    page.fill("#id_otp_token", secretary["backup_codes"][4])
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name=doctor, exact=True).first.click()
+    page.locator("a.rules-link").click()
+    expect(page.locator("h1")).to_contain_text("Plages d’ouverture")  # noqa: RUF001
+    accessible(page, "staff-rules-1-list")
+    page.get_by_role("link", name="Ajouter une plage d’ouverture").click()  # noqa: RUF001
+    page.get_by_label("samedi").check()
+    page.fill("#id_start_time", "10:00")
+    page.fill("#id_end_time", "11:00")
+    page.locator("input[name=visit_types]").first.check()
+    page.get_by_role("button", name="Voir les créneaux qu’elle ouvre").click()  # noqa: RUF001
+    preview = page.locator(".preview")
+    expect(preview).to_contain_text("créneaux ouvrent")
+    expect(preview.locator(".preview-slots li").first).to_contain_text("sam ")
+    accessible(page, "staff-rules-2-preview")
+    page.get_by_role("button", name="Enregistrer cette plage").click()
+    expect(page.locator(".notice-success")).to_contain_text("Enregistré")
+    expect(page.locator("main")).to_contain_text("Chaque semaine le samedi, 10:00")

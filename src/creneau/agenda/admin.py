@@ -117,7 +117,7 @@ class AvailabilityRuleAdmin(admin.ModelAdmin):
     ]
     list_filter = ["is_active", "practitioner_role__establishment"]
     search_fields = ["practitioner_role__practitioner__last_name", "label"]
-    raw_id_fields = ["practitioner_role"]
+    autocomplete_fields = ["practitioner_role"]
     actions = ["end_rules"]
 
     def has_delete_permission(self, request, obj=None):
@@ -155,8 +155,16 @@ class AvailabilityRuleAdmin(admin.ModelAdmin):
 @admin.register(Absence)
 class AbsenceAdmin(admin.ModelAdmin):
     list_display = ["__str__", "starts_at", "ends_at", "reason"]
-    raw_id_fields = ["practitioner", "department", "establishment"]
-    fields = ["practitioner", "department", "establishment", "starts_at", "ends_at", "reason"]
+    autocomplete_fields = ["practitioner_role", "practitioner", "department", "establishment"]
+    fields = [
+        "practitioner_role",
+        "practitioner",
+        "department",
+        "establishment",
+        "starts_at",
+        "ends_at",
+        "reason",
+    ]
 
     def has_change_permission(self, request, obj=None):
         return obj is None
@@ -164,6 +172,7 @@ class AbsenceAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # The form has validated the model and its constraints (one subject, order).
         absence, report = services.absence_create(
+            practitioner_role=obj.practitioner_role,
             practitioner=obj.practitioner,
             department=obj.department,
             establishment=obj.establishment,

@@ -111,7 +111,7 @@ def availability_rule_save(
 
 
 def availability_rule_end(
-    *, rule: AvailabilityRule, horizon_weeks: int | None = None
+    *, rule: AvailabilityRule, horizon_weeks: int | None = None, now: datetime | None = None
 ) -> "GenerationReport":
     """Switch a rule off; its free slots go, its booked ones are reported for staff to move."""
     with transaction.atomic():
@@ -120,7 +120,82 @@ def availability_rule_end(
         return slots_generate(
             roles=PractitionerRole.objects.filter(pk=rule.practitioner_role_id),
             horizon_weeks=horizon_weeks,
+            now=now,
         )
+
+
+@dataclass(frozen=True)
+class PlannedSlot:
+    starts_at: datetime
+    ends_at: datetime
+    visit_type_id: int
+
+
+@dataclass
+class RulePreview:
+    """What saving (or ending) a rule would do to its practitioner role's slots, from now to
+    the horizon: the slots it opens, the free ones it closes, and the booked ones it leaves
+    uncovered (their appointments stay, staff move them)."""
+
+    opening: list[PlannedSlot]
+    closing: list[PlannedSlot]
+    uncovered: list[int]  # slot ids
+
+
+class _PreviewDone(Exception):
+    def __init__(self, preview: RulePreview) -> None:
+        self.preview = preview
+
+
+def _slot_plan(role: PractitionerRole) -> dict[tuple[datetime, int], PlannedSlot]:
+    return {
+        (starts_at, visit_type_id): PlannedSlot(starts_at, ends_at, visit_type_id)
+        for starts_at, ends_at, visit_type_id in Slot.objects.filter(
+            practitioner_role=role
+        ).values_list("starts_at", "ends_at", "visit_type_id")
+    }
+
+
+def availability_rule_preview(
+    *,
+    practitioner_role: PractitionerRole,
+    rule: AvailabilityRule | None = None,
+    ending: bool = False,
+    now: datetime | None = None,
+    **fields,
+) -> RulePreview:
+    """The change ``availability_rule_save`` (or ``availability_rule_end`` when ``ending``)
+    would make, found by making it and rolling it back: the preview is the change itself, not
+    a second reckoning that could differ from it."""
+    now = now or timezone.now()
+    before = _slot_plan(practitioner_role)
+    try:
+        with transaction.atomic():
+            if ending:
+                assert rule is not None
+                report = availability_rule_end(rule=rule, now=now)
+            else:
+                _rule, report = availability_rule_save(
+                    practitioner_role=practitioner_role, rule=rule, now=now, **fields
+                )
+            after = _slot_plan(practitioner_role)
+            raise _PreviewDone(
+                RulePreview(
+                    opening=sorted(
+                        (after[key] for key in after.keys() - before.keys()),
+                        key=lambda slot: (slot.starts_at, slot.visit_type_id),
+                    ),
+                    closing=sorted(
+                        (before[key] for key in before.keys() - after.keys()),
+                        key=lambda slot: (slot.starts_at, slot.visit_type_id),
+                    ),
+                    uncovered=[slot.pk for slot in report.orphaned],
+                )
+            )
+    except _PreviewDone as done:
+        if rule is not None:
+            rule.refresh_from_db()
+        return done.preview
 
 
 def absence_create(

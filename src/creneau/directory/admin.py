@@ -80,6 +80,15 @@ class PractitionerRoleAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["practitioner", "establishment", "department"]
     autocomplete_fields = ["practitioner", "establishment", "department"]
+
+    def get_queryset(self, request):
+        # What each role is called by (its specialties too), for lists and pickers alike.
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("practitioner", "establishment", "department")
+            .prefetch_related("specialties")
+        )
     filter_horizontal = ["specialties"]
     readonly_fields = ["public_id"]
 

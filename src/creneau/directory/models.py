@@ -226,7 +226,7 @@ class Practitioner(models.Model):
         indexes = [models.Index(Lower("last_name"), name="directory_practitioner_last")]
 
     def __str__(self) -> str:
-        return self.display_name
+        return f"{self.display_name} (RPPS {self.rpps})" if self.rpps else self.display_name
 
     @property
     def display_name(self) -> str:
@@ -272,8 +272,18 @@ class PractitionerRole(models.Model):
         ]
 
     def __str__(self) -> str:
-        where = self.department.name if self.department_id else self.establishment.name
-        return f"{self.practitioner} — {where}"
+        """Enough to tell two namesakes apart: specialties, department, hospital (the
+        specialties are read from a prefetch where the caller made one)."""
+        specialties = ", ".join(str(s) for s in self.specialties.all())
+        where = ", ".join(
+            part
+            for part in (
+                self.department.name if self.department_id else "",
+                self.establishment.name,
+            )
+            if part
+        )
+        return " — ".join(part for part in (str(self.practitioner), specialties, where) if part)
 
 
 class VisitType(BilingualLabel):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from creneau.staff import blocks, desk, views
+from creneau.staff import blocks, desk, rules, views
 
 app_name = "staff"
 
@@ -16,6 +16,14 @@ urlpatterns = [
     path("appointments/<str:appointment_id>/move/", desk.move, name="move"),
     path("appointments/<str:appointment_id>/cancel/", desk.cancel, name="cancel"),
     path("agenda/practitioner/<str:role_id>/block/", blocks.block, name="block"),
+    path("agenda/practitioner/<str:role_id>/rules/", rules.rules, name="rules"),
+    path("agenda/practitioner/<str:role_id>/rules/new/", rules.rule_edit, name="rule_new"),
+    path("agenda/practitioner/<str:role_id>/rules/<str:rule_id>/", rules.rule_edit, name="rule"),
+    path(
+        "agenda/practitioner/<str:role_id>/rules/<str:rule_id>/end/",
+        rules.rule_end,
+        name="rule_end",
+    ),
     path("blocked/<str:block_id>/", blocks.blocked, name="blocked"),
     path("blocked/<str:block_id>/open/", blocks.unblock, name="unblock"),
     path(

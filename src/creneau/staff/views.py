@@ -24,6 +24,7 @@ from creneau.booking.models import PARIS, Appointment, paris_midnight
 from creneau.booking.services import appointment_status_set
 from creneau.booking.throttling import throttle
 from creneau.directory.models import PractitionerRole
+from creneau.directory.text import fold
 from creneau.errors import DomainError
 from creneau.ledger.services import refusal_append
 from creneau.second_factor import OneTimeCodeMixin
@@ -100,13 +101,22 @@ def safe_next(request: HttpRequest, default: str) -> str:
     return default
 
 
+PRACTITIONERS_SHOWN = 300
+
+
 @staff_view
 def home(request: HttpRequest, scope: StaffScope) -> HttpResponse:
+    """The member's scope, and its practitioners: each with specialties, department and
+    hospital (two namesakes are told apart), found by name with ``q``."""
     roles = (
         scope.practitioner_roles()
         .select_related("practitioner", "establishment", "department")
-        .order_by("establishment__name", "department__name", "practitioner__last_name")
+        .prefetch_related("specialties")
+        .order_by("practitioner__last_name", "practitioner__first_name", "establishment__name")
     )
+    wanted = request.GET.get("q", "")[:100]
+    for word in fold(wanted).split():
+        roles = roles.filter(practitioner__search_name__contains=word)
     return render(
         request,
         "staff/home.html",
@@ -115,7 +125,8 @@ def home(request: HttpRequest, scope: StaffScope) -> HttpResponse:
             "accesses": scope.accesses,
             "establishments": scope.establishments().order_by("name"),
             "departments": scope.departments().order_by("establishment__name", "name"),
-            "roles": roles[:300],
+            "roles": roles[:PRACTITIONERS_SHOWN],
+            "wanted": wanted,
         },
     )
 
@@ -142,6 +153,8 @@ class Row:
 class Column:
     role: PractitionerRole
     days: list[tuple[date, list[Row]]]
+    # The member books, moves and cancels for this practitioner, and sets their rules.
+    books: bool = False
 
 
 STATES = {
@@ -260,6 +273,10 @@ def _agenda(request: HttpRequest, scope: StaffScope, title: str, roles) -> HttpR
     )
     today = timezone.localtime(timezone.now(), PARIS).date()
     columns = _columns(roles, first, days)
+    shown = scope.desk_roles().filter(pk__in=[role.pk for role in roles])
+    desk = set(shown.values_list("pk", flat=True))
+    for column in columns:
+        column.books = column.role.pk in desk
     # Every page that shows patients' names is in the access log, with what it showed.
     patient_data_view_record(
         user=request.user,

@@ -56,7 +56,8 @@ class FocusFirstError(forms.Form):
         """(field id, "label: error") for the summary above the form, in the form's order."""
         return [
             (
-                self[name].id_for_label,
+                # A group of boxes has no one label: the link goes to its first box.
+                self[name].id_for_label or f"{self[name].auto_id}_0",
                 _("%(label)s: %(error)s")
                 % {"label": field.label, "error": " ".join(self.errors[name])},
             )
