@@ -332,6 +332,9 @@ OTP_TOTP_ISSUER = "Créneau"
 CRENEAU_STAFF_OTP = env_bool("CRENEAU_STAFF_OTP", True)
 # How long a caller found by an operator's look-up stays open to that operator for a change.
 CRENEAU_LOOKUP_MINUTES = env_int("CRENEAU_LOOKUP_MINUTES", 30)
+# Patients' identities are erased this many days after their appointment (or after their
+# waiting-list entry closed), leaving anonymous records for the statistics.
+CRENEAU_PATIENT_DATA_DAYS = env_int("CRENEAU_PATIENT_DATA_DAYS", 365)
 
 LOGGING = {
     "version": 1,

@@ -99,6 +99,10 @@ class PatientRecord(models.Model):
     manage_token_hash = models.CharField(max_length=64, editable=False, db_index=True)
     # The same token sealed (creneau.sealing) for the links in messages sent later.
     sealed_token = models.TextField(editable=False, blank=True)
+    # When the patient's identity was erased (on request, or by the purge a set time after
+    # the appointment): names, phone, e-mail and reason emptied, the birth date kept to the
+    # year, the link dead; the record stays for the anonymous statistics.
+    identity_erased_at = models.DateTimeField(_("identity erased"), null=True, blank=True)
 
     class Meta:
         abstract = True

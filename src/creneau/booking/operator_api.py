@@ -79,7 +79,8 @@ def operator_appointments(request: HttpRequest, filters: Query[AppointmentsFilte
         else None,
         status=filters.status,
     )
-    page = found[filters.offset : filters.offset + filters.limit]
+    page = list(found[filters.offset : filters.offset + filters.limit])
+    operators.operator_list_record(scope, page)
     return {
         "count": found.count(),
         "limit": filters.limit,

@@ -34,6 +34,8 @@ from creneau.directory.text import fold
 from creneau.errors import DomainError
 from creneau.ledger.models import Entry
 from creneau.sealing import keyed_hash
+from creneau.staff.access_log import patient_data_view_record
+from creneau.staff.models import PatientDataView
 
 
 def operator_contract(scope: ChannelScope) -> Contract:
@@ -132,7 +134,30 @@ def caller_lookup(
         at=now,
     )
     lookup.found.set(found)
+    patient_data_view_record(
+        user=scope.agent,
+        operator=contract.operator,
+        api_client=scope.api_client,
+        kind=PatientDataView.Kind.OPERATOR_LOOKUP,
+        subject=f"caller look-up, {scope.channel.public_id}",
+        appointments=found,
+        criteria=lookup.criteria_hash,
+        now=now,
+    )
     return found
+
+
+def operator_list_record(scope: ChannelScope, appointments: list[Appointment]) -> None:
+    """An operator's list of its bookings shows the patients' names: it is in the access
+    log with the appointments it showed."""
+    patient_data_view_record(
+        user=scope.agent,
+        operator=scope.operator,
+        api_client=scope.api_client,
+        kind=PatientDataView.Kind.OPERATOR_LIST,
+        subject=f"operator's bookings, {scope.channel.public_id}",
+        appointments=appointments,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,6 +89,7 @@ class PractitionerRoleAdmin(admin.ModelAdmin):
             .select_related("practitioner", "establishment", "department")
             .prefetch_related("specialties")
         )
+
     filter_horizontal = ["specialties"]
     readonly_fields = ["public_id"]
 

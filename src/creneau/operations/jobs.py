@@ -87,6 +87,12 @@ def _task_results_prune() -> int:
     return deleted
 
 
+def _patient_data_purge() -> int:
+    from creneau.staff.privacy import patient_data_purge
+
+    return patient_data_purge()
+
+
 PERIODIC = {
     job.name: job
     for job in [
@@ -108,6 +114,7 @@ PERIODIC = {
         ),
         Periodic("roll", nightly_roll, daily_at=time(2, 30)),
         Periodic("task_results", _task_results_prune, daily_at=time(3, 30)),
+        Periodic("patient_data", _patient_data_purge, daily_at=time(3, 45)),
     ]
 }
 

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from creneau.channels.models import ApiClient, OperatorCompany
 from creneau.directory.models import Department, Establishment, Organisation, Practitioner
 
 
@@ -103,9 +104,10 @@ class StaffAccess(models.Model):
 
 
 class PatientDataView(models.Model):
-    """The access log of the staff's views of patients' details: who saw which appointments,
-    when, on which page (an agenda, its print view, a patient look-up). A look-up's criteria
-    are kept only as a keyed hash, as an operator's are (booking.CallerLookup)."""
+    """The access log of every view of patients' details, by the hospital's staff and by
+    operators: who saw which appointments, when, on which page or call (an agenda, its print
+    view, a look-up, an operator's list). A look-up's criteria are kept only as a keyed hash,
+    as an operator's are (booking.CallerLookup)."""
 
     class Kind(models.TextChoices):
         AGENDA = "agenda", _("agenda")
@@ -113,12 +115,33 @@ class PatientDataView(models.Model):
         LOOKUP = "lookup", _("patient look-up")
         APPOINTMENT = "appointment", _("appointment page")
         BLOCKED = "blocked", _("appointments in blocked time")
+        OPERATOR_LOOKUP = "op_lookup", _("operator's caller look-up")
+        OPERATOR_LIST = "op_list", _("operator's list of bookings")
+        EXPORT = "export", _("patient's data exported")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="patient_data_views",
         verbose_name=_("user"),
+    )
+    operator = models.ForeignKey(
+        OperatorCompany,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("operator"),
+    )
+    api_client = models.ForeignKey(
+        ApiClient,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("API client"),
     )
     kind = models.CharField(_("page"), max_length=12, choices=Kind.choices)
     subject = models.CharField(_("what was opened"), max_length=200)
@@ -135,4 +158,10 @@ class PatientDataView(models.Model):
         ordering = ["-at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.user} {self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.who} {self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+
+    @property
+    def who(self) -> str:
+        """The account, and the operator company it acted for."""
+        actor = self.user.get_username() if self.user_id else str(self.api_client or "")
+        return f"{actor} ({self.operator})" if self.operator_id else actor

@@ -53,6 +53,13 @@ class StaffScope:
         sees their agenda, blocks time and records absences; an auditor sees no patient."""
         return bool(self.roles_held & DESK_ROLES)
 
+    @property
+    def audited_organisations(self) -> list[int]:
+        """The organisations whose access log this member reads: an auditor's or an
+        organisation administrator's."""
+        readers = {StaffAccess.Role.AUDITOR, StaffAccess.Role.ORGANISATION_ADMIN}
+        return sorted({a.organisation_id for a in self.accesses if a.role in readers})
+
     def _role_condition(self, roles: frozenset[str] | None = None) -> Q:
         condition = Q(pk__in=[])
         for access in self.accesses:

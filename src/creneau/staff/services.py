@@ -4,7 +4,6 @@ access log of the patients' details they show."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,37 +16,12 @@ from creneau.channels.queries import ChannelScope, channel_scope_for_desk
 from creneau.channels.services import desk_channel_ensure
 from creneau.directory.models import PractitionerRole, VisitType
 from creneau.directory.text import fold
+from creneau.staff.access_log import patient_data_view_record
 from creneau.staff.models import PatientDataView
 from creneau.staff.scope import StaffScope
 
 # How far back a look-up reaches: the past year's appointments, and every coming one.
 LOOKUP_PAST = timedelta(days=366)
-
-
-@transaction.atomic
-def patient_data_view_record(
-    *,
-    user,
-    kind: str,
-    subject: str,
-    appointments: list[Appointment],
-    criteria: str = "",
-    now: datetime | None = None,
-) -> PatientDataView | None:
-    """One line of the access log for a page that showed patients' details (none when it
-    showed none)."""
-    if not appointments and kind != PatientDataView.Kind.LOOKUP:
-        return None
-    view = PatientDataView.objects.create(
-        user=user,
-        kind=kind,
-        subject=subject[:200],
-        criteria_hash=criteria,
-        shown=len(appointments),
-        at=now or timezone.now(),
-    )
-    view.appointments.set(appointments)
-    return view
 
 
 def patient_lookup(

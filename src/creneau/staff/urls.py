@@ -11,6 +11,7 @@ urlpatterns = [
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
     path("patients/", views.patients, name="patients"),
+    path("access-log/", views.access_log, name="access_log"),
     path("book/", desk.book, name="book"),
     path("appointments/<str:appointment_id>/", desk.appointment, name="appointment"),
     path("appointments/<str:appointment_id>/move/", desk.move, name="move"),

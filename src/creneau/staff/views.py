@@ -3,6 +3,7 @@ agendas within the member's scope (staff.scope): a day or a week of a practition
 or an establishment, every slot's state and every appointment, and a print view of a day.
 Anything outside the scope is a 404, by page and by address."""
 
+import csv
 import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -10,6 +11,7 @@ from datetime import date, datetime, timedelta
 from django import forms
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.forms import AuthenticationForm
+from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -390,3 +392,82 @@ def appointment_status(
     )
     appointment_status_set(appointment=appointment, status=status, user=request.user)
     return HttpResponseRedirect(back)
+
+
+# ---------------------------------------------------------------------------------------------
+# The access log
+
+
+class AccessLogForm(forms.Form):
+    first = forms.DateField(
+        label=gettext_lazy("From"), required=False, widget=forms.DateInput({"type": "date"})
+    )
+    last = forms.DateField(
+        label=gettext_lazy("To"), required=False, widget=forms.DateInput({"type": "date"})
+    )
+
+
+ACCESS_LOG_SHOWN = 200
+
+
+@staff_view
+def access_log(request: HttpRequest, scope: StaffScope) -> HttpResponse:
+    """Every view of patients' details in the organisation, by its staff and its operators:
+    who, when, which page, how many appointments (their references, never a name); as a page
+    or as CSV (``?format=csv``) for a period. For auditors and organisation administrators."""
+    organisations = scope.audited_organisations
+    if not organisations:
+        raise Http404("no access log here")
+    form = AccessLogForm(request.GET or None)
+    today = timezone.localdate()
+    first, last = today - timedelta(days=30), today
+    if form.is_valid():
+        first = form.cleaned_data["first"] or first
+        last = form.cleaned_data["last"] or last
+    views = (
+        PatientDataView.objects.filter(
+            Q(appointments__establishment__organisation_id__in=organisations)
+            | Q(operator__organisation_id__in=organisations)
+            | Q(user__staff_accesses__organisation_id__in=organisations),
+            at__gte=paris_midnight(first),
+            at__lt=paris_midnight(last + timedelta(days=1)),
+        )
+        .distinct()
+        .select_related("user", "operator", "api_client")
+        .prefetch_related(Prefetch("appointments", Appointment.objects.only("public_id")))
+        .order_by("-at", "-pk")
+    )
+    if request.GET.get("format") == "csv":
+        return _access_log_csv(views, first, last)
+    return render(
+        request,
+        "staff/access_log.html",
+        {
+            "scope": scope,
+            "form": form,
+            "views": views[:ACCESS_LOG_SHOWN],
+            "first": first,
+            "last": last,
+            "shown": ACCESS_LOG_SHOWN,
+        },
+    )
+
+
+def _access_log_csv(views, first: date, last: date) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="access-log-{first}-{last}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["at", "who", "operator", "page", "what", "shown", "appointments"])
+    for view in views.iterator(chunk_size=500):
+        writer.writerow(
+            [
+                timezone.localtime(view.at).isoformat(),
+                view.user.get_username() if view.user_id else str(view.api_client or ""),
+                view.operator.name if view.operator_id else "",
+                view.kind,
+                view.subject,
+                view.shown,
+                " ".join(a.public_id for a in view.appointments.all()),
+            ]
+        )
+    return response

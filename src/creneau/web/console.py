@@ -329,9 +329,12 @@ def move(request: HttpRequest, scope: ChannelScope, appointment_id: str) -> Http
 def appointments(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
     """The company's coming bookings (its own only)."""
     scope.require("read")
-    found = operators.operator_appointments(
-        scope=scope, starts_from=timezone.now() - timedelta(days=1)
-    )[:200]
+    found = list(
+        operators.operator_appointments(
+            scope=scope, starts_from=timezone.now() - timedelta(days=1)
+        )[:200]
+    )
+    operators.operator_list_record(scope, found)
     return render(
         request,
         "web/console/appointments.html",
