@@ -324,6 +324,30 @@ OAUTH2_PROVIDER = {
     },
 }
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+# The hospital's own sign-on (OpenID Connect, mozilla-django-oidc): staff sign in with the
+# hospital's account when these are set; the password and one-time code stay for the others.
+# Roles come from the claim CRENEAU_OIDC_ROLES_CLAIM when the provider sends it ("secretary:
+# FINESS/DEPARTMENT", "est_admin:FINESS", "practitioner:RPPS", "org_admin", "auditor"), and
+# from the staff accesses set in the admin.
+OIDC_RP_CLIENT_ID = env_str("CRENEAU_OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("CRENEAU_OIDC_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("CRENEAU_OIDC_AUTHORIZATION_URL", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("CRENEAU_OIDC_TOKEN_URL", "")
+OIDC_OP_USER_ENDPOINT = env_str("CRENEAU_OIDC_USERINFO_URL", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("CRENEAU_OIDC_JWKS_URL", "")
+OIDC_RP_SIGN_ALGO = env_str("CRENEAU_OIDC_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("CRENEAU_OIDC_SCOPES", "openid email profile")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10
+OIDC_AUTHENTICATION_CALLBACK_URL = "sign_on_callback"
+CRENEAU_OIDC_ROLES_CLAIM = env_str("CRENEAU_OIDC_ROLES_CLAIM", "creneau_roles")
+CRENEAU_OIDC_NAME = env_str("CRENEAU_OIDC_NAME", "") or "OpenID Connect"
+LOGIN_REDIRECT_URL = "/staff/"
+LOGIN_REDIRECT_URL_FAILURE = "/staff/login/?sign_on=refused"
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if OIDC_RP_CLIENT_ID and OIDC_OP_TOKEN_ENDPOINT:
+    AUTHENTICATION_BACKENDS.append("creneau.staff.sign_on.HospitalSignOn")
+
 # An agent of a call centre signs in to the console with a password and a one-time code.
 LOGIN_URL = "console:login"
 OTP_TOTP_ISSUER = "Créneau"

@@ -9,6 +9,7 @@ from creneau.admin_base import StaffAdminSite
 from creneau.api import api
 from creneau.booking.feeds import practitioner_feed
 from creneau.operations.health import healthz
+from creneau.staff import sign_on
 from creneau.web import embed
 
 if settings.CRENEAU_STAFF_OTP:
@@ -29,6 +30,10 @@ urlpatterns = [
     # A practitioner's bookings as a calendar feed, at a secret address (agenda sources).
     path("agenda/<str:token>.ics", practitioner_feed, name="practitioner_feed"),
     path("healthz", healthz, name="healthz"),
+    # The hospital's sign-on (OpenID Connect): out of the language prefixes, the callback's
+    # address is registered at the provider.
+    path("sign-on/", sign_on.sign_on_start, name="sign_on"),
+    path("sign-on/callback/", sign_on.sign_on_callback, name="sign_on_callback"),
     path("embed.js", embed.embed_js, name="embed_js"),
     path("branding/<str:kind>/<str:public_id>.css", embed.branding_css, name="branding_css"),
     path("branding/<str:kind>/<str:public_id>/logo", embed.branding_logo, name="branding_logo"),

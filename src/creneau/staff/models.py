@@ -54,6 +54,10 @@ class StaffAccess(models.Model):
         verbose_name=_("practitioner"),
     )
 
+    # Given by the hospital's sign-on from the provider's claims, and replaced at each sign-in;
+    # the accesses set in the admin stay as they are.
+    from_sign_on = models.BooleanField(_("from the hospital's sign-on"), default=False)
+
     class Meta:
         verbose_name = _("staff access")
         verbose_name_plural = _("staff accesses")
@@ -101,6 +105,27 @@ class StaffAccess(models.Model):
             raise ValidationError(
                 {"establishment": _("This establishment is another organisation's.")}
             )
+
+
+class SignOnIdentity(models.Model):
+    """Who a staff account is at the hospital's OpenID Connect provider (its ``sub`` claim):
+    the account a sign-on opens, whatever the name or e-mail the provider sends."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="sign_on",
+        verbose_name=_("user"),
+    )
+    subject = models.CharField(_("identifier at the provider"), max_length=255, unique=True)
+    last_sign_on_at = models.DateTimeField(_("last sign-on"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("hospital sign-on identity")
+        verbose_name_plural = _("hospital sign-on identities")
+
+    def __str__(self) -> str:
+        return f"{self.user} = {self.subject}"
 
 
 class PatientDataView(models.Model):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Prefetch, Q
@@ -33,6 +34,7 @@ from creneau.second_factor import OneTimeCodeMixin
 from creneau.staff.models import PatientDataView, StaffAccess
 from creneau.staff.scope import StaffScope
 from creneau.staff.services import patient_data_view_record, patient_lookup
+from creneau.staff.sign_on import sign_on_configured, signed_on
 from creneau.web.forms import CallerLookupForm
 from creneau.web.signin import sign_in
 
@@ -46,12 +48,18 @@ class StaffLoginForm(OneTimeCodeMixin, AuthenticationForm):
 
 
 def login(request: HttpRequest) -> HttpResponse:
+    """The password and one-time code, and the hospital's sign-on where it is set."""
     return sign_in(
         request,
         form_class=StaffLoginForm,
         limit="staff_login",
         template="staff/login.html",
         home=reverse("staff:home"),
+        context={
+            "sign_on": sign_on_configured(),
+            "sign_on_name": settings.CRENEAU_OIDC_NAME,
+            "sign_on_refused": request.GET.get("sign_on") == "refused",
+        },
     )
 
 
@@ -69,7 +77,7 @@ def staff_view(view):
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         user = request.user
-        if not (user.is_authenticated and user.is_verified()):
+        if not (user.is_authenticated and (user.is_verified() or signed_on(request))):
             return HttpResponseRedirect(reverse("staff:login") + "?next=" + request.path)
         scope = StaffScope.of(user)
         if scope is None:

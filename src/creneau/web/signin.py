@@ -10,18 +10,30 @@ from creneau.errors import DomainError
 
 
 def sign_in(
-    request: HttpRequest, *, form_class, limit: str, template: str, home: str
+    request: HttpRequest,
+    *,
+    form_class,
+    limit: str,
+    template: str,
+    home: str,
+    context: dict | None = None,
 ) -> HttpResponse:
     """The sign-in page of ``form_class`` (an AuthenticationForm with the one-time code),
-    counting attempts against the rate limit ``limit``; ``home`` once signed in."""
+    counting attempts against the rate limit ``limit``; ``home`` once signed in. ``context``:
+    what else the page shows (another way to sign in)."""
     form = form_class(request, data=request.POST or None)
+    context = {**(context or {}), "form": form}
     if request.method == "POST":
         try:
             throttle(request, limit, request.POST.get("username", "")[:150])
         except DomainError as error:
             form.add_error(None, error.message)
-            return render(request, template, {"form": form}, status=429)
+            return render(request, template, context, status=429)
         if form.is_valid():
-            auth_login(request, form.get_user())  # with its device, through django-otp
+            auth_login(
+                request,
+                form.get_user(),
+                backend="django.contrib.auth.backends.ModelBackend",
+            )  # with its device, through django-otp
             return HttpResponseRedirect(home)
-    return render(request, template, {"form": form})
+    return render(request, template, context)
