@@ -27,3 +27,14 @@ def instant_in_range(moment: datetime) -> bool:
         return day_in_range(moment.astimezone(UTC).date())
     except OverflowError:
         return False
+
+
+def shown(moment: datetime | None, *, with_time: bool = True) -> str:
+    """An instant as staff read it: in the hub's time zone (Europe/Paris), in the language of
+    the page ("30 nov. 2026, 09:00"); what names an object in the admin and the commands."""
+    from django.utils import timezone
+    from django.utils.formats import date_format
+
+    if moment is None:
+        return "—"
+    return date_format(timezone.localtime(moment), "j M Y, H:i" if with_time else "j M Y")

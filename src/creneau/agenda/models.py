@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from creneau.dates import shown
 from creneau.directory.models import (
     Department,
     Establishment,
@@ -54,9 +55,12 @@ class AvailabilityRule(models.Model):
     otherwise. ``capacity`` above one makes a group session (six places per vaccination slot).
     """
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     practitioner_role = models.ForeignKey(
-        PractitionerRole, on_delete=models.CASCADE, related_name="availability_rules"
+        PractitionerRole,
+        on_delete=models.CASCADE,
+        related_name="availability_rules",
+        verbose_name=_("practitioner in one department"),
     )
     label = models.CharField(_("label"), max_length=200, blank=True)
     recurrence = models.CharField(
@@ -88,7 +92,7 @@ class AvailabilityRule(models.Model):
     )
     open_on_public_holidays = models.BooleanField(_("open on public holidays"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("changed"))
 
     class Meta:
         verbose_name = _("availability rule")
@@ -132,7 +136,7 @@ class Absence(models.Model):
     """Time when no slot may be offered: a practitioner's leave, a department's or a whole
     establishment's closure (its own holidays, works). French public holidays are built in."""
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     practitioner_role = models.ForeignKey(
         PractitionerRole,
         on_delete=models.CASCADE,
@@ -143,13 +147,28 @@ class Absence(models.Model):
         help_text=_("Time blocked in this agenda only (the practitioner's others stay open)."),
     )
     practitioner = models.ForeignKey(
-        Practitioner, on_delete=models.CASCADE, null=True, blank=True, related_name="absences"
+        Practitioner,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="absences",
+        verbose_name=_("practitioner"),
     )
     department = models.ForeignKey(
-        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="closures"
+        Department,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="closures",
+        verbose_name=_("department"),
     )
     establishment = models.ForeignKey(
-        Establishment, on_delete=models.CASCADE, null=True, blank=True, related_name="closures"
+        Establishment,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="closures",
+        verbose_name=_("hospital"),
     )
     starts_at = models.DateTimeField(_("from"))
     ends_at = models.DateTimeField(_("until"))
@@ -175,7 +194,7 @@ class Absence(models.Model):
 
     def __str__(self) -> str:
         who = self.practitioner_role or self.practitioner or self.department or self.establishment
-        return f"{who}: {self.starts_at:%Y-%m-%d} - {self.ends_at:%Y-%m-%d}"
+        return f"{who}: {shown(self.starts_at)} - {shown(self.ends_at)}"
 
 
 # Free means: offered, not full, and no other appointment of the practitioner overlapping it.
@@ -189,14 +208,18 @@ class Slot(models.Model):
         ICS = "ics", _("iCalendar or CalDAV calendar")
         FHIR = "fhir", _("external agenda (FHIR)")
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     # The practitioner role is the slot's owner and, for a sharded deployment, its
     # distribution key; the next four columns copy what search filters on, so that the search
     # query touches this table alone.
     # Every index costs each of the millions of rows a roll writes: the role is found through
     # the unique key (which starts with it), the practitioner through its time index.
     practitioner_role = models.ForeignKey(
-        PractitionerRole, on_delete=models.PROTECT, related_name="slots", db_index=False
+        PractitionerRole,
+        on_delete=models.PROTECT,
+        related_name="slots",
+        db_index=False,
+        verbose_name=_("practitioner in one department"),
     )
     # Copies of the role's: checked through the role's own foreign key, so the database is
     # spared one trigger and one index per copy.
@@ -206,6 +229,7 @@ class Slot(models.Model):
         related_name="+",
         db_constraint=False,
         db_index=False,
+        verbose_name=_("practitioner"),
     )
     establishment = models.ForeignKey(
         Establishment,
@@ -213,39 +237,55 @@ class Slot(models.Model):
         related_name="+",
         db_constraint=False,
         db_index=False,
+        verbose_name=_("hospital"),
     )
     # Searched through the partial index of free slots below; the full index would only serve
     # the refusal to delete a visit type that has slots, a rare admin action.
     visit_type = models.ForeignKey(
-        VisitType, on_delete=models.PROTECT, related_name="slots", db_index=False
+        VisitType,
+        on_delete=models.PROTECT,
+        related_name="slots",
+        db_index=False,
+        verbose_name=_("visit"),
     )
     specialty = models.ForeignKey(
-        Specialty, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+        Specialty,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+        verbose_name=_("specialty"),
     )
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
+    starts_at = models.DateTimeField(verbose_name=_("start"))
+    ends_at = models.DateTimeField(verbose_name=_("end"))
     # Minutes after local midnight, for "mornings only" without time-zone arithmetic in SQL.
-    local_minute = models.PositiveSmallIntegerField()
+    local_minute = models.PositiveSmallIntegerField(
+        verbose_name=_("minute of the day (local time)")
+    )
     # The visit type's booking window, copied at generation: offered from ``bookable_from``
     # until ``bookable_until``.
-    bookable_from = models.DateTimeField()
-    bookable_until = models.DateTimeField()
-    capacity = models.PositiveSmallIntegerField(default=1)
-    booked = models.PositiveSmallIntegerField(default=0)
+    bookable_from = models.DateTimeField(verbose_name=_("bookable from"))
+    bookable_until = models.DateTimeField(verbose_name=_("bookable until"))
+    capacity = models.PositiveSmallIntegerField(default=1, verbose_name=_("places"))
+    booked = models.PositiveSmallIntegerField(default=0, verbose_name=_("places booked"))
     # Holds counted against capacity; ``held_until`` is the latest of their expiries, so that
     # once it has passed every one of them is void and the slot is free without a job running.
-    held = models.PositiveSmallIntegerField(default=0)
-    held_until = models.DateTimeField(null=True, blank=True)
+    held = models.PositiveSmallIntegerField(default=0, verbose_name=_("places held"))
+    held_until = models.DateTimeField(null=True, blank=True, verbose_name=_("held until"))
     # Active appointments of the same practitioner on other slots that overlap this one (two
     # visit types offered over the same period): the slot is not free while above zero.
-    overlaps = models.PositiveSmallIntegerField(default=0)
+    overlaps = models.PositiveSmallIntegerField(
+        default=0, verbose_name=_("overlapping appointments")
+    )
     # Until when a hold on another slot of the same practitioner over the same time keeps this
     # one out of reach (a patient holding a 45-minute visit holds the practitioner's time, not
     # only their slot). The latest of those holds' expiries: once passed, the slot is free
     # again with no job having run, like ``held_until``.
-    blocked_until = models.DateTimeField(null=True, blank=True)
-    is_offered = models.BooleanField(default=True)
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.BUILTIN)
+    blocked_until = models.DateTimeField(null=True, blank=True, verbose_name=_("blocked until"))
+    is_offered = models.BooleanField(default=True, verbose_name=_("offered to patients"))
+    source = models.CharField(
+        max_length=10, choices=Source.choices, default=Source.BUILTIN, verbose_name=_("origin")
+    )
     rule = models.ForeignKey(
         AvailabilityRule,
         on_delete=models.SET_NULL,
@@ -254,8 +294,11 @@ class Slot(models.Model):
         related_name="slots",
         db_constraint=False,
         db_index=False,
+        verbose_name=_("opening period"),
     )
-    external_id = models.CharField(max_length=200, blank=True)
+    external_id = models.CharField(
+        max_length=200, blank=True, verbose_name=_("identifier in the external agenda")
+    )
 
     class Meta:
         verbose_name = _("slot")
@@ -295,7 +338,7 @@ class Slot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.practitioner_role_id} {self.starts_at:%Y-%m-%d %H:%M}Z"
+        return f"{shown(self.starts_at)} ({self.public_id})"
 
 
 class AgendaSource(models.Model):
@@ -312,7 +355,7 @@ class AgendaSource(models.Model):
         FHIR = "fhir", _("another agenda's FHIR server")
         HIS = "his", _("hospital information system (HL7 SIU)")
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     practitioner_role = models.OneToOneField(
         PractitionerRole,
         on_delete=models.CASCADE,
@@ -323,7 +366,7 @@ class AgendaSource(models.Model):
     url = models.URLField(_("address"), max_length=500, blank=True)
     username = models.CharField(_("user name"), max_length=200, blank=True)
     # The password or client secret, sealed (creneau.sealing): never shown again, never logged.
-    sealed_secret = models.TextField(blank=True, editable=False)
+    sealed_secret = models.TextField(blank=True, editable=False, verbose_name=_("secret (sealed)"))
     # The hospital runs the calendar: the patient's name may be written to it.
     hosted_by_hospital = models.BooleanField(_("hosted by the hospital"), default=False)
     freshness_minutes = models.PositiveIntegerField(
@@ -343,12 +386,16 @@ class AgendaSource(models.Model):
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
     # What the last sync saw (busy periods, slots taken out, booked slots in busy time).
     last_report = models.JSONField(_("last report"), default=dict, blank=True)
-    etag = models.CharField(max_length=200, blank=True, editable=False)
+    etag = models.CharField(max_length=200, blank=True, editable=False, verbose_name=_("ETag"))
     # The SHA-256 of the secret in the address of the practitioner's private feed of their
     # bookings (for a calendar the hub cannot write to); a new one revokes the old.
-    feed_token_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    feed_token_hash = models.CharField(
+        max_length=64, blank=True, editable=False, db_index=True, verbose_name=_("feed link (hash)")
+    )
     # CalDAV: the collection's sync-token (RFC 6578) after the last successful sync.
-    sync_token = models.CharField(max_length=500, blank=True, editable=False)
+    sync_token = models.CharField(
+        max_length=500, blank=True, editable=False, verbose_name=_("sync token")
+    )
     # FHIR: the remote Schedule whose free slots the hub offers as its own, and the visit type
     # given to a remote slot whose service type names none of the organisation's.
     remote_schedule = models.CharField(_("remote schedule id"), max_length=200, blank=True)
@@ -368,7 +415,7 @@ class AgendaSource(models.Model):
         related_name="+",
         verbose_name=_("visit type of remote slots without a known one"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
 
     class Meta:
         verbose_name = _("agenda source")
@@ -400,7 +447,7 @@ class BusyInterval(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.source_id}: {self.starts_at:%Y-%m-%d %H:%M} - {self.ends_at:%H:%M}"
+        return f"{shown(self.starts_at)} - {shown(self.ends_at)}"
 
 
 class CalendarObject(models.Model):

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from creneau.agenda.models import Slot
 from creneau.channels.models import ApiClient, Channel, OperatorCompany, PerimeterVersion
+from creneau.dates import shown
 from creneau.directory.models import (
     Establishment,
     Practitioner,
@@ -92,13 +93,19 @@ class PatientRecord(models.Model):
     patient_birth_date = models.DateField(_("date of birth"))
     patient_phone = models.CharField(_("phone"), max_length=20)
     patient_email = models.EmailField(_("e-mail"), blank=True)
-    patient_language = models.CharField(max_length=5, default="fr")
+    patient_language = models.CharField(
+        max_length=5, default="fr", verbose_name=_("language of the messages")
+    )
     reason = models.CharField(_("reason for the visit"), max_length=500, blank=True)
     # SHA-256 of the patient's manage token: the token is 128 random bits, so a fast hash is
     # enough, and a leaked table gives no working link.
-    manage_token_hash = models.CharField(max_length=64, editable=False, db_index=True)
+    manage_token_hash = models.CharField(
+        max_length=64, editable=False, db_index=True, verbose_name=_("patient's link (hash)")
+    )
     # The same token sealed (creneau.sealing) for the links in messages sent later.
-    sealed_token = models.TextField(editable=False, blank=True)
+    sealed_token = models.TextField(
+        editable=False, blank=True, verbose_name=_("patient's link (sealed)")
+    )
     # When the patient's identity was erased (on request, or by the purge a set time after
     # the appointment): names, phone, e-mail and reason emptied, the birth date kept to the
     # year, the link dead; the record stays for the anonymous statistics.
@@ -118,24 +125,39 @@ class Appointment(PatientRecord):
         NO_SHOW = "no_show", _("did not come")
         DONE = "done", _("done")
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     # The slot it occupies; the appointment keeps its own copy of where and when, so that it
     # stays whole if the slot is regenerated away after a move.
     slot = models.ForeignKey(
-        Slot, on_delete=models.SET_NULL, null=True, related_name="appointments"
+        Slot,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="appointments",
+        verbose_name=_("slot"),
     )
     practitioner_role = models.ForeignKey(
-        PractitionerRole, on_delete=models.PROTECT, related_name="appointments"
+        PractitionerRole,
+        on_delete=models.PROTECT,
+        related_name="appointments",
+        verbose_name=_("practitioner in one department"),
     )
-    practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="+")
-    establishment = models.ForeignKey(Establishment, on_delete=models.PROTECT, related_name="+")
-    visit_type = models.ForeignKey(VisitType, on_delete=models.PROTECT, related_name="+")
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, related_name="+", verbose_name=_("practitioner")
+    )
+    establishment = models.ForeignKey(
+        Establishment, on_delete=models.PROTECT, related_name="+", verbose_name=_("hospital")
+    )
+    visit_type = models.ForeignKey(
+        VisitType, on_delete=models.PROTECT, related_name="+", verbose_name=_("visit")
+    )
+    starts_at = models.DateTimeField(verbose_name=_("start"))
+    ends_at = models.DateTimeField(verbose_name=_("end"))
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.BOOKED
     )
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="appointments")
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="appointments", verbose_name=_("channel")
+    )
     # Who booked: the operator company under contract, and its agent or API client.
     operator = models.ForeignKey(
         OperatorCompany,
@@ -162,20 +184,28 @@ class Appointment(PatientRecord):
         verbose_name=_("API client"),
     )
     perimeter_version = models.ForeignKey(
-        PerimeterVersion, on_delete=models.PROTECT, related_name="+"
+        PerimeterVersion,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("perimeter version"),
     )
     # Where a platform's link said the patient came from (see Hold.referral).
     referral = models.JSONField(_("referred by"), default=dict, blank=True)
     # The patient's identifier in the system of the partner that booked through IHE ITI
     # Scheduling, so that it finds its appointments by it (ITI-118); seen by that partner only.
-    partner_patient_id = models.CharField(max_length=200, blank=True, editable=False)
+    partner_patient_id = models.CharField(
+        max_length=200,
+        blank=True,
+        editable=False,
+        verbose_name=_("patient's identifier at the partner"),
+    )
     # The appointment's id in the remote agenda it was booked through (a FHIR source).
     external_id = models.CharField(
         _("id in the remote agenda"), max_length=200, blank=True, editable=False
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("changed"))
+    cancelled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("cancelled"))
     cancel_reason = models.CharField(_("cancellation reason"), max_length=300, blank=True)
     # The patient's receipt: the transparency ledger's entry of the booking, or of its last
     # move (its public id; its index once sequenced: /ledger/entry/ID).
@@ -196,7 +226,7 @@ class Appointment(PatientRecord):
         ]
 
     def __str__(self) -> str:
-        return f"{self.public_id} {self.starts_at:%Y-%m-%d %H:%M}Z"
+        return f"{shown(self.starts_at)} ({self.public_id})"
 
     @property
     def is_active(self) -> bool:
@@ -280,20 +310,41 @@ class WaitingListEntry(PatientRecord):
         CANCELLED = "cancelled", _("withdrawn")
         EXPIRED = "expired", _("date passed")
 
-    public_id = PublicIdField()
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
-    visit_type = models.ForeignKey(VisitType, on_delete=models.PROTECT, related_name="+")
+    public_id = PublicIdField(verbose_name=_("reference"))
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel")
+    )
+    visit_type = models.ForeignKey(
+        VisitType, on_delete=models.PROTECT, related_name="+", verbose_name=_("visit")
+    )
     establishment = models.ForeignKey(
-        Establishment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Establishment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("hospital"),
     )
     practitioner = models.ForeignKey(
-        Practitioner, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Practitioner,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("practitioner"),
     )
     before = models.DateTimeField(_("wanted before"))
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
-    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.WAITING, verbose_name=_("status")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
     appointment = models.ForeignKey(
-        Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Appointment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("appointment"),
     )
 
     class Meta:
@@ -347,18 +398,39 @@ class CallerLookup(models.Model):
     "was this patient looked up?" without the log holding who they are. An appointment found
     stays open to the operator for ``CRENEAU_LOOKUP_MINUTES``."""
 
-    operator = models.ForeignKey(OperatorCompany, on_delete=models.PROTECT, related_name="lookups")
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    operator = models.ForeignKey(
+        OperatorCompany,
+        on_delete=models.PROTECT,
+        related_name="lookups",
+        verbose_name=_("operator"),
+    )
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel")
+    )
     agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("agent"),
     )
     api_client = models.ForeignKey(
-        ApiClient, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        ApiClient,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("API client"),
     )
-    criteria_hash = models.CharField(max_length=64, db_index=True)
-    found = models.ManyToManyField(Appointment, related_name="lookups", blank=True)
-    found_count = models.PositiveIntegerField(default=0)
-    at = models.DateTimeField(db_index=True)
+    criteria_hash = models.CharField(
+        max_length=64, db_index=True, verbose_name=_("criteria (keyed hash)")
+    )
+    found = models.ManyToManyField(
+        Appointment, related_name="lookups", blank=True, verbose_name=_("appointments found")
+    )
+    found_count = models.PositiveIntegerField(default=0, verbose_name=_("found"))
+    at = models.DateTimeField(db_index=True, verbose_name=_("when"))
 
     class Meta:
         verbose_name = _("caller look-up")
@@ -366,4 +438,4 @@ class CallerLookup(models.Model):
         ordering = ["-at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.operator} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.operator} {shown(self.at)}"

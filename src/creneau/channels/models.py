@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from creneau.dates import shown
 from creneau.directory.models import (
     Branding,
     Department,
@@ -62,9 +63,12 @@ def new_channel_key() -> str:
 class Perimeter(models.Model):
     """A named set of establishments, versioned: a change publishes a new version, never edits."""
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     organisation = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, related_name="perimeters"
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="perimeters",
+        verbose_name=_("organisation"),
     )
     name = models.CharField(_("name"), max_length=200)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -186,9 +190,12 @@ class Channel(Branding):
         PARTNER = "partner", _("partner platform")
         DESK = "desk", _("hospital desk")
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     organisation = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, related_name="channels"
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="channels",
+        verbose_name=_("organisation"),
     )
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
@@ -296,7 +303,7 @@ class ChannelEvent(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.channel_id} {self.action} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_action_display()} {shown(self.at)}"
 
 
 class OperatorCompany(models.Model):
@@ -312,9 +319,12 @@ class OperatorCompany(models.Model):
         SMART_FINDER = "smart_finder", _("SMART Scheduling Links finder")
         FHIR_PARTNER = "fhir_partner", _("FHIR or IHE partner")
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     organisation = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, related_name="operators"
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="operators",
+        verbose_name=_("organisation"),
     )
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
@@ -346,11 +356,16 @@ class Contract(models.Model):
 
     ACTIONS = ("search", "book", "move", "cancel")
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     operator = models.ForeignKey(
-        OperatorCompany, on_delete=models.PROTECT, related_name="contracts"
+        OperatorCompany,
+        on_delete=models.PROTECT,
+        related_name="contracts",
+        verbose_name=_("operator"),
     )
-    channel = models.OneToOneField(Channel, on_delete=models.PROTECT, related_name="contract")
+    channel = models.OneToOneField(
+        Channel, on_delete=models.PROTECT, related_name="contract", verbose_name=_("channel")
+    )
     starts_on = models.DateField(_("valid from"))
     ends_on = models.DateField(_("valid until"), null=True, blank=True)
     may_search = models.BooleanField(_("may search"), default=True)
@@ -407,7 +422,10 @@ class Agent(models.Model):
     one-time code, and books through its company's contract."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="agent",
+        verbose_name=_("user"),
     )
     operator = models.ForeignKey(
         OperatorCompany,
@@ -431,17 +449,22 @@ class ApiClient(models.Model):
     secret is stored hashed; after a rotation the previous one still opens tokens until
     ``previous_valid_until``, so that the operator's servers switch without downtime."""
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     # The contract (and so the channel, perimeter and quotas) every token of this client is
     # bound to.
     contract = models.ForeignKey(
         Contract, on_delete=models.PROTECT, related_name="api_clients", verbose_name=_("contract")
     )
     application = models.OneToOneField(
-        "oauth2_provider.Application", on_delete=models.CASCADE, related_name="api_client"
+        "oauth2_provider.Application",
+        on_delete=models.CASCADE,
+        related_name="api_client",
+        verbose_name=_("OAuth2 application"),
     )
     name = models.CharField(_("name"), max_length=200)
-    previous_secret = models.CharField(max_length=255, blank=True, editable=False)
+    previous_secret = models.CharField(
+        max_length=255, blank=True, editable=False, verbose_name=_("previous secret (hash)")
+    )
     previous_valid_until = models.DateTimeField(
         _("previous secret valid until"), null=True, blank=True, editable=False
     )

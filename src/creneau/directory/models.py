@@ -90,7 +90,7 @@ class BilingualLabel(models.Model):
 
 
 class Organisation(Branding):
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     name = models.CharField(_("name"), max_length=200)
     short_name = models.CharField(_("short name"), max_length=40, blank=True)
     finess_ej = models.CharField(
@@ -126,9 +126,12 @@ class Organisation(Branding):
 
 
 class Establishment(models.Model):
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     organisation = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, related_name="establishments"
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="establishments",
+        verbose_name=_("organisation"),
     )
     finess = models.CharField(
         _("FINESS number"), max_length=9, unique=True, validators=[validate_finess]
@@ -186,9 +189,12 @@ class Specialty(BilingualLabel):
 
 
 class Department(models.Model):
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     establishment = models.ForeignKey(
-        Establishment, on_delete=models.PROTECT, related_name="departments"
+        Establishment,
+        on_delete=models.PROTECT,
+        related_name="departments",
+        verbose_name=_("hospital"),
     )
     code = models.SlugField(_("code"), max_length=60)
     name = models.CharField(_("name"), max_length=200)
@@ -208,7 +214,7 @@ class Department(models.Model):
 
 
 class Practitioner(models.Model):
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     rpps = models.CharField(
         _("RPPS number"), max_length=11, unique=True, validators=[validate_rpps]
     )
@@ -217,7 +223,9 @@ class Practitioner(models.Model):
     last_name = models.CharField(_("last name"), max_length=100)
     # Names folded to lower-case ASCII, so that "Lefèvre" is found from "lefevre" on SQLite as
     # on PostgreSQL without an extension.
-    search_name = models.CharField(max_length=210, editable=False, db_index=True)
+    search_name = models.CharField(
+        max_length=210, editable=False, db_index=True, verbose_name=_("name as searched")
+    )
 
     class Meta:
         verbose_name = _("practitioner")
@@ -239,10 +247,15 @@ class Practitioner(models.Model):
 class PractitionerRole(models.Model):
     """A practitioner practising in one establishment (and department), in some specialties."""
 
-    public_id = PublicIdField()
-    practitioner = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="roles")
+    public_id = PublicIdField(verbose_name=_("reference"))
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, related_name="roles", verbose_name=_("practitioner")
+    )
     establishment = models.ForeignKey(
-        Establishment, on_delete=models.PROTECT, related_name="practitioner_roles"
+        Establishment,
+        on_delete=models.PROTECT,
+        related_name="practitioner_roles",
+        verbose_name=_("hospital"),
     )
     department = models.ForeignKey(
         Department,
@@ -250,8 +263,11 @@ class PractitionerRole(models.Model):
         related_name="practitioner_roles",
         null=True,
         blank=True,
+        verbose_name=_("department"),
     )
-    specialties = models.ManyToManyField(Specialty, related_name="practitioner_roles")
+    specialties = models.ManyToManyField(
+        Specialty, related_name="practitioner_roles", verbose_name=_("specialties")
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -289,12 +305,17 @@ class PractitionerRole(models.Model):
 class VisitType(BilingualLabel):
     """A kind of appointment an organisation offers in a specialty (a first consultation…)."""
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     organisation = models.ForeignKey(
-        Organisation, on_delete=models.PROTECT, related_name="visit_types"
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="visit_types",
+        verbose_name=_("organisation"),
     )
     code = models.SlugField(_("code"), max_length=60)
-    specialty = models.ForeignKey(Specialty, on_delete=models.PROTECT, related_name="visit_types")
+    specialty = models.ForeignKey(
+        Specialty, on_delete=models.PROTECT, related_name="visit_types", verbose_name=_("specialty")
+    )
     duration_minutes = models.PositiveSmallIntegerField(
         _("duration (minutes)"), validators=[MinValueValidator(5), MaxValueValidator(480)]
     )

@@ -44,7 +44,7 @@ class Message(models.Model):
         FAILED = "failed", _("failed, will retry")
         GIVEN_UP = "given_up", _("given up")
 
-    public_id = PublicIdField()
+    public_id = PublicIdField(verbose_name=_("reference"))
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     medium = models.CharField(_("medium"), max_length=5, choices=Medium.choices)
     status = models.CharField(
@@ -56,6 +56,7 @@ class Message(models.Model):
         null=True,
         blank=True,
         related_name="messages",
+        verbose_name=_("appointment"),
     )
     offer = models.ForeignKey(
         "booking.WaitingListOffer",
@@ -63,13 +64,14 @@ class Message(models.Model):
         null=True,
         blank=True,
         related_name="messages",
+        verbose_name=_("offer"),
     )
     # What the text needs that the appointment no longer says (the time before a move, who
     # cancelled and why): never a name, a phone number or a token.
-    context = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(default=dict, blank=True, verbose_name=_("what the message says"))
     # A staff member's address, for a message to the hospital's staff (kind conflict); empty
     # for the patient's messages, which go to the record's own phone and e-mail.
-    recipient = models.EmailField(blank=True, default="")
+    recipient = models.EmailField(blank=True, default="", verbose_name=_("staff address"))
     send_after = models.DateTimeField(_("due"))
     # Past this moment the message is no use any more (the appointment has begun, the offer
     # has expired): it is given up, never sent late.
@@ -78,13 +80,17 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     # While a worker sends, the message is its own until then; a worker killed mid-send leaves
     # it to be taken again once the lease has run out, with the same idempotency key.
-    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, verbose_name=_("being sent until"))
     idempotency_key = models.CharField(
-        max_length=32, unique=True, default=new_idempotency_key, editable=False
+        max_length=32,
+        unique=True,
+        default=new_idempotency_key,
+        editable=False,
+        verbose_name=_("idempotency key"),
     )
     provider_reference = models.CharField(_("gateway reference"), max_length=200, blank=True)
     answer = models.CharField(_("last answer"), max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created"))
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
     class Meta:

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from creneau.channels.models import ApiClient, OperatorCompany
+from creneau.dates import shown
 from creneau.directory.models import Department, Establishment, Organisation, Practitioner
 
 
@@ -170,9 +171,14 @@ class PatientDataView(models.Model):
     )
     kind = models.CharField(_("page"), max_length=12, choices=Kind.choices)
     subject = models.CharField(_("what was opened"), max_length=200)
-    criteria_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    criteria_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, verbose_name=_("criteria (keyed hash)")
+    )
     appointments = models.ManyToManyField(
-        "booking.Appointment", related_name="staff_views", blank=True
+        "booking.Appointment",
+        related_name="staff_views",
+        blank=True,
+        verbose_name=_("appointments"),
     )
     shown = models.PositiveIntegerField(_("appointments shown"), default=0)
     at = models.DateTimeField(_("at"), db_index=True)
@@ -183,7 +189,7 @@ class PatientDataView(models.Model):
         ordering = ["-at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.who} {self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.who} {self.get_kind_display()} {shown(self.at)}"
 
     @property
     def who(self) -> str:
