@@ -151,6 +151,11 @@ def secretary_morning(page, demo, hub, accessible, *, keyboard: bool, code: int,
         booked.append(page.url.split("/appointments/")[1].split("/")[0])
         if number == 0:
             accessible(page, f"staff-{tag}-3-booked")
+            if not keyboard:  # the cancellation asks first, with the reason the patient is told
+                page.get_by_role("link", name="Annuler ce rendez-vous…").click()
+                expect(page.locator("h1")).to_have_text("Annuler le rendez-vous")
+                accessible(page, f"staff-{tag}-3b-cancel")
+                page.get_by_role("link", name="Garder le rendez-vous").click()
         hands.press("a.back-to-agenda")
     expect(page.locator("main")).to_contain_text("ARNAUD")
 
@@ -230,3 +235,30 @@ def test_an_opening_period_in_words_with_its_preview(demo, hub, page, accessible
     page.get_by_role("button", name="Enregistrer cette plage").click()
     expect(page.locator(".notice-success")).to_contain_text("Enregistré")
     expect(page.locator("main")).to_contain_text("Chaque semaine le samedi, 10:00")
+
+
+def test_the_patients_look_up_and_the_access_log(demo, hub, page, accessible):
+    secretary = next(s for s in demo["staff"] if s["role"] == "secretary")
+    auditor = next(s for s in demo["staff"] if s["role"] == "auditor")
+    page.goto(hub + "/staff/login/")
+    page.fill("#id_username", secretary["username"])
+    page.fill("#id_password", secretary["password"])
+    page.fill("#id_otp_token", secretary["backup_codes"][0])
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="Trouver un patient").click()
+    page.fill("#id_last_name", "Inconnu")
+    page.fill("#id_birth_date", "1970-01-01")
+    page.fill("#id_phone", "06 99 99 99 99")
+    page.get_by_role("button", name="Rechercher").click()
+    expect(page.locator("#found")).to_contain_text("0 rendez-vous trouvé")
+    accessible(page, "staff-patients")
+    page.get_by_role("button", name=re.compile("Se déconnecter")).click()
+
+    page.fill("#id_username", auditor["username"])
+    page.fill("#id_password", auditor["password"])
+    page.fill("#id_otp_token", auditor["backup_codes"][0])
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="Journal des accès").click()
+    expect(page.locator("h1")).to_have_text("Journal des accès")
+    expect(page.locator("main")).to_contain_text("recherche de patient")
+    accessible(page, "staff-access-log")

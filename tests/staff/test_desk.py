@@ -3,7 +3,7 @@ block time, listing the appointments inside and moving them. Every action goes t
 desk channel of the department and records the staff member; anyone outside the scope, a
 practitioner or an auditor gets a 404."""
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import pytest
 from django.utils import timezone
@@ -237,3 +237,61 @@ def test_the_desk_pages_with_every_role(
         assert client.get(url).status_code == (200 if who in allowed else 404), name
     moved = client.post(f"/staff/appointments/{booked.public_id}/move/", {"slot": second.public_id})
     assert moved.status_code == (302 if who in BOOKS else 404)
+
+
+def test_an_absence_over_all_the_practitioners_agendas(
+    client, aphp, places, open_agenda, public_scope, patient, other_patient
+):
+    """The practitioner also consults in another department: their leave closes both agendas;
+    each department's secretary sees their own patients inside it, and only someone who holds
+    all the agendas lifts it."""
+    from creneau.directory.models import PractitionerRole
+
+    role = places["role"]
+    second = PractitionerRole.objects.create(
+        practitioner=role.practitioner,
+        establishment=role.establishment,
+        department=places["other_department"],
+    )
+    second.specialties.set(role.specialties.all())
+    open_agenda(role)
+    open_agenda(second, start_time=time(14), end_time=time(16))
+    day = day_of(free_slots(role, days_ahead=3).first().starts_at)
+    here = free_slots(role, days_ahead=3).filter(starts_at__date=day).first()
+    there = free_slots(second, days_ahead=3).filter(starts_at__date=day).first()
+    mine = appointment_book(scope=public_scope, patient=patient, slot=here).appointment
+    theirs = appointment_book(scope=public_scope, patient=other_patient, slot=there).appointment
+    doctor = member("practitioner", aphp, places)
+    client.force_login(doctor)
+    url = f"/staff/agenda/practitioner/{role.public_id}/block/"
+    leave = {
+        "starts_at": f"{day}T00:00",
+        "ends_at": f"{day}T23:59",
+        "reason": "Congrès",
+        "everywhere": "on",
+    }
+    preview = client.post(url, leave).content.decode()
+    assert "2 rendez-vous sont dedans" in preview
+
+    done = client.post(url, {**leave, "confirm": "1"})
+
+    absence = Absence.objects.get()
+    assert absence.practitioner == role.practitioner and absence.practitioner_role is None
+    assert not free_slots(second, days_ahead=3).filter(starts_at__date=day).exists()
+    page = client.get(done["Location"]).content.decode()
+    assert "MARTIN" in page and "NGUYEN" in page and "Rouvrir ce temps" in page
+    agenda = client.get(f"/staff/agenda/practitioner/{second.public_id}/", {"day": day})
+    assert "absent : Congrès" in agenda.content.decode()
+
+    # The neurosurgery secretary sees her patient only, moves it, and cannot lift the leave.
+    client.force_login(member("secretary", aphp, places))
+    page = client.get(done["Location"]).content.decode()
+    assert "MARTIN" in page and "NGUYEN" not in page and "Rouvrir ce temps" not in page
+    assert f"/staff/appointments/{mine.public_id}/move/" in page
+    assert f"/staff/appointments/{theirs.public_id}/" not in page
+    assert client.post(f"/staff/blocked/{absence.public_id}/open/").status_code == 404
+    # The practitioner lifts it: both agendas open again.
+    client.force_login(doctor)
+    client.post(f"/staff/blocked/{absence.public_id}/open/")
+    assert not Absence.objects.exists()
+    assert free_slots(second, days_ahead=3).filter(starts_at__date=day).exists()

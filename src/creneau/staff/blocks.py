@@ -7,6 +7,7 @@ import contextlib
 from datetime import date, datetime, time, timedelta
 
 from django import forms
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -18,6 +19,7 @@ from creneau.agenda.models import Absence
 from creneau.agenda.services import AgendaError, absence_remove
 from creneau.booking.models import PARIS
 from creneau.dates import instant_in_range
+from creneau.directory.models import PractitionerRole
 from creneau.staff.models import PatientDataView
 from creneau.staff.scope import StaffScope
 from creneau.staff.services import (
@@ -27,6 +29,7 @@ from creneau.staff.services import (
     desk_scope,
     nearest_free_slots,
     patient_data_view_record,
+    practitioner_agendas,
 )
 from creneau.staff.views import staff_view
 from creneau.web.forms import FocusFirstError
@@ -48,6 +51,10 @@ class BlockForm(FocusFirstError):
     )
     reason = forms.CharField(
         label=gettext_lazy("Reason (staff only, never shown to patients)"), max_length=200
+    )
+    everywhere = forms.BooleanField(
+        label=gettext_lazy("In all of this practitioner's agendas (leave, training, congress)"),
+        required=False,
     )
 
 
@@ -78,14 +85,18 @@ def _initial(request: HttpRequest) -> dict:
 @staff_view
 def block(request: HttpRequest, scope: StaffScope, role_id: str) -> HttpResponse:
     """GET: the form; POST: the preview (what closes, who is inside); POST with ``confirm``:
-    block, then the block's page."""
+    block, then the block's page. All the practitioner's agendas at once (an absence) for a
+    member whose scope holds them all."""
     role = scope.role_or_404(role_id)
     form = BlockForm(request.POST or None, initial=_initial(request))
+    if not scope.covers(role.practitioner_id):
+        del form.fields["everywhere"]
     preview = None
     status = 200
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
+            everywhere = bool(data.get("everywhere"))
             try:
                 if request.POST.get("confirm") == "1":
                     absence, _report = block_create(
@@ -93,10 +104,13 @@ def block(request: HttpRequest, scope: StaffScope, role_id: str) -> HttpResponse
                         starts_at=data["starts_at"],
                         ends_at=data["ends_at"],
                         reason=data["reason"],
+                        everywhere=everywhere,
                     )
                     return HttpResponseRedirect(reverse("staff:blocked", args=[absence.public_id]))
                 preview = block_preview(
-                    role=role, starts_at=data["starts_at"], ends_at=data["ends_at"]
+                    roles=practitioner_agendas(role) if everywhere else [role],
+                    starts_at=data["starts_at"],
+                    ends_at=data["ends_at"],
                 )
             except AgendaError as error:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
@@ -124,51 +138,48 @@ def block(request: HttpRequest, scope: StaffScope, role_id: str) -> HttpResponse
     )
 
 
-def _block_or_404(scope: StaffScope, public_id: str) -> Absence:
+def _block_or_404(scope: StaffScope, public_id: str) -> tuple[Absence, list[PractitionerRole]]:
+    """A blocked time of an agenda in the scope, or an absence of a practitioner with an
+    agenda in the scope; and the agendas of it the member sees."""
     found = (
-        Absence.objects.filter(
-            public_id=public_id, practitioner_role_id__in=scope.practitioner_roles().values("pk")
-        )
-        .select_related(
-            "practitioner_role__practitioner",
-            "practitioner_role__establishment",
-            "practitioner_role__department",
-        )
+        Absence.objects.filter(public_id=public_id)
+        .filter(Q(practitioner_role__isnull=False) | Q(practitioner__isnull=False))
         .first()
     )
-    if found is None:
+    visible = scope.practitioner_roles().select_related(
+        "practitioner", "establishment", "department"
+    )
+    if found is not None and found.practitioner_role_id:
+        roles = list(visible.filter(pk=found.practitioner_role_id))
+    elif found is not None:
+        roles = list(visible.filter(practitioner_id=found.practitioner_id).order_by("pk"))
+    if found is None or not roles:
         raise Http404("no such blocked time here")
-    return found
+    return found, roles
 
 
 @staff_view
 def blocked(request: HttpRequest, scope: StaffScope, block_id: str) -> HttpResponse:
-    """A block and the appointments still inside it, each with the nearest free times to move
-    it to (for those who book) and its cancellation."""
-    absence = _block_or_404(scope, block_id)
-    role = absence.practitioner_role
-    inside = appointments_inside(role=role, starts_at=absence.starts_at, ends_at=absence.ends_at)
-    books = scope.books and scope.desk_roles().filter(pk=role.pk).exists()
+    """A blocked time and the appointments still inside it, each with the nearest free times
+    to move it to (for those who book for its agenda) and its cancellation."""
+    absence, roles = _block_or_404(scope, block_id)
+    inside = appointments_inside(roles=roles, starts_at=absence.starts_at, ends_at=absence.ends_at)
+    desk = set(scope.desk_roles().filter(pk__in=[r.pk for r in roles]).values_list("pk", flat=True))
     now = timezone.now()
     moves = []
-    if books and inside:
-        desk = desk_scope(role=role, user=request.user)
-        moves = [
-            (
-                appointment,
-                nearest_free_slots(
-                    scope=desk,
-                    role=role,
-                    visit_type=appointment.visit_type,
-                    around=appointment.starts_at,
-                    limit=3,
-                    now=now,
-                ),
+    for appointment in inside:
+        role = appointment.practitioner_role
+        nearest = None  # not this member's to move
+        if role.pk in desk:
+            nearest = nearest_free_slots(
+                scope=desk_scope(role=role, user=request.user),
+                role=role,
+                visit_type=appointment.visit_type,
+                around=appointment.starts_at,
+                limit=3,
+                now=now,
             )
-            for appointment in inside
-        ]
-    else:
-        moves = [(appointment, []) for appointment in inside]
+        moves.append((appointment, nearest))
     patient_data_view_record(
         user=request.user,
         kind=PatientDataView.Kind.BLOCKED,
@@ -181,12 +192,14 @@ def blocked(request: HttpRequest, scope: StaffScope, block_id: str) -> HttpRespo
         {
             "scope": scope,
             "absence": absence,
-            "role": role,
+            "role": roles[0],
+            "everywhere": absence.practitioner_role_id is None,
             "moves": moves,
-            "books": books,
+            "books": bool(desk),
+            "opens": absence.practitioner_role_id or scope.covers(absence.practitioner_id),
             "done": request.GET.get("done", ""),
             "here": request.path,
-            "back": reverse("staff:practitioner", args=[role.public_id])
+            "back": reverse("staff:practitioner", args=[roles[0].public_id])
             + f"?day={timezone.localtime(absence.starts_at).date().isoformat()}",
         },
     )
@@ -195,9 +208,12 @@ def blocked(request: HttpRequest, scope: StaffScope, block_id: str) -> HttpRespo
 @require_POST
 @staff_view
 def unblock(request: HttpRequest, scope: StaffScope, block_id: str) -> HttpResponse:
-    """Open the time again: its slots come back to search."""
-    absence = _block_or_404(scope, block_id)
-    role = absence.practitioner_role
+    """Open the time again: its slots come back to search. An absence over all the
+    practitioner's agendas is lifted by a member whose scope holds them all."""
+    absence, roles = _block_or_404(scope, block_id)
+    if absence.practitioner_id and not scope.covers(absence.practitioner_id):
+        raise Http404("not this member's to lift")
+    role = roles[0]
     day = timezone.localtime(absence.starts_at).date().isoformat()
     absence_remove(absence=absence)
     return HttpResponseRedirect(

@@ -132,6 +132,15 @@ class StaffScope:
             raise Http404("no such appointment here")
         return found
 
+    def covers(self, practitioner_id: int) -> bool:
+        """Every active agenda of the practitioner is in the scope: their leave, over all
+        their agendas, is this member's to set."""
+        roles = PractitionerRole.objects.filter(practitioner_id=practitioner_id, is_active=True)
+        return (
+            self.sees_patients
+            and not roles.exclude(pk__in=self.practitioner_roles().values("pk")).exists()
+        )
+
     def department_or_404(self, pk: int) -> Department:
         found = self.departments().filter(pk=pk).first()
         if found is None:

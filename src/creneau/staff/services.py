@@ -103,10 +103,10 @@ def nearest_free_slots(
 
 @dataclass
 class BlockPreview:
-    """What blocking a period of one agenda would do: the free slots it closes and the
+    """What blocking a period of some agendas would do: the free slots it closes and the
     appointments inside it, which stay booked until staff move or cancel them."""
 
-    role: PractitionerRole
+    roles: list[PractitionerRole]
     starts_at: datetime
     ends_at: datetime
     closing: list[Slot]
@@ -114,7 +114,7 @@ class BlockPreview:
 
 
 def block_preview(
-    *, role: PractitionerRole, starts_at: datetime, ends_at: datetime
+    *, roles: list[PractitionerRole], starts_at: datetime, ends_at: datetime
 ) -> BlockPreview:
     if ends_at <= starts_at:
         raise AgendaError(
@@ -124,27 +124,27 @@ def block_preview(
         raise AgendaError("block_too_long", _("Block at most a year at a time."), field="ends_at")
     inside = {"starts_at__lt": ends_at, "ends_at__gt": starts_at}
     closing = list(
-        Slot.objects.filter(practitioner_role=role, booked=0, **inside)
+        Slot.objects.filter(practitioner_role__in=roles, booked=0, **inside)
         .select_related("visit_type")
         .order_by("starts_at")
     )
     return BlockPreview(
-        role=role,
+        roles=roles,
         starts_at=starts_at,
         ends_at=ends_at,
         closing=closing,
-        appointments=appointments_inside(role=role, starts_at=starts_at, ends_at=ends_at),
+        appointments=appointments_inside(roles=roles, starts_at=starts_at, ends_at=ends_at),
     )
 
 
 def appointments_inside(
-    *, role: PractitionerRole, starts_at: datetime, ends_at: datetime
+    *, roles: list[PractitionerRole], starts_at: datetime, ends_at: datetime
 ) -> list[Appointment]:
-    """The booked appointments of ``role`` that overlap a period."""
+    """The booked appointments of ``roles`` that overlap a period."""
     return list(
         with_details(
             Appointment.objects.filter(
-                practitioner_role=role,
+                practitioner_role__in=roles,
                 status=Appointment.Status.BOOKED,
                 starts_at__lt=ends_at,
                 ends_at__gt=starts_at,
@@ -154,15 +154,38 @@ def appointments_inside(
 
 
 def block_create(
-    *, role: PractitionerRole, starts_at: datetime, ends_at: datetime, reason: str
+    *,
+    role: PractitionerRole,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str,
+    everywhere: bool = False,
 ) -> tuple[Absence, GenerationReport]:
-    """Block a slot, a morning or a period of one agenda: its free slots leave the offer at
-    once; the appointments inside stay until staff move or cancel them (they are listed)."""
-    block_preview(role=role, starts_at=starts_at, ends_at=ends_at)  # the same checks
+    """Block a slot, a morning or a period of one agenda, or of all the practitioner's
+    (``everywhere``: leave, a congress): the free slots leave the offer at once; the
+    appointments inside stay until staff move or cancel them (they are listed)."""
+    roles = practitioner_agendas(role) if everywhere else [role]
+    block_preview(roles=roles, starts_at=starts_at, ends_at=ends_at)  # the same checks
     if not reason.strip():
         raise AgendaError(
             "reason_required", _("Say why the time is blocked (staff only)."), field="reason"
         )
+    if everywhere:
+        return absence_create(
+            practitioner=role.practitioner,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=reason.strip(),
+        )
     return absence_create(
         practitioner_role=role, starts_at=starts_at, ends_at=ends_at, reason=reason.strip()
+    )
+
+
+def practitioner_agendas(role: PractitionerRole) -> list[PractitionerRole]:
+    """All the active agendas of the practitioner of ``role``."""
+    return list(
+        PractitionerRole.objects.filter(practitioner_id=role.practitioner_id, is_active=True)
+        .select_related("practitioner", "establishment", "department")
+        .order_by("pk")
     )

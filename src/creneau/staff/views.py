@@ -230,19 +230,28 @@ def _columns(roles: list[PractitionerRole], first: date, days: int) -> list[Colu
                 appointments=appointments.get(slot.pk, []),
             )
         )
+    # Time blocked in one agenda, and a practitioner's absence from all of theirs: a line on
+    # each day it covers.
+    agendas_of: dict[int, list[int]] = {}
+    for role in roles:
+        agendas_of.setdefault(role.practitioner_id, []).append(role.pk)
     for absence in Absence.objects.filter(
-        practitioner_role_id__in=role_ids, ends_at__gt=start, starts_at__lt=end
+        Q(practitioner_role_id__in=role_ids) | Q(practitioner_id__in=list(agendas_of)),
+        ends_at__gt=start,
+        starts_at__lt=end,
     ):
-        local = timezone.localtime(max(absence.starts_at, start), PARIS).date()
-        rows.setdefault((absence.practitioner_role_id, local), []).append(
-            Row(
-                absence.starts_at,
-                absence.ends_at,
-                "blocked",
-                _("blocked: %(reason)s") % {"reason": absence.reason},
-                block=absence,
-            )
-        )
+        label = _("blocked: %(reason)s") % {"reason": absence.reason}
+        if absence.practitioner_id:
+            label = _("absent: %(reason)s") % {"reason": absence.reason}
+        first_day = timezone.localtime(max(absence.starts_at, start), PARIS).date()
+        last_day = timezone.localtime(min(absence.ends_at, end) - timedelta(seconds=1), PARIS)
+        for role_id in agendas_of.get(absence.practitioner_id, [absence.practitioner_role_id]):
+            day = first_day
+            while day <= last_day.date():
+                rows.setdefault((role_id, day), []).append(
+                    Row(absence.starts_at, absence.ends_at, "blocked", label, block=absence)
+                )
+                day += timedelta(days=1)
     for busy in BusyInterval.objects.filter(
         source__practitioner_role_id__in=role_ids, ends_at__gt=start, starts_at__lt=end
     ).select_related("source"):
