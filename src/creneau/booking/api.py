@@ -639,7 +639,10 @@ def appointment_detail(request: HttpRequest, appointment_id: str):
     """The appointment, for the holder of its manage token (header `X-Manage-Token`), or for
     the operator that booked it or found it by a caller's look-up (its bearer token)."""
     scope = channel_scope_for_request(request)
-    return _with_receipt(_appointment(_access(request, scope, appointment_id)))
+    appointment = _access(request, scope, appointment_id)
+    if scope.contract is not None and not request.headers.get(TOKEN_HEADER):
+        operators.operator_list_record(scope, [appointment], one=True)
+    return _with_receipt(_appointment(appointment))
 
 
 @router.post("/appointments/{appointment_id}/cancel", response=AppointmentOut, summary="Cancel")

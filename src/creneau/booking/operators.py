@@ -147,14 +147,16 @@ def caller_lookup(
     return found
 
 
-def operator_list_record(scope: ChannelScope, appointments: list[Appointment]) -> None:
-    """An operator's list of its bookings shows the patients' names: it is in the access
-    log with the appointments it showed."""
+def operator_list_record(
+    scope: ChannelScope, appointments: list[Appointment], *, one: bool = False
+) -> None:
+    """An operator's list of its bookings, or one appointment it reads, shows the patients'
+    details: it is in the access log with the appointments it showed."""
     patient_data_view_record(
         user=scope.agent,
         operator=scope.operator,
         api_client=scope.api_client,
-        kind=PatientDataView.Kind.OPERATOR_LIST,
+        kind=PatientDataView.Kind.OPERATOR_READ if one else PatientDataView.Kind.OPERATOR_LIST,
         subject=f"operator's bookings, {scope.channel.public_id}",
         appointments=appointments,
     )

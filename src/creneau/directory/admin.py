@@ -80,6 +80,7 @@ class PractitionerRoleAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["practitioner", "establishment", "department"]
     autocomplete_fields = ["practitioner", "establishment", "department"]
+    ordering = ["practitioner__last_name", "practitioner__first_name", "establishment__name", "pk"]
 
     def get_queryset(self, request):
         # What each role is called by (its specialties too), for lists and pickers alike.

@@ -143,6 +143,7 @@ class PatientDataView(models.Model):
         BLOCKED = "blocked", _("appointments in blocked time")
         OPERATOR_LOOKUP = "op_lookup", _("operator's caller look-up")
         OPERATOR_LIST = "op_list", _("operator's list of bookings")
+        OPERATOR_READ = "op_read", _("operator's view of an appointment")
         EXPORT = "export", _("patient's data exported")
 
     user = models.ForeignKey(
