@@ -191,3 +191,16 @@ def test_the_desk_marks_an_arrival_and_a_no_show_as_the_member_who_did(
         answer = client.post(f"/staff/appointments/{first.public_id}/status/", {"status": "done"})
         assert answer.status_code == 404
     assert Appointment.objects.get(pk=first.pk).status == "arrived"
+
+
+def test_the_staff_pages_carry_the_hospitals_branding(client, aphp, places):
+    aphp.brand_colour = "#7a1241"
+    aphp.save(update_fields=["brand_colour"])
+    sign_in = client.get("/staff/login/").content.decode()
+    assert f"/branding/organisation/{aphp.public_id}.css" in sign_in
+    client.force_login(member("secretary", aphp, places))
+    home = client.get("/staff/").content.decode()
+    assert f"/branding/organisation/{aphp.public_id}.css" in home
+    assert f"{aphp.short_name or aphp.name} — Personnel hospitalier" in home
+    css = client.get(f"/branding/organisation/{aphp.public_id}.css").content.decode()
+    assert "--brand-colour: #7a1241;" in css

@@ -1,0 +1,31 @@
+"""The staff pages carry the hospital's branding: its name, logo, colour and font."""
+
+import hashlib
+
+from django import template
+from django.urls import reverse
+
+from creneau.directory.models import Organisation
+
+register = template.Library()
+
+
+@register.simple_tag
+def staff_brand(scope=None) -> dict:
+    """The organisation of the member's first access, or the hub's before signing in."""
+    organisation = scope.accesses[0].organisation if scope else None
+    if organisation is None:
+        organisation = Organisation.objects.filter(runs_hub=True).first()
+    if organisation is None:
+        return {}
+    css = None
+    if organisation.brand_colour or organisation.font:
+        version = hashlib.sha256(
+            f"{organisation.brand_colour}|{organisation.font}".encode()
+        ).hexdigest()[:10]
+        css = reverse("branding_css", args=["organisation", organisation.public_id])
+        css += f"?v={version}"
+    logo = None
+    if organisation.logo:
+        logo = reverse("branding_logo", args=["organisation", organisation.public_id])
+    return {"name": organisation.short_name or organisation.name, "css": css, "logo": logo}
