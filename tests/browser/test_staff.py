@@ -262,3 +262,7 @@ def test_the_patients_look_up_and_the_access_log(demo, hub, page, accessible):
     expect(page.locator("h1")).to_have_text("Journal des accès")
     expect(page.locator("main")).to_contain_text("recherche de patient")
     accessible(page, "staff-access-log")
+    page.get_by_role("link", name="Rapports").click()
+    expect(page.locator("h1")).to_have_text("Rapports")
+    expect(page.locator("main")).to_contain_text("Les opérateurs côte à côte")
+    accessible(page, "staff-reports")

@@ -29,6 +29,7 @@ MATRIX = {
     "home": ("get", "/staff/", None, EVERYONE),
     "patients": ("get", "/staff/patients/", None, EVERYONE - {"auditor"}),
     "access_log": ("get", "/staff/access-log/", None, AUDITS),
+    "reports": ("get", "/staff/reports/", None, AUDITS),
     "practitioner": ("get", "/staff/agenda/practitioner/{role}/", None, SEES),
     "department": ("get", "/staff/agenda/department/{department}/", None, SEES),
     # The hospital's page opens to another department's secretary, with their agendas only.

@@ -12,6 +12,7 @@ urlpatterns = [
     path("logout/", views.logout, name="logout"),
     path("patients/", views.patients, name="patients"),
     path("access-log/", views.access_log, name="access_log"),
+    path("reports/", views.reports, name="reports"),
     path("book/", desk.book, name="book"),
     path("appointments/<str:appointment_id>/", desk.appointment, name="appointment"),
     path("appointments/<str:appointment_id>/move/", desk.move, name="move"),

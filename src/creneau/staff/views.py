@@ -488,3 +488,22 @@ def _access_log_csv(views, first: date, last: date) -> HttpResponse:
             ]
         )
     return response
+
+
+@staff_view
+def reports(request: HttpRequest, scope: StaffScope) -> HttpResponse:
+    """The organisation's reports for auditors and organisation administrators: the channels'
+    and operators' figures per day (searches, bookings, moves, cancellations, no-shows,
+    refusals) and their CSV, and the way to the transparency ledger. No patient in them."""
+    from creneau.channels.models import OperatorCompany
+    from creneau.web.console import statistics_page
+
+    organisations = scope.audited_organisations
+    if not organisations:
+        raise Http404("no reports here")
+    return statistics_page(
+        request,
+        OperatorCompany.objects.filter(organisation_id__in=organisations).order_by("name"),
+        template="staff/reports.html",
+        context={"scope": scope},
+    )
