@@ -331,3 +331,24 @@ def test_the_demo_staff_sign_in_and_see_their_scope_only(demo_hub):
     assert refused.value.code == 404
     _browser, auditor_home = signed_in(next(s for s in staff if s["role"] == "auditor"))
     assert "/staff/agenda/" not in auditor_home
+
+
+def test_the_served_demo_adds_up_every_workers_metrics(demo_hub):
+    """gunicorn's workers each count in the metrics directory; a scrape adds them up, whichever
+    worker answers it."""
+    from tests.test_operations import metric
+
+    base, data_dir, _process = demo_hub
+    assert (data_dir / "metrics").is_dir()
+
+    def scrape() -> str:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
+            return answer.read().decode()
+
+    ready = {"method": "GET", "route": "readyz", "status": "2xx"}
+    before = metric(scrape(), "creneau_http_requests_total", **ready)
+    for _ in range(12):
+        assert get_json(base + "/readyz")["database"] == "ok"
+    for _ in range(4):  # whichever of the workers answers the scrape
+        assert metric(scrape(), "creneau_http_requests_total", **ready) == before + 12
+    assert list((data_dir / "metrics").glob("*.db"))

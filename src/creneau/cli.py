@@ -3,6 +3,7 @@ import), all run with Créneau's settings."""
 
 import os
 import secrets
+import shutil
 import sys
 
 
@@ -13,6 +14,19 @@ def _option_value(argv: list[str], name: str) -> str | None:
         if arg.startswith(name + "="):
             return arg.split("=", 1)[1]
     return None
+
+
+def _metrics_directory() -> None:
+    """The gunicorn workers count their metrics in files of one directory, which a scrape adds
+    up (prometheus_client's multiprocess mode); set before anything imports it, and emptied of
+    the counts of an earlier run."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    data_dir = os.environ.get("CRENEAU_DATA_DIR") or "creneau-data"
+    directory = os.path.join(os.path.abspath(data_dir), "metrics")
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
             os.environ["CRENEAU_DATA_DIR"] = os.path.abspath(data_dir)
     elif command == "serve":
         os.environ.setdefault("CRENEAU_PRODUCTION", "1")
+    if command in {"demo", "serve"}:
+        _metrics_directory()
     elif argv[1:3] == ["ledger", "verify"]:
         # An auditor's check of a hub or an export needs no hub of its own: no data directory
         # is made (nor a secret key written) in whatever folder it runs from.

@@ -118,6 +118,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "creneau.operations.metrics.MetricsMiddleware",
     "creneau.request_guard.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -254,6 +255,11 @@ CRENEAU_AGENDA_TIMEOUT_SECONDS = env_int("CRENEAU_AGENDA_TIMEOUT_SECONDS", 20)
 # them (loopback unless widened), and where the worker sends the hub's own SIU (host:port;
 # empty: none are sent).
 CRENEAU_MLLP_BIND = env_str("CRENEAU_MLLP_BIND", "127.0.0.1:2575") or ""
+# Who may read /metrics (Prometheus): loopback unless said otherwise.
+CRENEAU_METRICS_ALLOWED_NETWORKS = _networks("CRENEAU_METRICS_ALLOWED_NETWORKS") or (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
 CRENEAU_MLLP_ALLOWED_NETWORKS = _networks("CRENEAU_MLLP_ALLOWED_NETWORKS") or (
     ipaddress.ip_network("127.0.0.0/8"),
     ipaddress.ip_network("::1/128"),
@@ -363,11 +369,19 @@ CRENEAU_PATIENT_DATA_DAYS = env_int("CRENEAU_PATIENT_DATA_DAYS", 365)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # One JSON object a line, for a log collector (CRENEAU_LOG_FORMAT=json).
+        "json": {"()": "creneau.operations.log_redaction.JsonFormatter"},
+    },
     # A manage token in a logged path or query is redacted (operations.log_redaction).
     "filters": {"secrets": {"()": "creneau.operations.log_redaction.RedactSecrets"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["secrets"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if env_str("CRENEAU_LOG_FORMAT", "") == "json" else "plain",
+            "filters": ["secrets"],
+        }
     },
     "root": {"handlers": ["console"], "level": env_str("CRENEAU_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},

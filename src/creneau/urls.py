@@ -8,7 +8,8 @@ from oauth2_provider.views import RevokeTokenView, TokenView
 from creneau.admin_base import StaffAdminSite
 from creneau.api import api
 from creneau.booking.feeds import practitioner_feed
-from creneau.operations.health import healthz
+from creneau.operations.health import healthz, readyz
+from creneau.operations.metrics import metrics
 from creneau.staff import sign_on
 from creneau.web import embed
 
@@ -30,6 +31,8 @@ urlpatterns = [
     # A practitioner's bookings as a calendar feed, at a secret address (agenda sources).
     path("agenda/<str:token>.ics", practitioner_feed, name="practitioner_feed"),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     # The hospital's sign-on (OpenID Connect): out of the language prefixes, the callback's
     # address is registered at the provider.
     path("sign-on/", sign_on.sign_on_start, name="sign_on"),

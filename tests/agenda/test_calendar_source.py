@@ -357,14 +357,14 @@ def test_a_stale_source_leaves_search_and_comes_back(feed, role, clock, client):
         "/api/v1/holds", json.dumps({"slot": sorted(slots)[0]}), content_type="application/json"
     )
     assert refused.status_code == 503 and refused.json()["code"] == "agenda_unavailable"
-    health = client.get("/healthz").json()
+    health = client.get("/readyz").json()
     assert health["status"] == "degraded"
     assert health["agenda_sources"]["withdrawn_from_search"] == [role.public_id]
     assert health["agenda_sources"]["failing"] == 1
     feed.status = 200
     assert agenda_source_sync(source=source).ok
     assert found()
-    assert client.get("/healthz").json()["agenda_sources"]["withdrawn_from_search"] == []
+    assert client.get("/readyz").json()["agenda_sources"]["withdrawn_from_search"] == []
 
 
 def test_the_commands_connect_sync_and_explain(feed, role, clock):

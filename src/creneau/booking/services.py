@@ -46,6 +46,7 @@ from creneau.notify.services import (
     appointment_status_reported,
     offer_messages_queue,
 )
+from creneau.operations import metrics
 from creneau.sealing import seal
 
 NO_OVERLAP_CONSTRAINT = "booking_appointment_no_overlap"
@@ -674,6 +675,8 @@ def _book_here(
                 **_actor(scope),
             )
             appointment_messages_queue(appointment=appointment, kind="confirmation", now=now)
+            kind = scope.channel.kind
+            transaction.on_commit(lambda: metrics.BOOKINGS.labels(kind).inc())
     except IntegrityError as error:
         raise _translate_overlap(error) from error
     return Booked(appointment=appointment, manage_token=token)

@@ -10,6 +10,7 @@ from creneau.errors import DomainError
 from creneau.ledger import tree
 from creneau.ledger.merkle import leaf_hash
 from creneau.ledger.models import Entry
+from creneau.operations.metrics import REFUSALS
 
 
 class LedgerError(DomainError):
@@ -55,7 +56,9 @@ def refusal_append(error: DomainError) -> Entry | None:
         error.aftermath = None
     if not error.refusal:
         return None
-    return entry_append(kind="refusal", payload={**error.refusal, "code": error.code})
+    entry = entry_append(kind="refusal", payload={**error.refusal, "code": error.code})
+    REFUSALS.labels(error.code).inc()
+    return entry
 
 
 def receipt(public_id: str) -> dict:

@@ -1,9 +1,13 @@
-"""``/healthz``: what a load balancer and hospital IT need to know at a glance. 200 while the
-database answers (``degraded`` when an external agenda's slots are withdrawn from search or
-the worker's schedule has stopped), 503 when it does not."""
+"""What a load balancer and hospital IT need to know at a glance.
+
+``/healthz`` (liveness): the process answers; nothing else is asked, so a database outage
+never gets the servers restarted. ``/readyz`` (readiness): 200 while the database and the
+cache answer (``degraded`` when an external agenda's slots are withdrawn from search or the
+worker's schedule has stopped), 503 when either does not: the server should get no traffic."""
 
 from datetime import timedelta
 
+from django.core.cache import caches
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
@@ -17,7 +21,26 @@ from creneau.operations.models import ScheduledJob
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "alive"})
+
+
+def _cache_answers() -> bool:
+    """The cache that counts the rate limits (Redis when configured) takes a write and gives
+    it back."""
+    key = "creneau:readyz"
+    try:
+        caches["default"].set(key, "1", 10)
+        return caches["default"].get(key) == "1"
+    except Exception:  # any backend's connection error: the cache does not answer
+        return False
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
     now = timezone.now()
+    if not _cache_answers():
+        return JsonResponse({"status": "down", "cache": "unreachable"}, status=503)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -41,6 +64,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {
             "status": "ok" if worker_ok and not withdrawn else "degraded",
             "database": "ok",
+            "cache": "ok",
             "worker_last_run": last_run.isoformat() if last_run else None,
             "agenda_sources": {
                 "external": external.count(),

@@ -3,8 +3,10 @@ the SMS short link (``/a/TOKEN``, ``/w/TOKEN``), in ``?token=`` of the manage pa
 ``X-Manage-Token`` header. gunicorn's access log and Django's own log lines (a 404 names its
 path) get them redacted before they are written."""
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 
 from gunicorn.glogging import Logger
 
@@ -44,3 +46,19 @@ class RedactSecrets(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, ()
         return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message (already
+    redacted by RedactSecrets), and the exception's text if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        if record.exc_info:
+            line["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(line, ensure_ascii=False)

@@ -38,9 +38,18 @@ def serve(*, bind: str, workers: int, threads: int) -> None:
             "logger_class": "creneau.operations.log_redaction.RedactingLogger",
             # X-Forwarded-For and -Proto are believed from the proxies named, nobody else.
             "forwarded_allow_ips": ",".join(str(n) for n in settings.CRENEAU_TRUSTED_PROXIES) or "",
+            # A worker gone, its live gauges go with it (prometheus_client multiprocess).
+            "child_exit": _child_exit,
             "timeout": 60,
         }
     ).run()
+
+
+def _child_exit(server, worker) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def default_options() -> dict[str, Any]:

@@ -1,0 +1,112 @@
+"""Operations: liveness and readiness for the load balancer, Prometheus metrics for the
+monitoring (requests, bookings, refusals, the queue, the ledger's lag), and structured logs with
+no secret and no patient in them."""
+
+import json
+import logging
+import re
+
+import pytest
+from django.test import override_settings
+
+from creneau.agenda.models import Slot
+from creneau.booking.services import appointment_book
+from creneau.operations.log_redaction import JsonFormatter
+
+pytestmark = pytest.mark.django_db
+
+
+def metric(text: str, name: str, **labels) -> float:
+    """The value of one sample of the exposition text (0 when it is not there yet)."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        sample, _space, value = line.rpartition(" ")
+        found = re.fullmatch(r"([a-z_]+)(?:\{(.*)\})?", sample)
+        if found and found.group(1) == name:
+            have = ",".join(sorted((found.group(2) or "").split(","))) if found.group(2) else ""
+            if have == wanted:
+                return float(value)
+    return 0.0
+
+
+def test_liveness_asks_nothing_and_readiness_asks_the_database_and_the_cache(client):
+    assert client.get("/healthz").json() == {"status": "alive"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["database"] == "ok" and ready.json()["cache"] == "ok"
+
+
+def test_a_cache_that_does_not_answer_makes_the_server_unready(client):
+    unreachable = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5},
+        }
+    }
+    with override_settings(CACHES=unreachable):
+        answer = client.get("/readyz")
+    assert answer.status_code == 503 and answer.json()["cache"] == "unreachable"
+    assert client.get("/healthz").status_code == 200  # alive all the same
+
+
+def test_metrics_count_requests_bookings_refusals_the_queue_and_the_ledger(
+    client,
+    pitie_neurosurgeon,
+    private_neurosurgeon,
+    open_agenda,
+    public_scope,
+    patient,
+    django_capture_on_commit_callbacks,
+):
+    open_agenda(pitie_neurosurgeon)
+    open_agenda(private_neurosurgeon)
+    before = client.get("/metrics").content.decode()
+    client.get("/readyz")
+    slot = Slot.objects.filter(practitioner_role=pitie_neurosurgeon).order_by("starts_at")[3]
+    with django_capture_on_commit_callbacks(execute=True):  # counted once committed
+        appointment_book(scope=public_scope, patient=patient, slot=slot)
+    private = Slot.objects.filter(practitioner_role=private_neurosurgeon).first()
+    refused = client.post(
+        "/api/v1/holds", json.dumps({"slot": private.public_id}), content_type="application/json"
+    )
+    assert refused.status_code == 403
+
+    answer = client.get("/metrics")
+
+    assert answer["Content-Type"].startswith("text/plain")
+    after = answer.content.decode()
+    ready = {"method": "GET", "route": "readyz", "status": "2xx"}
+    assert metric(after, "creneau_http_requests_total", **ready) == (
+        metric(before, "creneau_http_requests_total", **ready) + 1
+    )
+    booked = {"channel_kind": "public_site"}
+    assert metric(after, "creneau_bookings_total", **booked) == (
+        metric(before, "creneau_bookings_total", **booked) + 1
+    )
+    refusal = {"code": "out_of_perimeter"}
+    assert metric(after, "creneau_refusals_total", **refusal) == (
+        metric(before, "creneau_refusals_total", **refusal) + 1
+    )
+    assert metric(after, "creneau_messages_waiting") >= 1  # the confirmation
+    assert metric(after, "creneau_ledger_entries") >= 2  # the booking and the refusal
+    assert metric(after, "creneau_ledger_entries_after_checkpoint") >= 2
+    assert patient.last_name not in after and patient.phone not in after
+
+
+def test_metrics_answer_only_the_monitoring_networks(client):
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 404
+    with override_settings(CRENEAU_METRICS_ALLOWED_NETWORKS=()):
+        assert client.get("/metrics").status_code == 404
+
+
+def test_structured_logs_are_json_lines_without_secrets():
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Not Found: %s", ("/a/SECRETTOKEN",), None
+    )
+    line = json.loads(JsonFormatter().format(record))
+    assert line["level"] == "WARNING" and line["logger"] == "django.request"
+    assert line["message"] == "Not Found: /a/[redacted]"
+    assert line["time"].endswith("+00:00")
