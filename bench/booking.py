@@ -239,6 +239,8 @@ def start_server(env: dict, port: int, workers: int, threads: int) -> subprocess
         "CRENEAU_RATE_BOOKINGS_PER_PHONE": "0",
         "CRENEAU_HOLDS_PER_VISITOR": "0",
         "CRENEAU_RATE_WAITING_LIST": "0",
+        # The floor every answer is compared with: one row by its key, as JSON.
+        "CRENEAU_BENCH_BASELINE": "1",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "creneau", "serve"],
@@ -376,6 +378,64 @@ def hub_public_site():
     return Channel.objects.get(kind="public_site", organisation__runs_hub=True)
 
 
+def statements(visit_types: list) -> dict:
+    """How many SQL statements the API's search and booking send, counted in-process through
+    the same views (Django's test client on this database)."""
+    import uuid
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_X_FORWARDED_PROTO="https")
+    code = visit_types[0].code
+    client.get(f"/api/v1/slots?visit_type={code}&limit=20")  # warm: the scope's first read
+    with CaptureQueriesContext(connection) as search:
+        answer = client.get(f"/api/v1/slots?visit_type={code}&limit=20")
+    slot = answer.json()["items"][0]["id"]
+    with CaptureQueriesContext(connection) as booking:
+        booked = client.post(
+            "/api/v1/appointments",
+            json.dumps(
+                {
+                    "slot": slot,
+                    "patient": {
+                        "last_name": "Banc",
+                        "first_name": "Essai",
+                        "birth_date": "1970-01-01",
+                        "phone": "0612345678",
+                    },
+                }
+            ),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+        )
+    return {
+        "search": len(search.captured_queries),
+        "booking": len(booking.captured_queries),
+        "booking_status": booked.status_code,
+    }
+
+
+def ratios(results: dict) -> dict:
+    """Each answer's throughput over the baseline's, measured in the same run."""
+    floor = results.get("http_baseline", {}).get("per_second") or 0
+
+    def over(name: str, base: float) -> float | None:
+        value = results.get(name, {}).get("per_second")
+        return round(value / base, 3) if value and base else None
+
+    tps = results.get("pgbench_booking", {}).get("tps") or 0
+    return {
+        "search_vs_baseline": over("http_search", floor),
+        "booking_vs_baseline": over("http_booking", floor),
+        "operator_booking_vs_baseline": over("http_operator_booking", floor),
+        "booking_vs_pgbench": over("http_booking", tps),
+        "statements_per_booking": results.get("statements", {}).get("booking"),
+        "statements_per_search": results.get("statements", {}).get("search"),
+    }
+
+
 def measure_in_process(results: dict, scale, args, rng: random.Random) -> None:
     """Dataset, generation at two sizes, search latency at both, rule changes."""
     from django.core.management import call_command
@@ -508,6 +568,13 @@ def main(argv: list[str] | None = None) -> None:
             results["http_search"] = load(
                 "search", base, codes, workdir, concurrency=32, seconds=args.seconds
             )
+            log("HTTP baseline: one row by its key, 32 clients")
+            from creneau.directory.models import Establishment
+
+            rows = [str(pk) for pk in Establishment.objects.values_list("pk", flat=True)[:500]]
+            results["http_baseline"] = load(
+                "baseline", base, rows, workdir, concurrency=32, seconds=args.seconds
+            )
             log("HTTP booking, 64 clients")
             slots = [public_id for _pk, public_id in free_first_slots(150_000)]
             rng.shuffle(slots)
@@ -549,6 +616,10 @@ def main(argv: list[str] | None = None) -> None:
                     results["http_booking"]["per_second"] / tps, 3
                 )
 
+    if not args.skip_http:
+        log("statements of one search and one booking, as the HTTP path sends them")
+        results["statements"] = statements(visit_types)
+        results["ratios"] = ratios(results)
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

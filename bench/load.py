@@ -1,6 +1,7 @@
 """The load generator: a separate process of asyncio clients (aiohttp) against a running hub.
 
     python -m bench.load search  --base URL --concurrency 32 --seconds 20 --input visit-codes.txt
+    python -m bench.load baseline --base URL --concurrency 32 --seconds 20 --input row-ids.txt
     python -m bench.load book    --base URL --concurrency 64 --seconds 20 --input slot-ids.txt
     python -m bench.load contend --base URL --concurrency 1000 --input ten-slot-ids.txt
     python -m bench.load book    ... --header "Authorization: Bearer TOKEN"   # an operator
@@ -48,13 +49,15 @@ async def _run(args) -> dict:
     codes: dict[str, int] = {}
     connector = aiohttp.TCPConnector(limit=args.concurrency, force_close=False)
     timeout = aiohttp.ClientTimeout(total=300)
-    source = iter(items) if args.mode != "search" else itertools.cycle(items)
+    source = iter(items) if args.mode not in {"search", "baseline"} else itertools.cycle(items)
     stop_at = time.perf_counter() + args.seconds
 
     async def one(session: aiohttp.ClientSession, item: str) -> None:
         started = time.perf_counter()
-        if args.mode == "search":
+        if args.mode in {"search", "baseline"}:
             url = f"{args.base}/api/v1/slots?visit_type={item}&limit=20"
+            if args.mode == "baseline":  # one row read by its key, as JSON: the floor
+                url = f"{args.base}/bench/baseline/{item}"
             async with session.get(url, headers=HEADERS) as answer:
                 await answer.read()
                 status = answer.status
@@ -112,7 +115,7 @@ async def _run(args) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=["search", "book", "contend"])
+    parser.add_argument("mode", choices=["search", "baseline", "book", "contend"])
     parser.add_argument("--base", required=True)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20)

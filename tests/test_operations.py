@@ -110,3 +110,8 @@ def test_structured_logs_are_json_lines_without_secrets():
     assert line["level"] == "WARNING" and line["logger"] == "django.request"
     assert line["message"] == "Not Found: /a/[redacted]"
     assert line["time"].endswith("+00:00")
+
+
+def test_the_benchmarks_baseline_is_not_served_outside_a_benchmark(client, aphp):
+    establishment = aphp.establishments.first()
+    assert client.get(f"/bench/baseline/{establishment.pk}").status_code == 404

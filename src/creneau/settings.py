@@ -360,6 +360,9 @@ OTP_TOTP_ISSUER = "Créneau"
 # The organisation's staff sign in to the admin with a one-time code too (`creneau staff-otp
 # USER` issues one); off only for a trial where nobody can scan a code.
 CRENEAU_STAFF_OTP = env_bool("CRENEAU_STAFF_OTP", True)
+# bench.booking's floor: /bench/baseline/ID reads one row by its key and answers JSON, served by
+# the same gunicorn and database as the hub. Never on outside a benchmark.
+CRENEAU_BENCH_BASELINE = env_bool("CRENEAU_BENCH_BASELINE", False)
 # How long a caller found by an operator's look-up stays open to that operator for a change.
 CRENEAU_LOOKUP_MINUTES = env_int("CRENEAU_LOOKUP_MINUTES", 30)
 # Patients' identities are erased this many days after their appointment (or after their

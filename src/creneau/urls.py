@@ -8,7 +8,7 @@ from oauth2_provider.views import RevokeTokenView, TokenView
 from creneau.admin_base import StaffAdminSite
 from creneau.api import api
 from creneau.booking.feeds import practitioner_feed
-from creneau.operations.health import healthz, readyz
+from creneau.operations.health import bench_baseline, healthz, readyz
 from creneau.operations.metrics import metrics
 from creneau.staff import sign_on
 from creneau.web import embed
@@ -59,3 +59,6 @@ urlpatterns = [
 
 handler404 = "creneau.web.views.not_found"
 handler500 = "creneau.web.views.server_error"
+
+if settings.CRENEAU_BENCH_BASELINE:
+    urlpatterns.insert(0, path("bench/baseline/<int:pk>", bench_baseline, name="bench_baseline"))

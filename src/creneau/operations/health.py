@@ -73,3 +73,16 @@ def readyz(request: HttpRequest) -> JsonResponse:
             },
         }
     )
+
+
+@never_cache
+@require_GET
+def bench_baseline(request: HttpRequest, pk: int) -> JsonResponse:
+    """What a minimal Django view costs on this server: one row by its primary key, as JSON
+    (bench.booking measures it beside the search and the booking; off in production)."""
+    from creneau.directory.models import Establishment
+
+    row = Establishment.objects.filter(pk=pk).values("public_id", "name", "city").first()
+    if row is None:
+        return JsonResponse({"code": "not_found"}, status=404)
+    return JsonResponse(row)
