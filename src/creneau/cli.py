@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> None:
             os.environ["CRENEAU_DATA_DIR"] = os.path.abspath(data_dir)
     elif command == "serve":
         os.environ.setdefault("CRENEAU_PRODUCTION", "1")
-    if command in {"demo", "serve"}:
+    if command == "serve" or (command == "demo" and "--no-serve" not in argv):
+        # Only what serves: a data-only demo run beside a served hub leaves its counts alone.
         _metrics_directory()
     elif argv[1:3] == ["ledger", "verify"]:
         # An auditor's check of a hub or an export needs no hub of its own: no data directory
