@@ -44,6 +44,15 @@ PLATFORM_PAGES = {
 }
 
 
+def branding_css_url(kind: str, owner, colour: str, font: str) -> str | None:
+    """The stylesheet of an organisation's or a widget's colour and font, its address changed
+    with them (browsers keep it a day); None when there is neither."""
+    if not (colour or font):
+        return None
+    version = hashlib.sha256(f"{colour}|{font}".encode()).hexdigest()[:10]
+    return f"{reverse('branding_css', args=[kind, owner.public_id])}?v={version}"
+
+
 @dataclass
 class PatientSite:
     request: HttpRequest
@@ -91,10 +100,7 @@ class PatientSite:
         owner = self.channel if self.embed else self.organisation
         kind = "channel" if self.embed else "organisation"
         brand = self.branding
-        if not (brand["colour"] or brand["font"]):
-            return None
-        version = hashlib.sha256(f"{brand['colour']}|{brand['font']}".encode()).hexdigest()[:10]
-        return f"{reverse('branding_css', args=[kind, owner.public_id])}?v={version}"
+        return branding_css_url(kind, owner, brand["colour"], brand["font"])
 
     @property
     def logo_url(self) -> str | None:

@@ -1,11 +1,10 @@
 """The staff pages carry the hospital's branding: its name, logo, colour and font."""
 
-import hashlib
-
 from django import template
 from django.urls import reverse
 
 from creneau.directory.models import Organisation
+from creneau.web.site import branding_css_url
 
 register = template.Library()
 
@@ -18,13 +17,9 @@ def staff_brand(scope=None) -> dict:
         organisation = Organisation.objects.filter(runs_hub=True).first()
     if organisation is None:
         return {}
-    css = None
-    if organisation.brand_colour or organisation.font:
-        version = hashlib.sha256(
-            f"{organisation.brand_colour}|{organisation.font}".encode()
-        ).hexdigest()[:10]
-        css = reverse("branding_css", args=["organisation", organisation.public_id])
-        css += f"?v={version}"
+    css = branding_css_url(
+        "organisation", organisation, organisation.brand_colour, organisation.font
+    )
     logo = None
     if organisation.logo:
         logo = reverse("branding_logo", args=["organisation", organisation.public_id])
