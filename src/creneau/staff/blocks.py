@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from creneau.agenda.models import Absence
 from creneau.agenda.services import AgendaError, absence_remove
 from creneau.booking.models import PARIS
+from creneau.channels.queries import ChannelScope
 from creneau.dates import instant_in_range
 from creneau.directory.models import PractitionerRole
 from creneau.staff.models import PatientDataView
@@ -167,12 +168,15 @@ def blocked(request: HttpRequest, scope: StaffScope, block_id: str) -> HttpRespo
     desk = set(scope.desk_roles().filter(pk__in=[r.pk for r in roles]).values_list("pk", flat=True))
     now = timezone.now()
     moves = []
+    scopes: dict[int, ChannelScope] = {}  # one desk scope per agenda, whoever is inside
     for appointment in inside:
         role = appointment.practitioner_role
         nearest = None  # not this member's to move
         if role.pk in desk:
+            if role.pk not in scopes:
+                scopes[role.pk] = desk_scope(role=role, user=request.user)
             nearest = nearest_free_slots(
-                scope=desk_scope(role=role, user=request.user),
+                scope=scopes[role.pk],
                 role=role,
                 visit_type=appointment.visit_type,
                 around=appointment.starts_at,
