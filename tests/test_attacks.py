@@ -1,13 +1,11 @@
 """The attacks of issue 14 (points 3 to 8, and 10) replayed by bench/attacks.py against a real
 ``creneau serve`` with three gunicorn workers: on SQLite and PostgreSQL with the counters in
-the database, and with the counters in Redis. Every limit holds exactly, whatever worker
-answers."""
+the database. Every limit holds exactly, whatever worker answers. (With the counters in Redis,
+through two servers behind a proxy: tests/scale/test_beyond_one_server.py.)"""
 
 import os
-import socket
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from bench.attacks import Client, Slots, database, patient, run_attacks, served_hub
 
 from tests.cli import suite_engine
@@ -50,25 +48,8 @@ EXPECTED = {
 }
 
 
-def redis_url() -> str:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
-    except OSError:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Redis is not reachable on 127.0.0.1:6379: CI needs it")
-        pytest.skip("Redis is not reachable")
-    return "redis://127.0.0.1:6379/0"
-
-
-# Redis with PostgreSQL, as a deployment beyond one server runs them.
-COUNTERS = ["database", "redis"] if suite_engine() == "postgresql" else ["database"]
-
-
-@pytest.mark.parametrize("counters", COUNTERS)
-def test_the_attacks_get_exactly_what_the_limits_allow(counters, tmp_path):
+def test_the_attacks_get_exactly_what_the_limits_allow(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRENEAU_")}
-    if counters == "redis":
-        env["CRENEAU_CACHE_URL"] = redis_url()
     with database(suite_engine()) as engine_env:
         hub = served_hub(tmp_path, {**env, **engine_env}, workers=3)
         with hub as (base, credentials):

@@ -36,6 +36,14 @@ def run(env_extra: dict[str, str], *args: str):
         ),
         ({"CRENEAU_PRODUCTION": "1", "CRENEAU_SECRET_KEY": GOOD_SECRET}, "CRENEAU_ALLOWED_HOSTS"),
         ({"CRENEAU_DEBUG": "maybe"}, "CRENEAU_DEBUG must be a boolean"),
+        (
+            {"CRENEAU_DATABASE_URL": "postgres://postgres@127.0.0.1/x", "CRENEAU_DB_POOL": "many"},
+            "CRENEAU_DB_POOL must be 'min,max' connections",
+        ),
+        (
+            {"CRENEAU_DATABASE_REPLICA_URLS": "sqlite:///replica.sqlite3"},
+            "CRENEAU_DATABASE_REPLICA_URLS are PostgreSQL replicas",
+        ),
     ],
 )
 def test_production_refuses_to_start_unsafe(env, message):

@@ -122,6 +122,7 @@ MIDDLEWARE = [
     "creneau.request_guard.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "creneau.replicas.ReplicaMiddleware",
     "creneau.web.middleware.CreneauLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "creneau.cross_origin.ApiBrowserPolicyMiddleware",
@@ -173,16 +174,51 @@ def _database(url: str) -> dict:
     else:
         config.setdefault("OPTIONS", {})
         config["CONN_HEALTH_CHECKS"] = True
-        if env_bool("CRENEAU_DB_PREPARED_STATEMENTS", True):
+        # Behind PgBouncer in transaction mode, a server connection serves another client
+        # between two transactions: nothing may outlive one (named prepared statements, cursors
+        # WITH HOLD). Advisory locks and SET LOCAL are transaction-scoped already.
+        behind_pooler = env_bool("CRENEAU_DB_TRANSACTION_POOLER", False)
+        if behind_pooler:
+            config["DISABLE_SERVER_SIDE_CURSORS"] = True
+        if env_bool("CRENEAU_DB_PREPARED_STATEMENTS", not behind_pooler):
             # Parameters bound by the server, and the queries a request repeats (channel,
             # search, booking) prepared after five uses: planning the search's joins costs
-            # more than running them. Turn off behind a pooler in transaction mode.
+            # more than running them.
             config["OPTIONS"].update({"server_side_binding": True, "prepare_threshold": 5})
+        pool = env_str("CRENEAU_DB_POOL", "") or ""
+        if pool:
+            # psycopg's pool in each process (min,max connections): Django then closes no
+            # connection, it gives it back to the pool at the end of the request.
+            low, _, high = pool.partition(",")
+            if not (low.strip().isdigit() and (high or low).strip().isdigit()):
+                raise ImproperlyConfigured(
+                    f"CRENEAU_DB_POOL must be 'min,max' connections (4,16), not {pool!r}"
+                )
+            config["CONN_MAX_AGE"] = 0
+            config["OPTIONS"]["pool"] = {
+                "min_size": int(low),
+                "max_size": int(high or low),
+                "timeout": env_int("CRENEAU_DB_POOL_TIMEOUT", 10),
+            }
     return config
 
 
 DATABASE_URL = env_str("CRENEAU_DATABASE_URL") or f"sqlite:///{DATA_DIR / 'creneau.sqlite3'}"
 DATABASES = {"default": _database(DATABASE_URL)}
+# Streaming replicas of PostgreSQL (creneau.replicas): searches and the public read-only answers
+# are read there; writes, and a client's reads right after its own write, on the primary.
+for _number, _url in enumerate(env_list("CRENEAU_DATABASE_REPLICA_URLS", []), start=1):
+    if not _url.startswith(("postgres://", "postgresql://")):
+        raise ImproperlyConfigured("CRENEAU_DATABASE_REPLICA_URLS are PostgreSQL replicas")
+    _replica = {**_database(_url), "TEST": {"MIRROR": "default"}, "CONN_HEALTH_CHECKS": False}
+    if "pool" in _replica["OPTIONS"]:
+        # A replica that went away must not hold a request for the primary's pool timeout.
+        _replica["OPTIONS"]["pool"] = {**_replica["OPTIONS"]["pool"], "timeout": 2}
+    DATABASES[f"replica{_number}"] = _replica
+DATABASE_ROUTERS = ["creneau.replicas.ReplicaRouter"] if len(DATABASES) > 1 else []
+# A client that wrote reads from a replica only once the replica has replayed its write: its
+# position in the primary's log is kept in a cookie this long (seconds).
+CRENEAU_REPLICA_READ_YOUR_WRITES = env_int("CRENEAU_REPLICA_READ_YOUR_WRITES", 300)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 PASSWORD_HASHERS = [

@@ -2,13 +2,15 @@
 
 ``/healthz`` (liveness): the process answers; nothing else is asked, so a database outage
 never gets the servers restarted. ``/readyz`` (readiness): 200 while the database and the
-cache answer (``degraded`` when an external agenda's slots are withdrawn from search or the
-worker's schedule has stopped), 503 when either does not: the server should get no traffic."""
+cache answer (``degraded`` when an external agenda's slots are withdrawn from search, the
+worker's schedule has stopped or a read replica does not answer), 503 when either does not: the
+server should get no traffic."""
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.cache import caches
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -35,6 +37,32 @@ def _cache_answers() -> bool:
         return False
 
 
+def _replicas() -> dict[str, dict]:
+    """Each streaming replica: does it answer, and how many bytes of the primary's log it has
+    still to replay. One that does not answer only degrades the hub: the primary serves its
+    reads meanwhile."""
+    if len(settings.DATABASES) == 1:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()::text")
+        primary = cursor.fetchone()[0]
+    answers = {}
+    for alias in settings.DATABASES:
+        if alias == DEFAULT_DB_ALIAS:
+            continue
+        try:
+            with connections[alias].cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_wal_lsn_diff(%s::pg_lsn, pg_last_wal_replay_lsn())::bigint",
+                    [primary],
+                )
+                behind = cursor.fetchone()[0]
+            answers[alias] = {"status": "ok", "bytes_behind": max(int(behind or 0), 0)}
+        except DatabaseError:
+            answers[alias] = {"status": "unreachable"}
+    return answers
+
+
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
@@ -57,14 +85,17 @@ def readyz(request: HttpRequest) -> JsonResponse:
             .values_list("last_run_at", flat=True)
             .first()
         )
+        replicas = _replicas()
     except DatabaseError:
         return JsonResponse({"status": "down", "database": "unreachable"}, status=503)
     worker_ok = last_run is not None and last_run > now - timedelta(minutes=10)
+    replicas_ok = all(replica["status"] == "ok" for replica in replicas.values())
     return JsonResponse(
         {
-            "status": "ok" if worker_ok and not withdrawn else "degraded",
+            "status": "ok" if worker_ok and not withdrawn and replicas_ok else "degraded",
             "database": "ok",
             "cache": "ok",
+            **({"replicas": replicas} if replicas else {}),
             "worker_last_run": last_run.isoformat() if last_run else None,
             "agenda_sources": {
                 "external": external.count(),
