@@ -77,14 +77,34 @@ class SlotQuery:
     cursor: str | None = None
 
 
-def slots_search_queryset(
-    scope: ChannelScope, query: SlotQuery, now: datetime
-) -> tuple[QuerySet[Slot], dict[int, float]]:
-    """The search as one SQL query, earliest first, and the distances it computed."""
+def require_criteria(query: SlotQuery) -> None:
     if query.visit_type is None and query.specialty is None:
         raise SearchError(
             "visit_type_or_specialty_required", _("Name a visit type or a specialty to search.")
         )
+
+
+def distances_near(scope: ChannelScope, near: Near | None) -> tuple[dict[int, float], list | None]:
+    """How far from ``near`` each establishment of the perimeter is, and those within its
+    radius if it has one (None: no radius)."""
+    distances: dict[int, float] = {}
+    if near is None:
+        return distances, None
+    places = scope.establishments().exclude(latitude=None)
+    for place in places.values("pk", "latitude", "longitude"):
+        distances[place["pk"]] = distance_km(
+            near.latitude, near.longitude, place["latitude"], place["longitude"]
+        )
+    if near.within_km is None:
+        return distances, None
+    return distances, [pk for pk, km in distances.items() if km <= near.within_km]
+
+
+def slots_search_queryset(
+    scope: ChannelScope, query: SlotQuery, now: datetime
+) -> tuple[QuerySet[Slot], dict[int, float]]:
+    """The search as one SQL query, earliest first, and the distances it computed."""
+    require_criteria(query)
     found = offerable_slots(scope, now)
     if query.visit_type is not None:
         found = found.filter(visit_type=query.visit_type)
@@ -106,17 +126,9 @@ def slots_search_queryset(
         found = found.filter(local_minute__gte=query.from_minute)
     if query.to_minute is not None:
         found = found.filter(local_minute__lt=query.to_minute)
-    distances: dict[int, float] = {}
-    near = query.near
-    if near is not None:
-        places = scope.establishments().exclude(latitude=None)
-        for place in places.values("pk", "latitude", "longitude"):
-            distances[place["pk"]] = distance_km(
-                near.latitude, near.longitude, place["latitude"], place["longitude"]
-            )
-        if near.within_km is not None:
-            within = [pk for pk, km in distances.items() if km <= near.within_km]
-            found = found.filter(establishment_id__in=within)
+    distances, within = distances_near(scope, query.near)
+    if within is not None:
+        found = found.filter(establishment_id__in=within)
     if query.cursor:
         after, public_id = decode_cursor(query.cursor)
         found = found.filter(Q(starts_at__gt=after) | Q(starts_at=after, public_id__gt=public_id))

@@ -210,14 +210,22 @@ def offer_record(
         payload["via"] = via
         payload["places"] = _places(slots)
     else:
-        payload["slots"] = [{"slot": slot.public_id, **payloads.place(slot)} for slot in slots]
+        payload["slots"] = [{"slot": slot.public_id, **_place(slot)} for slot in slots]
     entry_append(kind="offer", payload=payload)
+
+
+def _place(slot) -> dict:
+    """A slot's place for the ledger: read from the slot and its directory rows, or already
+    found by the API's search (search_sql.Found, which reads this module's neighbours)."""
+    from creneau.booking.search_sql import Found
+
+    return slot.place if isinstance(slot, Found) else payloads.place(slot)
 
 
 def _places(slots) -> list[dict]:
     grouped: dict[tuple, list[str]] = {}
     for slot in slots:
-        place = payloads.place(slot)
+        place = _place(slot)
         grouped.setdefault((place["finess"], place["department"], place["rpps"]), []).append(
             slot.public_id
         )
