@@ -24,7 +24,7 @@ from creneau.channels import queries as directory
 from creneau.channels.api import ChannelOut, channel_out
 from creneau.channels.queries import ChannelScope, channel_scope_for_request
 from creneau.dates import ApiDay
-from creneau.directory.models import Specialty, VisitType
+from creneau.directory.models import Specialty
 from creneau.errors import DomainError
 from creneau.ledger.services import receipt
 
@@ -340,11 +340,7 @@ def _resolve_visit_type(scope: ChannelScope, ident: str):
     # one look-up of its unique key; another organisation's visit type (or one named by its
     # id) must be offered in the perimeter.
     found = (
-        VisitType.objects.filter(
-            organisation_id=scope.channel.organisation_id, code=ident, is_active=True
-        )
-        .order_by()
-        .first()
+        search_sql.visit_type_by_code(scope.channel.organisation_id, ident)
         or directory.visit_types_in_scope(scope).filter(Q(public_id=ident) | Q(code=ident)).first()
     )
     if found is None:

@@ -17,9 +17,11 @@ from django.db import connections, router
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import get_language
 
+from creneau import rows
 from creneau.agenda.models import Slot
 from creneau.booking.queries import SlotQuery, decode_cursor, encode_cursor, require_criteria
 from creneau.channels.queries import ChannelScope
+from creneau.directory.models import VisitType
 
 _COLUMNS = """
     s.public_id, s.starts_at, s.ends_at, s.capacity, s.booked, s.held, s.held_until,
@@ -210,3 +212,18 @@ def _found(row: tuple, now: datetime, english: bool) -> Found:
         department=department,
         department_code=department_code or "",
     )
+
+
+_VISIT_TYPE = (
+    f"SELECT {rows.columns(VisitType, 'v')} FROM directory_visittype v "  # noqa: S608
+    "WHERE v.organisation_id = %s AND v.code = %s AND v.is_active"
+)
+
+
+def visit_type_by_code(organisation_id: int, code: str) -> VisitType | None:
+    """An organisation's active visit type by its code (unique per organisation)."""
+    database = router.db_for_read(VisitType)
+    with connections[database].cursor() as cursor:
+        cursor.execute(_VISIT_TYPE, [organisation_id, code])
+        row = cursor.fetchone()
+    return rows.instance(VisitType, database, row) if row else None

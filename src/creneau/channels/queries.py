@@ -3,10 +3,12 @@
 from dataclasses import dataclass, replace
 from typing import Any
 
+from django.db import connections, router
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
+from creneau import rows
 from creneau.channels.models import (
     Agent,
     ApiClient,
@@ -23,6 +25,7 @@ from creneau.channels.models import (
 from creneau.channels.oauth import ACTION_SCOPES, TokenInvalid, bearer_for_request
 from creneau.directory.models import (
     Establishment,
+    Organisation,
     Practitioner,
     PractitionerRole,
     Specialty,
@@ -170,11 +173,13 @@ def _count_request(contract: Contract) -> None:
         )
 
 
-def _scope(channel: Channel, contract: Contract | None = None) -> ChannelScope:
+def _scope(
+    channel: Channel, contract: Contract | None = None, version: PerimeterVersion | None = None
+) -> ChannelScope:
     if not channel.is_active:
         raise ChannelUnavailable("channel_disabled", _("This channel is disabled."), status=403)
     contract = _contract_in_force(channel, contract)
-    version = perimeter_current_version(channel.perimeter)
+    version = version or perimeter_current_version(channel.perimeter)
     if version is None:
         raise ChannelUnavailable(
             "perimeter_unpublished", _("This channel's perimeter has no published version.")
@@ -182,25 +187,66 @@ def _scope(channel: Channel, contract: Contract | None = None) -> ChannelScope:
     return ChannelScope(channel=channel, version=version, contract=contract)
 
 
+# Column names from the models' metadata; the values are always parameters.
+_CHANNEL_WITH_VERSION = f"""
+    SELECT {rows.columns(Channel, "c")}, {rows.columns(Perimeter, "p")},
+           {rows.columns(Organisation, "o")}, {rows.columns(PerimeterVersion, "v")}
+    FROM channels_channel c
+    JOIN channels_perimeter p ON p.id = c.perimeter_id
+    JOIN directory_organisation o ON o.id = c.organisation_id
+    LEFT JOIN channels_perimeterversion v ON v.perimeter_id = c.perimeter_id AND v.number = (
+        SELECT MAX(number) FROM channels_perimeterversion WHERE perimeter_id = c.perimeter_id)
+"""  # noqa: S608
+
+
+def _channel_and_version(
+    where: str, params: list
+) -> tuple[Channel, PerimeterVersion | None] | None:
+    """A channel, its perimeter and organisation, and the perimeter's version in force: one
+    statement (every request that names a channel starts here)."""
+    database = router.db_for_read(Channel)
+    with connections[database].cursor() as cursor:
+        cursor.execute(f"{_CHANNEL_WITH_VERSION} WHERE {where} ORDER BY c.id LIMIT 1", params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    cut = [0]
+    for model in (Channel, Perimeter, Organisation, PerimeterVersion):
+        cut.append(cut[-1] + rows.width(model))
+    channel, perimeter, organisation, version = (
+        rows.instance(model, database, row[start:end])
+        for model, start, end in zip(
+            (Channel, Perimeter, Organisation, PerimeterVersion), cut, cut[1:], strict=False
+        )
+    )
+    Channel.perimeter.field.set_cached_value(channel, perimeter)
+    Channel.organisation.field.set_cached_value(channel, organisation)
+    if version is not None:
+        PerimeterVersion.perimeter.field.set_cached_value(version, perimeter)
+    return channel, version
+
+
 def channel_scope_for_key(key: str | None) -> ChannelScope:
     """The scope of the channel named by ``key``, or the hub's public site when no key is given."""
-    channels = Channel.objects.select_related("perimeter", "organisation")
     if key:
-        channel = channels.filter(key=key).first()
-        if channel is None:
+        found = _channel_and_version("c.key = %s", [key])
+        if found is None:
             raise ChannelUnavailable(
                 "channel_not_found", _("No channel has the key %(key)s.") % {"key": key[:40]}
             )
     else:
-        channel = channels.filter(
-            kind=Channel.Kind.PUBLIC_SITE, organisation__runs_hub=True
-        ).first()
-        if channel is None:
+        found = _channel_and_version("c.kind = %s AND o.runs_hub", [Channel.Kind.PUBLIC_SITE])
+        if found is None:
             raise ChannelUnavailable(
                 "public_site_missing",
                 _("This hub has no public-site channel yet: load a directory first."),
             )
-    return _scope(channel)
+    channel, version = found
+    if version is None:
+        raise ChannelUnavailable(
+            "perimeter_unpublished", _("This channel's perimeter has no published version.")
+        )
+    return _scope(channel, version=version)
 
 
 def channel_scope_for_request(request: HttpRequest) -> ChannelScope:
