@@ -45,3 +45,18 @@ def instance(model: type[Model], database: str, values) -> Model | None:
             value = converter(value, column, connection)
         converted.append(value)
     return model.from_db(database, _names(model), converted)
+
+
+def read_one(database: str, sql: str, params: list, models: list[type[Model]]) -> list | None:
+    """One row of ``sql`` (its columns: each model's ``columns`` in turn) as one instance of
+    each model (None for a LEFT JOIN that found nothing), or None when there is no row."""
+    with connections[database].cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    found, start = [], 0
+    for model in models:
+        found.append(instance(model, database, row[start : start + width(model)]))
+        start += width(model)
+    return found

@@ -5,17 +5,26 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.db import router
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from creneau import rows
 from creneau.agenda.models import Slot
 from creneau.agenda.queries import offerable_slots
 from creneau.booking.models import PARIS, Appointment, Hold, WaitingListEntry, paris_midnight
 from creneau.booking.services import BookingError, token_hash, token_matches
 from creneau.channels.queries import ChannelScope
 from creneau.dates import instant_in_range
-from creneau.directory.models import Establishment, Practitioner, Specialty, VisitType
+from creneau.directory.models import (
+    Department,
+    Establishment,
+    Practitioner,
+    PractitionerRole,
+    Specialty,
+    VisitType,
+)
 
 EARTH_RADIUS_KM = 6371.0
 
@@ -257,14 +266,35 @@ def access_waiting_list_entry(*, public_id: str, token: str | None) -> WaitingLi
     return entry
 
 
+_SLOT_WITH_PLACE = f"""
+    SELECT {rows.columns(Slot, "s")}, {rows.columns(Practitioner, "p")},
+           {rows.columns(Establishment, "e")}, {rows.columns(VisitType, "v")},
+           {rows.columns(PractitionerRole, "r")}, {rows.columns(Department, "d")}
+    FROM agenda_slot s
+    JOIN directory_practitioner p ON p.id = s.practitioner_id
+    JOIN directory_establishment e ON e.id = s.establishment_id
+    JOIN directory_visittype v ON v.id = s.visit_type_id
+    JOIN directory_practitionerrole r ON r.id = s.practitioner_role_id
+    LEFT JOIN directory_department d ON d.id = r.department_id
+    WHERE s.public_id = %s
+"""  # noqa: S608 (column names from the models; the value is a parameter)
+
+
 def slot_by_id(public_id: str) -> Slot:
-    slot = (
-        Slot.objects.select_related(
-            "practitioner", "establishment", "visit_type", "practitioner_role__department"
-        )
-        .filter(public_id=public_id)
-        .first()
+    """A slot with its practitioner, establishment, visit type, role and department, in one
+    plain statement (the start of every booking)."""
+    found = rows.read_one(
+        router.db_for_read(Slot),
+        _SLOT_WITH_PLACE,
+        [public_id],
+        [Slot, Practitioner, Establishment, VisitType, PractitionerRole, Department],
     )
-    if slot is None:
+    if found is None:
         raise BookingError("slot_not_found", _("No such slot."), status=404)
+    slot, practitioner, establishment, visit_type, role, department = found
+    Slot.practitioner.field.set_cached_value(slot, practitioner)
+    Slot.establishment.field.set_cached_value(slot, establishment)
+    Slot.visit_type.field.set_cached_value(slot, visit_type)
+    Slot.practitioner_role.field.set_cached_value(slot, role)
+    PractitionerRole.department.field.set_cached_value(role, department)
     return slot

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from creneau.agenda.models import Slot
-from creneau.agenda.queries import offerable_slots, stale_roles, unblocked
+from creneau.agenda.queries import offerable_slots, unblocked
 from creneau.booking import federated
 from creneau.booking.models import (
     ACTIVE_STATUSES,
@@ -100,7 +100,10 @@ def token_matches(token: str | None, stored_hash: str) -> bool:
 
 
 def _check_bookable(scope: ChannelScope, slot: Slot, now: datetime) -> None:
-    if not scope.practitioner_roles().filter(pk=slot.practitioner_role_id).exists():
+    from creneau.booking.search_sql import booking_checks
+
+    inside, stale, reserved = booking_checks(scope, slot, now)
+    if not inside:
         error = BookingError(
             "out_of_perimeter",
             _("This slot is outside what this channel may book."),
@@ -116,7 +119,7 @@ def _check_bookable(scope: ChannelScope, slot: Slot, now: datetime) -> None:
         raise BookingError(
             "slot_unavailable", _("This slot can no longer be booked online."), status=409
         )
-    if stale_roles(now).filter(practitioner_role_id=slot.practitioner_role_id).exists():
+    if stale:
         raise BookingError(
             "agenda_unavailable",
             _(
@@ -125,10 +128,7 @@ def _check_bookable(scope: ChannelScope, slot: Slot, now: datetime) -> None:
             ),
             status=503,
         )
-    if (
-        not scope.sees_reserved_visits
-        and scope.reserved_visit_types().filter(visit_type_id=slot.visit_type_id).exists()
-    ):
+    if reserved and not scope.sees_reserved_visits:
         raise BookingError(
             "slot_reserved",
             _("This slot is reserved to the regulators of the SAS: it opens only from their link."),

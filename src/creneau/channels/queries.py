@@ -3,7 +3,7 @@
 from dataclasses import dataclass, replace
 from typing import Any
 
-from django.db import connections, router
+from django.db import router
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -205,20 +205,15 @@ def _channel_and_version(
     """A channel, its perimeter and organisation, and the perimeter's version in force: one
     statement (every request that names a channel starts here)."""
     database = router.db_for_read(Channel)
-    with connections[database].cursor() as cursor:
-        cursor.execute(f"{_CHANNEL_WITH_VERSION} WHERE {where} ORDER BY c.id LIMIT 1", params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    cut = [0]
-    for model in (Channel, Perimeter, Organisation, PerimeterVersion):
-        cut.append(cut[-1] + rows.width(model))
-    channel, perimeter, organisation, version = (
-        rows.instance(model, database, row[start:end])
-        for model, start, end in zip(
-            (Channel, Perimeter, Organisation, PerimeterVersion), cut, cut[1:], strict=False
-        )
+    found = rows.read_one(
+        database,
+        f"{_CHANNEL_WITH_VERSION} WHERE {where} ORDER BY c.id LIMIT 1",
+        params,
+        [Channel, Perimeter, Organisation, PerimeterVersion],
     )
+    if found is None:
+        return None
+    channel, perimeter, organisation, version = found
     Channel.perimeter.field.set_cached_value(channel, perimeter)
     Channel.organisation.field.set_cached_value(channel, organisation)
     if version is not None:

@@ -19,14 +19,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from creneau.agenda.models import AgendaSource
 from creneau.booking.models import Appointment, WaitingListOffer
 from creneau.booking.patients import sms_reachable
 from creneau.errors import DomainError
 from creneau.notify.backends import DeliveryError, Sent, sms_backend
-from creneau.notify.calendars import WRITTEN_KINDS, caldav_source, write_booking
+from creneau.notify.calendars import WRITTEN_KINDS, write_booking
 from creneau.notify.calendars import useful_until as calendar_useful_until
 from creneau.notify.his import SENT_KINDS as HIS_KINDS
-from creneau.notify.his import his_source, send_siu
+from creneau.notify.his import send_siu
 from creneau.notify.his import useful_until as his_useful_until
 from creneau.notify.models import Message
 from creneau.notify.platforms import FEEDBACK_KINDS, feedback_platform, send_feedback
@@ -95,9 +96,25 @@ def _feedback(appointment: Appointment, kind: str, now: datetime) -> list[Messag
     return [_ordered(Message.Medium.FHIR, appointment, kind, now, until)]
 
 
+def _agenda_kind(appointment: Appointment) -> str | None:
+    """The kind of the practitioner's external agenda, if any: read once per appointment
+    whatever the number of messages a change queues (a booking: its confirmation, its
+    reminder)."""
+    role = appointment.practitioner_role_id
+    cached = appointment.__dict__.get("_creneau_agenda_kind")
+    if cached is None or cached[0] != role:
+        kind = (
+            AgendaSource.objects.filter(practitioner_role_id=role)
+            .values_list("kind", flat=True)
+            .first()
+        )
+        cached = appointment.__dict__["_creneau_agenda_kind"] = (role, kind)
+    return cached[1]
+
+
 def _calendar_write(appointment: Appointment, kind: str, now: datetime) -> list[Message]:
     """The change written into the practitioner's CalDAV calendar, if that is their agenda."""
-    if kind not in WRITTEN_KINDS or caldav_source(appointment) is None:
+    if kind not in WRITTEN_KINDS or _agenda_kind(appointment) != AgendaSource.Kind.CALDAV:
         return []
     until = calendar_useful_until(appointment, now)
     return [_ordered(Message.Medium.CALENDAR, appointment, kind, now, until)]
@@ -106,7 +123,7 @@ def _calendar_write(appointment: Appointment, kind: str, now: datetime) -> list[
 def _his_write(appointment: Appointment, kind: str, now: datetime) -> list[Message]:
     """The change sent to the hospital information system, if it keeps the practitioner's
     agenda."""
-    if kind not in HIS_KINDS or his_source(appointment) is None:
+    if kind not in HIS_KINDS or _agenda_kind(appointment) != AgendaSource.Kind.HIS:
         return []
     until = his_useful_until(appointment, now)
     return [_ordered(Message.Medium.HIS, appointment, kind, now, until)]
