@@ -62,11 +62,17 @@ def prepare(data_dir: Path, env: dict, slots: int, opens_at: datetime) -> dict:
     from creneau.directory.models import Organisation, PractitionerRole, VisitType
 
     hub = Organisation.objects.get(runs_hub=True)
-    roles = list(
-        PractitionerRole.objects.filter(
-            establishment__organisation=hub, is_active=True, specialties__code="cardiology"
-        ).order_by("pk")[:10]
-    )
+    roles, practitioners = [], set()
+    for role in PractitionerRole.objects.filter(
+        establishment__organisation=hub,
+        is_active=True,
+        specialties__code="cardiology",
+        agenda_source__isnull=True,  # an external agenda would be withdrawn, unread
+    ).order_by("pk"):
+        # Ten practitioners, not ten roles: one practising in two hospitals has one time.
+        if role.practitioner_id not in practitioners and len(roles) < 10:
+            roles.append(role)
+            practitioners.add(role.practitioner_id)
     cardiology = roles[0].specialties.get(code="cardiology")
     campaign = VisitType.objects.create(
         organisation=hub,
@@ -144,21 +150,40 @@ async def crowd(base: str, patients: int, opens_at: float, ramp: float, connecti
     statuses: dict[str, dict[str, int]] = {kind: {} for kind in latencies}
     outcomes: dict[str, int] = {}
     booked_at: dict[int, float] = {}
-    connector = aiohttp.TCPConnector(limit=connections)
+    # A connection per request, as a proxy in front of the hub opens them: a kept-alive one
+    # that the server closes while idle would fail the next request on the client's side.
+    connector = aiohttp.TCPConnector(limit=connections, force_close=True)
     timeout = aiohttp.ClientTimeout(total=600)
 
+    waited: list[float] = []
+
     async def ask(session, kind: str, method: str, path: str, headers: dict, body=None):
-        started = time.perf_counter()
-        try:
-            async with session.request(method, base + path, json=body, headers=headers) as answer:
-                status = answer.status
-                data = await answer.json(content_type=None)
-        except (TimeoutError, aiohttp.ClientError) as error:
-            status, data = 0, {"code": type(error).__name__}
-        latencies[kind].append((time.perf_counter() - started) * 1000)
-        key = f"{status} {data.get('code', '')}".strip() if isinstance(data, dict) else str(status)
-        statuses[kind][key] = statuses[kind].get(key, 0) + 1
-        return status, data
+        """One request; in the waiting room, the patient waits as told and asks again with
+        the ticket it was given (the page does so by itself)."""
+        arrived = time.perf_counter()
+        while True:
+            started = time.perf_counter()
+            try:
+                async with session.request(
+                    method, base + path, json=body, headers=headers
+                ) as answer:
+                    status = answer.status
+                    data = await answer.json(content_type=None)
+                    ticket = answer.headers.get("X-Creneau-Ticket")
+            except (TimeoutError, aiohttp.ClientError) as error:
+                status, data, ticket = 0, {"code": type(error).__name__}, None
+            latencies[kind].append(time.perf_counter() - started)
+            code = data.get("code", "") if isinstance(data, dict) else ""
+            key = f"{status} {code}".strip()
+            statuses[kind][key] = statuses[kind].get(key, 0) + 1
+            if ticket:
+                headers["X-Creneau-Ticket"] = ticket
+            if status == 429 and code == "waiting_room":
+                await asyncio.sleep(data["retry_after"])
+                continue
+            if kind == "search":
+                waited.append(started - arrived)
+            return status, data
 
     async def patient(session, number: int) -> None:
         await asyncio.sleep(max(0.0, opens_at + arrivals[number] - time.time()))
@@ -167,7 +192,7 @@ async def crowd(base: str, patients: int, opens_at: float, ramp: float, connecti
             "X-Forwarded-For": f"10.{number // 65536}.{number // 256 % 256}.{number % 256}",
         }
         person = {
-            "last_name": f"Campagne{number}",
+            "last_name": "Campagne " + "".join(chr(65 + int(d)) for d in str(number)),
             "first_name": "Patient",
             "birth_date": "1960-06-06",
             "phone": f"06{40_000_000 + number:08d}",
@@ -182,7 +207,7 @@ async def crowd(base: str, patients: int, opens_at: float, ramp: float, connecti
             if not page["items"]:
                 outcomes["no slot left"] = outcomes.get("no slot left", 0) + 1
                 return
-            slot = rng.choice(page["items"][:5])["id"]
+            slot = rng.choice(page["items"])["id"]  # one of the times the page shows
             status, hold = await ask(
                 session, "hold", "POST", "/api/v1/holds", headers, {"slot": slot}
             )
@@ -218,6 +243,7 @@ async def crowd(base: str, patients: int, opens_at: float, ramp: float, connecti
             if key.startswith(("5", "0"))
         ),
         "latency_ms": {kind: percentiles(values) for kind, values in latencies.items()},
+        "waiting_room_ms": percentiles(waited) if waited else None,
         "arrival_order": {
             "winners_among_first_arrivals": sum(1 for n in winners if n < len(winners)),
             "winners": len(winners),
@@ -235,6 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slots", type=int, default=500)
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which they arrive")
     parser.add_argument("--connections", type=int, default=512, help="the proxy's to the hub")
+    parser.add_argument(
+        "--waiting-room", type=int, default=30, help="patients let in a second (0: none)"
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--out")
@@ -250,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
             log(f"loading the demo on {args.database} and opening {args.slots} slots")
             campaign = prepare(data_dir, env, args.slots, opens)
             port = free_port()
+            env["CRENEAU_WAITING_ROOM_RATE"] = str(args.waiting_room)
             server = serve(data_dir, env, port, args.workers, args.threads)
             try:
                 wait = (opens - datetime.now(UTC)).total_seconds()
@@ -281,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
         "arrival_ramp_seconds": args.ramp,
         "proxy_connections": args.connections,
         "server": {"workers": args.workers, "threads": args.threads, "limits": "defaults"},
+        "waiting_room_rate": args.waiting_room,
         "appointments_stored": stored,
         **report,
     }

@@ -123,6 +123,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "creneau.replicas.ReplicaMiddleware",
+    "creneau.booking.waiting_room.WaitingRoomMiddleware",
     "creneau.web.middleware.CreneauLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "creneau.cross_origin.ApiBrowserPolicyMiddleware",
@@ -489,6 +490,11 @@ else:
     raise ImproperlyConfigured(
         f"CRENEAU_CACHE_URL must be redis://HOST:PORT/DB or locmem://, not {CRENEAU_CACHE_URL!r}"
     )
+# The waiting room (booking.waiting_room): patients let in a second when a crowd arrives (0:
+# none), how many are let in at once, and how long a patient once in may search, hold and book.
+CRENEAU_WAITING_ROOM_RATE = env_int("CRENEAU_WAITING_ROOM_RATE", 0)
+CRENEAU_WAITING_ROOM_BURST = env_int("CRENEAU_WAITING_ROOM_BURST", 20)
+CRENEAU_WAITING_ROOM_PASS_MINUTES = env_int("CRENEAU_WAITING_ROOM_PASS_MINUTES", 15)
 CRENEAU_COUNTERS = "cache" if CRENEAU_CACHE_URL else "database"
 
 # Text messages go only to mobile numbers of these regions (ISO 3166 codes, as libphonenumber

@@ -65,6 +65,9 @@ def race_hub(request, tmp_path_factory):
         "CRENEAU_RATE_BOOKINGS": "0",
         "CRENEAU_RATE_BOOKINGS_PER_PHONE": "0",
         "CRENEAU_RATE_HOLDS": "0",
+        # The waiting room on, so fast that nobody waits: every patient still takes a turn.
+        "CRENEAU_WAITING_ROOM_RATE": "1000",
+        "CRENEAU_WAITING_ROOM_BURST": "1000000",
     }
     with hub_database(request.param, data_dir) as (engine_env, database):
         env = hub_env(tmp_path_factory.mktemp("elsewhere"), **extra, **engine_env)
@@ -491,3 +494,24 @@ def test_generations_of_one_role_at_once_all_succeed(race_hub):
         f"on r.id = s.practitioner_role_id where r.public_id = '{role}' and s.is_offered"
     )
     assert offered[0][0] > 0
+
+
+def test_patients_arriving_together_each_take_their_own_turn_in_the_waiting_room(race_hub):
+    """Sixty patients search at the same instant, each a first visit: sixty distinct turns, at
+    least 1/rate apart, none lost or shared, whichever worker answered."""
+    base, _database, _env = race_hub
+
+    def arrive(_number: int) -> tuple[int, dict]:
+        request = urllib.request.Request(base + "/api/v1/slots?specialty=neurosurgery&limit=1")
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.status, {"ticket": answer.headers["X-Creneau-Ticket"]}
+
+    results = race(60, arrive)
+    assert {status for status, _body in results} == {200}
+    turns = sorted(
+        json.loads(base64.urlsafe_b64decode(body["ticket"].split(":")[0] + "=="))["at"]
+        for _status, body in results
+    )
+    assert len(set(turns)) == 60
+    # Never two turns closer than 1/rate; farther when the requests came farther apart.
+    assert min(later - earlier for earlier, later in itertools.pairwise(turns)) >= 0.001 - 1e-6

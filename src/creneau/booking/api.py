@@ -15,7 +15,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.responses import NinjaJSONEncoder
 
 from creneau.agenda.models import Slot
-from creneau.booking import idempotency, operators, queries, search_sql, services
+from creneau.booking import idempotency, operators, queries, search_sql, services, waiting_room
 from creneau.booking.models import Appointment, WaitingListEntry, paris_midnight
 from creneau.booking.patients import patient_details_clean
 from creneau.booking.queries import PARIS
@@ -489,6 +489,7 @@ def slots_list(request: HttpRequest, filters: Query[SlotFilters]):
             "near_required", _("within_km needs near=latitude,longitude."), status=422
         )
     scope.require("search")
+    waiting_room.admit(request, scope)
     now = timezone.now()
     visit_type = _resolve_visit_type(scope, filters.visit_type) if filters.visit_type else None
     query = queries.SlotQuery(
@@ -596,6 +597,7 @@ def practitioner_availability(
 def hold_create(request: HttpRequest, payload: HoldIn):
     scope = channel_scope_for_request(request)
     scope.require("book")
+    waiting_room.admit(request, scope)
     _limit(request, scope, "hold")
     slot = queries.slot_by_id(payload.slot)
     hold = services.hold_create(
@@ -628,6 +630,7 @@ def appointment_book(request: HttpRequest, payload: AppointmentIn):
     retries safe. The answer's `manage_token` is shown once: it opens the appointment."""
     scope = channel_scope_for_request(request)
     scope.require("book")
+    waiting_room.admit(request, scope)
     _limit(request, scope, "book")
 
     def run():

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ScheduledJob(models.Model):
@@ -23,3 +24,17 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class WaitingRoom(models.Model):
+    """The waiting room's one row (booking.waiting_room): the admission time the next patient
+    arriving takes, as seconds since the epoch."""
+
+    next_admission = models.FloatField(default=0.0)
+
+    class Meta:
+        verbose_name = _("waiting room")
+        verbose_name_plural = _("waiting room")
+
+    def __str__(self) -> str:
+        return str(self.next_admission)

@@ -23,6 +23,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
+from creneau.booking import waiting_room
 from creneau.booking.throttling import Throttled
 from creneau.channels.models import PLATFORM_KINDS, Channel
 from creneau.channels.queries import ChannelScope, ChannelUnavailable, channel_scope_for_key
@@ -200,12 +201,35 @@ def patient_page(view):
                     _("This form was sent from another site. Please use the hospital's page."),
                     status=403,
                 )
+            if request.resolver_match.url_name == "search":
+                waiting_room.admit(request, site.scope)
             response = view(request, site, *args, **kwargs)
+        except waiting_room.Waiting as waiting:
+            response = waiting_page(request, site, waiting)
         except DomainError as error:
             response = error_page(request, site, error)
         return _frame_policy(response, site)
 
     return csrf_exempt(wrapper)
+
+
+def waiting_page(request: HttpRequest, site: "PatientSite", waiting) -> HttpResponse:
+    """The waiting room's page: the patient's place, and the same search again when their turn
+    comes (the ticket in the address: a widget keeps no cookie)."""
+    query = request.GET.copy()
+    query["ticket"] = waiting.ticket
+    response = render(
+        request,
+        "web/waiting_room.html",
+        {
+            "site": site,
+            "organisation": site.organisation,
+            "waiting": waiting,
+            "again": f"{request.path}?{query.urlencode()}",
+        },
+    )
+    response["Retry-After"] = str(waiting.retry_after)
+    return response
 
 
 def _language_links(request: HttpRequest) -> list[tuple[str, str, str]]:

@@ -1,0 +1,132 @@
+"""The waiting room: when a campaign opens and more patients arrive than the hub can serve,
+they are let in in the order they arrived, at a steady rate, and the others are told their
+place and when to come back, instead of all searching and holding at once (issue 18, point 3).
+
+``CRENEAU_WAITING_ROOM_RATE`` patients a second are let in (0: no waiting room). Each patient
+arriving without a ticket takes the next admission time in one atomic statement: the later of
+now and the previous patient's time plus 1/rate (so arrivals are ordered by the database, on
+every worker and server). Up to ``CRENEAU_WAITING_ROOM_BURST`` patients ahead are let in at
+once: in ordinary hours everybody is in at once. The ticket is signed (it cannot be moved
+forward) and kept by the patient (a cookie, or the ``X-Creneau-Ticket`` header for an API
+client); once in, it stays valid ``CRENEAU_WAITING_ROOM_PASS_MINUTES`` minutes, time to search,
+hold and book. Checking a ticket reads no database.
+
+Only the channels without a contract wait (the public site and widgets): operators, partner
+platforms and the hospital's desks have their own quotas.
+"""
+
+import math
+import time
+
+from django.conf import settings
+from django.core import signing
+from django.db import connections, router
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+
+from creneau.channels.queries import ChannelScope
+from creneau.errors import DomainError
+from creneau.operations.models import WaitingRoom
+
+COOKIE = "creneau_ticket"
+HEADER = "X-Creneau-Ticket"
+_SALT = "creneau.waiting-room"
+
+
+class Waiting(DomainError):
+    status = 429
+
+    def __init__(self, ticket: str, admitted_at: float, now: float, rate: float) -> None:
+        self.ticket = ticket
+        self.retry_after = max(1, math.ceil(admitted_at - now))
+        self.position = max(1, math.ceil((admitted_at - now) * rate))
+        super().__init__(
+            "waiting_room",
+            _(
+                "Many patients are booking at this moment: you are in the waiting room, about "
+                "%(position)s patients ahead of you. Your turn comes in about %(seconds)s "
+                "seconds; keep this page open."
+            )
+            % {"position": self.position, "seconds": self.retry_after},
+        )
+
+    def details(self) -> dict[str, object]:
+        return {"position": self.position, "retry_after": self.retry_after, "ticket": self.ticket}
+
+
+def _take_turn(now: float, rate: float) -> float:
+    """The next admission time, in one atomic statement on the database every server shares."""
+    interval = 1.0 / rate
+    database = router.db_for_write(WaitingRoom)
+    connection = connections[database]
+    later = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE operations_waitingroom SET next_admission = "  # noqa: S608 (a function name)
+            f"{later}(next_admission + %s, %s) WHERE id = 1 RETURNING next_admission",
+            [interval, now],
+        )
+        row = cursor.fetchone()
+        if row is None:  # the first patient ever: the row is made once
+            WaitingRoom.objects.get_or_create(pk=1, defaults={"next_admission": 0.0})
+            return _take_turn(now, rate)
+    return float(row[0])
+
+
+def _ticket_of(request: HttpRequest) -> float | None:
+    raw = _raw(request)
+    if not raw:
+        return None
+    try:
+        return float(signing.loads(raw, salt=_SALT)["at"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+def admit(request: HttpRequest, scope: ChannelScope) -> None:
+    """Let the request in, or raise Waiting with the patient's ticket and place."""
+    rate = settings.CRENEAU_WAITING_ROOM_RATE
+    if not rate or scope.contract is not None or scope.channel.kind == "desk":
+        return
+    now = time.time()
+    admitted_at = _ticket_of(request)
+    pass_seconds = settings.CRENEAU_WAITING_ROOM_PASS_MINUTES * 60
+    if admitted_at is None or now > admitted_at + pass_seconds:
+        admitted_at = _take_turn(now, rate)
+        request.creneau_ticket = signing.dumps({"at": admitted_at}, salt=_SALT)
+    # Those a burst ahead of now are in at once.
+    admitted_at -= settings.CRENEAU_WAITING_ROOM_BURST / rate
+    if admitted_at > now:
+        raise Waiting(
+            getattr(request, "creneau_ticket", "") or _raw(request), admitted_at, now, rate
+        )
+
+
+def _raw(request: HttpRequest) -> str:
+    """The ticket an API client sends in its header, a page in its address (a widget inside
+    another site's page keeps no cookie), or a browser in its cookie."""
+    return (
+        request.headers.get(HEADER) or request.GET.get("ticket") or request.COOKIES.get(COOKIE, "")
+    )
+
+
+class WaitingRoomMiddleware:
+    """Gives a patient who just took a ticket its cookie and header, whatever the answer."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        ticket = getattr(request, "creneau_ticket", None)
+        if ticket:
+            response[HEADER] = ticket
+            response.set_cookie(
+                COOKIE,
+                ticket,
+                max_age=settings.CRENEAU_WAITING_ROOM_PASS_MINUTES * 60 + 3600,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+        return response

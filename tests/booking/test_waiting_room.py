@@ -1,0 +1,93 @@
+"""The waiting room (issue 18, point 3): when a crowd arrives, patients are let in in the
+order they came, at the rate set, and told their place; their signed ticket brings them in when
+their turn comes, and nothing else does. Operators never wait."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client, RequestFactory, override_settings
+
+from creneau.booking import waiting_room
+from creneau.channels.queries import channel_scope_for_contract
+from tests.fhir.conftest import register
+
+pytestmark = pytest.mark.django_db
+
+CROWD = {"CRENEAU_WAITING_ROOM_RATE": 2, "CRENEAU_WAITING_ROOM_BURST": 3}
+
+
+@pytest.fixture
+def agenda(pitie_neurosurgeon, open_agenda):
+    open_agenda(pitie_neurosurgeon)
+
+
+def search(client: Client, **headers):
+    return client.get("/api/v1/slots", {"visit_type": "neurosurgery-first"}, headers=headers)
+
+
+@override_settings(**CROWD)
+def test_a_crowd_is_let_in_in_its_order_of_arrival(clock, agenda):
+    patients = [Client() for _ in range(8)]
+    answers = [search(patient) for patient in patients]
+    # The first four are in at once (a burst of three ahead of now, and now); the others wait,
+    # each told a later place and turn.
+    assert [answer.status_code for answer in answers] == [200] * 4 + [429] * 4
+    waiting = [answer.json() for answer in answers[4:]]
+    assert {body["code"] for body in waiting} == {"waiting_room"}
+    assert [body["position"] for body in waiting] == [1, 2, 3, 4]
+    assert [body["retry_after"] for body in waiting] == [1, 1, 2, 2]
+    assert answers[5]["Retry-After"] == "1"
+    tickets = [answer["X-Creneau-Ticket"] for answer in answers]
+    assert all(tickets) and len(set(tickets)) == 8
+
+    # A second later, the next two are in with their tickets (the cookie, or the header of an
+    # API client); the last two still wait, at the same place: asking again keeps it.
+    clock.shift(timedelta(seconds=1))
+    assert search(patients[4]).status_code == 200
+    api_client = Client()
+    assert search(api_client, **{"X-Creneau-Ticket": tickets[5]}).status_code == 200
+    assert [search(patients[n]).json()["position"] for n in (6, 7)] == [1, 2]
+    # Holding and booking wait too.
+    slot = search(patients[0]).json()["items"][0]["id"]
+    held = patients[7].post("/api/v1/holds", {"slot": slot}, content_type="application/json")
+    assert held.status_code == 429 and held.json()["code"] == "waiting_room"
+    clock.shift(timedelta(seconds=2))
+    assert search(patients[7]).status_code == 200
+
+
+@override_settings(**CROWD)
+def test_a_forged_or_expired_ticket_goes_to_the_end_of_the_queue(clock, agenda):
+    for _ in range(4):
+        assert search(Client()).status_code == 200
+    forged = search(Client(), **{"X-Creneau-Ticket": "eyJhdCI6MH0:forged:signature"})
+    assert forged.status_code == 429 and forged.json()["position"] == 1
+    # A ticket whose pass has run out takes a new turn.
+    late = Client()
+    first = search(late)
+    clock.shift(timedelta(minutes=16))
+    for _ in range(10):
+        search(Client())
+    again = search(late)
+    assert again["X-Creneau-Ticket"] != first["X-Creneau-Ticket"]
+
+
+@override_settings(**CROWD)
+def test_operators_never_wait(clock, agenda, aphp):
+    for _ in range(10):
+        search(Client())
+    platform = register(aphp, "fhir_partner", "Agenda Partenaire")
+    scope = channel_scope_for_contract(platform.contract)
+    waiting_room.admit(RequestFactory().get("/api/v1/slots"), scope)  # no Waiting raised
+
+
+@override_settings(**CROWD)
+def test_the_search_page_shows_the_place_and_comes_back_by_itself(clock, agenda):
+    for _ in range(4):
+        search(Client())
+    page = Client().get("/search/", {"what": "s:neurosurgery"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Salle d\u2019attente" in text and 'http-equiv="refresh"' in text
+    assert "ticket=" in text
+    english = Client().get("/en/search/", {"what": "s:neurosurgery"}).content.decode()
+    assert "Waiting room" in english and "ahead of you" in english
