@@ -27,7 +27,8 @@ from creneau.ledger.models import Entry
 from tests.cli import free_port, hub_database, hub_env, run_creneau, start_demo_hub, suite_engine
 from tests.conftest import PATIENT
 
-pytestmark = pytest.mark.django_db
+# One worker runs this module: its two served hubs start once.
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("fhir_source")]
 
 
 class Link:
