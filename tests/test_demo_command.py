@@ -11,9 +11,6 @@ import pytest
 
 from tests.cli import hub_env, run_creneau, start_demo_hub
 
-# One worker runs this module: its served demo starts once.
-pytestmark = pytest.mark.xdist_group("demo_command")
-
 
 def get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=10) as answer:

@@ -27,8 +27,7 @@ from creneau.ledger.models import Entry
 from tests.cli import free_port, hub_database, hub_env, run_creneau, start_demo_hub, suite_engine
 from tests.conftest import PATIENT
 
-# One worker runs this module: its two served hubs start once.
-pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("fhir_source")]
+pytestmark = pytest.mark.django_db
 
 
 class Link:

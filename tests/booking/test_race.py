@@ -23,8 +23,6 @@ import pytest
 from tests.cli import CRENEAU, hub_database, hub_env, run_creneau, start_demo_hub, suite_engine
 
 CLIENTS = 200
-# One worker runs this module: its served hub starts once.
-pytestmark = pytest.mark.xdist_group("race")
 
 
 def post(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:

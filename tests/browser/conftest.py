@@ -119,11 +119,3 @@ def accessible():
         check_accessibility(frame or page, name, record)
 
     return check
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
-def pytest_collection_modifyitems(items):
-    """Every browser test on one worker: the demo hub they share starts once."""
-    for item in items:
-        if "tests/browser/" in item.path.as_posix():
-            item.add_marker(pytest.mark.xdist_group("browser"))

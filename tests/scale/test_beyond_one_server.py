@@ -26,13 +26,9 @@ from tests.cli import Database, hub_env, run_creneau, suite_engine
 from tests.scale.topology import clusters, haproxy, pgbouncer, served
 from tests.test_attacks import EXPECTED
 
-pytestmark = [
-    pytest.mark.skipif(
-        suite_engine() != "postgresql",
-        reason="PostgreSQL's replicas and poolers: the PostgreSQL half",
-    ),
-    pytest.mark.xdist_group("scale"),  # one worker starts the clusters and servers, once
-]
+pytestmark = pytest.mark.skipif(
+    suite_engine() != "postgresql", reason="PostgreSQL's replicas and poolers: the PostgreSQL half"
+)
 
 
 def redis_database() -> str:
