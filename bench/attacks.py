@@ -358,12 +358,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextmanager
-def served_hub(data_dir: Path, env: dict, workers: int) -> Iterator[tuple[str, dict]]:
-    """The demo network loaded with ``creneau demo --no-serve``, then ``creneau serve`` in
-    production mode. Yields the base URL and the demo's credentials."""
-    env = {k: v for k, v in env.items()}
-    env.update({"CRENEAU_DATA_DIR": str(data_dir), "CRENEAU_HORIZON_WEEKS": "2"})
+def load_demo(data_dir: Path, env: dict) -> dict:
+    """``creneau demo --no-serve`` into ``data_dir``: the demo's credentials."""
     loaded = subprocess.run(
         [*CREATE, "demo", "--no-serve", "--data-dir", str(data_dir)],
         env=env,
@@ -372,7 +368,16 @@ def served_hub(data_dir: Path, env: dict, workers: int) -> Iterator[tuple[str, d
     )
     if loaded.returncode:
         raise RuntimeError("creneau demo --no-serve failed: " + loaded.stderr[-2000:])
-    credentials = json.loads((data_dir / "demo-credentials.json").read_text(encoding="utf-8"))
+    return json.loads((data_dir / "demo-credentials.json").read_text(encoding="utf-8"))
+
+
+@contextmanager
+def served_hub(data_dir: Path, env: dict, workers: int) -> Iterator[tuple[str, dict]]:
+    """The demo network loaded with ``creneau demo --no-serve``, then ``creneau serve`` in
+    production mode. Yields the base URL and the demo's credentials."""
+    env = {k: v for k, v in env.items()}
+    env.update({"CRENEAU_DATA_DIR": str(data_dir), "CRENEAU_HORIZON_WEEKS": "2"})
+    credentials = load_demo(data_dir, env)
     port = free_port()
     log_file = (data_dir / "serve.log").open("w", encoding="utf-8")
     process = subprocess.Popen(

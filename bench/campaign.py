@@ -33,7 +33,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.attacks import database, free_port, log
+from bench.attacks import database, free_port, load_demo, log
 from bench.booking import machine, percentiles
 
 ROOT = Path(__file__).resolve().parent
@@ -44,14 +44,7 @@ CODE = "campaign-vaccination"
 def prepare(data_dir: Path, env: dict, slots: int, opens_at: datetime) -> dict:
     """The demo, and a campaign of ``slots`` ten-minute slots over ten practitioners on a
     Saturday, bookable from ``opens_at``."""
-    loaded = subprocess.run(
-        [*CREATE, "demo", "--no-serve", "--data-dir", str(data_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if loaded.returncode:
-        raise RuntimeError("creneau demo --no-serve failed: " + loaded.stderr[-2000:])
+    load_demo(data_dir, env)
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "creneau.settings"
     import django

@@ -120,7 +120,6 @@ class ReplicaMiddleware:
     def __call__(self, request):
         if not self.aliases:
             return self.get_response(request)
-        request.creneau_replica = None
         try:
             response = self.get_response(request)
         finally:
@@ -153,6 +152,5 @@ class ReplicaMiddleware:
             position = None
         alias = random.choice(self.aliases)
         if _replica_caught_up(alias, position):
-            request.creneau_replica = alias
             request._creneau_replica_token = _reading_from.set(alias)
         return None

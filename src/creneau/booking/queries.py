@@ -266,18 +266,24 @@ def access_waiting_list_entry(*, public_id: str, token: str | None) -> WaitingLi
     return entry
 
 
+# A slot (s) with its visit type (v), practitioner (p), establishment (e), role (r) and the
+# role's department (d): what the API shows of a slot and the ledger records of its place.
+SLOT_WITH_PLACE = """
+    FROM agenda_slot s
+    JOIN directory_visittype v ON v.id = s.visit_type_id
+    JOIN directory_practitioner p ON p.id = s.practitioner_id
+    JOIN directory_establishment e ON e.id = s.establishment_id
+    JOIN directory_practitionerrole r ON r.id = s.practitioner_role_id
+    LEFT JOIN directory_department d ON d.id = r.department_id
+"""
+
 _SLOT_WITH_PLACE = f"""
     SELECT {rows.columns(Slot, "s")}, {rows.columns(Practitioner, "p")},
            {rows.columns(Establishment, "e")}, {rows.columns(VisitType, "v")},
            {rows.columns(PractitionerRole, "r")}, {rows.columns(Department, "d")}
-    FROM agenda_slot s
-    JOIN directory_practitioner p ON p.id = s.practitioner_id
-    JOIN directory_establishment e ON e.id = s.establishment_id
-    JOIN directory_visittype v ON v.id = s.visit_type_id
-    JOIN directory_practitionerrole r ON r.id = s.practitioner_role_id
-    LEFT JOIN directory_department d ON d.id = r.department_id
+    {SLOT_WITH_PLACE}
     WHERE s.public_id = %s
-"""  # noqa: S608 (column names from the models; the value is a parameter)
+"""
 
 
 def slot_by_id(public_id: str) -> Slot:

@@ -19,7 +19,13 @@ from django.utils.translation import get_language
 
 from creneau import rows
 from creneau.agenda.models import Slot
-from creneau.booking.queries import SlotQuery, decode_cursor, encode_cursor, require_criteria
+from creneau.booking.queries import (
+    SLOT_WITH_PLACE,
+    SlotQuery,
+    decode_cursor,
+    encode_cursor,
+    require_criteria,
+)
 from creneau.channels.queries import ChannelScope
 from creneau.directory.models import VisitType
 
@@ -31,15 +37,6 @@ _COLUMNS = """
     p.public_id, p.rpps, p.title, p.first_name, p.last_name,
     e.public_id, e.finess, e.name, e.city,
     d.name, d.code
-"""
-
-_FROM = """
-    FROM agenda_slot s
-    JOIN directory_visittype v ON v.id = s.visit_type_id
-    JOIN directory_practitioner p ON p.id = s.practitioner_id
-    JOIN directory_establishment e ON e.id = s.establishment_id
-    JOIN directory_practitionerrole r ON r.id = s.practitioner_role_id
-    LEFT JOIN directory_department d ON d.id = r.department_id
 """
 
 # agenda.queries.free_now, offerable_slots and ChannelScope.practitioner_roles, in SQL.
@@ -150,14 +147,13 @@ def search(
     cursor of the next one. ``establishment_ids`` narrows to those found near a place."""
     alias = router.db_for_read(Slot)
     connection = connections[alias]
-    at = connection.ops.adapt_datetimefield_value
-
-    def moment(value: datetime):
-        return at(value)
+    moment = connection.ops.adapt_datetimefield_value
 
     require_criteria(query)
     roles, roles_params = perimeter_roles(scope)
-    sql = [f"SELECT {_COLUMNS} {_FROM} WHERE {_FREE} AND s.practitioner_role_id IN ({roles})"]
+    sql = [
+        f"SELECT {_COLUMNS} {SLOT_WITH_PLACE} WHERE {_FREE} AND s.practitioner_role_id IN ({roles})"
+    ]
     when = moment(now)
     params: list = [when, when, when, when, when, *roles_params]
     if not scope.sees_reserved_visits:

@@ -215,11 +215,10 @@ def offer_record(
 
 
 def _place(slot) -> dict:
-    """A slot's place for the ledger: read from the slot and its directory rows, or already
-    found by the API's search (search_sql.Found, which reads this module's neighbours)."""
-    from creneau.booking.search_sql import Found
-
-    return slot.place if isinstance(slot, Found) else payloads.place(slot)
+    """A slot's place for the ledger: already found by the API's search (search_sql.Found has
+    it), or read from the slot and its directory rows."""
+    place = getattr(slot, "place", None)
+    return place if place is not None else payloads.place(slot)
 
 
 def _places(slots) -> list[dict]:
