@@ -104,9 +104,11 @@ def _replica_caught_up(alias: str, position: str | None) -> bool:
 
 
 def _primary_position() -> str | None:
+    # The insert position, not the write position: with synchronous_commit off, a commit
+    # returns before its record is written, and the write position may still be before it.
     try:
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute("SELECT pg_current_wal_lsn()::text")
+            cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
             return cursor.fetchone()[0]
     except DatabaseError:
         return None

@@ -110,11 +110,20 @@ class Clusters:
     def replay(self, paused: bool) -> None:
         with psycopg.connect(self.url(self.replica_port), autocommit=True) as replica:
             replica.execute(f"SELECT pg_wal_replay_{'pause' if paused else 'resume'}()")
+            # A pause is a request: replay stops at the next record. Wait until it has.
+            deadline = time.monotonic() + 10
+            while paused and time.monotonic() < deadline:
+                state = replica.execute("SELECT pg_get_wal_replay_pause_state()").fetchone()[0]
+                if state == "paused":
+                    return
+                time.sleep(0.05)
+            if paused:
+                raise RuntimeError("the replica's replay did not pause")
 
     def wait_for_replica(self, timeout: float = 30) -> None:
         """Until the replica has replayed everything the primary had written when asked."""
         with psycopg.connect(self.url(self.primary_port), autocommit=True) as primary:
-            position = primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+            position = primary.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
         deadline = time.monotonic() + timeout
         with psycopg.connect(self.url(self.replica_port), autocommit=True) as replica:
             while time.monotonic() < deadline:
