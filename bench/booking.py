@@ -7,7 +7,8 @@ It builds the dataset in a database of its own (PostgreSQL ``creneau_bench``, dr
 again; or a SQLite file in a temporary folder), then measures, in this order:
 
 1. slot generation: 2 weeks (about a million slots at national scale), then 26 weeks from
-   empty; one practitioner's rule change;
+   empty by a hub's first nightly roll, the next night's roll (one day more) and a roll a week
+   later (one week more); one practitioner's rule change;
 2. search "earliest 20 slots for a visit type in the public site's perimeter": latency in the
    service, and of the bare SQL of the same query (the limit), at both sizes (growth);
 3. through HTTP (``creneau serve``: gunicorn, production settings) with the load generator in a
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
@@ -115,19 +116,27 @@ def slot_count() -> int:
     return Slot.objects.count()
 
 
-def generate(weeks: int, jobs: int) -> dict:
+def generate(weeks: int, jobs: int, *, roll: bool = False, now=None) -> dict:
+    """Slot generation over ``weeks``: by ``slots_generate`` (every agenda compared from now),
+    or by the nightly roll (which opens what lies beyond the last roll), at ``now``."""
     from creneau.agenda.services import slots_generate
+    from creneau.operations.jobs import nightly_roll
 
     started = time.perf_counter()
-    report = slots_generate(horizon_weeks=weeks, jobs=jobs)
+    if roll:
+        report = nightly_roll(horizon_weeks=weeks, jobs=jobs, now=now).slots
+    else:
+        report = slots_generate(horizon_weeks=weeks, jobs=jobs, now=now)
     seconds = time.perf_counter() - started
     return {
         "horizon_weeks": weeks,
         "seconds": round(seconds, 2),
         "created": report.created,
+        "unchanged": report.unchanged,
         "slots_per_second": round(report.created / seconds),
         "roles": report.roles,
         "processes": jobs,
+        "by": "nightly_roll" if roll else "slots_generate",
     }
 
 
@@ -478,7 +487,14 @@ def measure_in_process(results: dict, scale, args, rng: random.Random) -> None:
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM agenda_slot")
     log("generating 26 weeks from empty")
-    results["generation_26_weeks"] = generate(26, jobs)
+    # The first night of a hub: its nightly roll opens 26 weeks from nothing.
+    first_night = datetime.now(UTC)
+    results["generation_26_weeks"] = generate(26, jobs, roll=True, now=first_night)
+    analyse()
+    log("the next night's roll: one more day")
+    results["roll_one_day"] = generate(26, jobs, roll=True, now=first_night + timedelta(days=1))
+    log("a roll a week later: one more week")
+    results["roll_one_week"] = generate(26, jobs, roll=True, now=first_night + timedelta(days=8))
     analyse()
     results["slots"] = slot_count()
     log(f"search at {results['slots']} slots")

@@ -1,6 +1,9 @@
 """Running the `creneau` command as a user would: a separate process, a hub of its own."""
 
+import fcntl
+import hashlib
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -83,13 +86,84 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_demo_hub(data_dir: Path, env: dict[str, str], *args: str, timeout: float = 180):
+# Where the demos loaded once per test run are kept (set by tests/conftest.py for the run and
+# its pytest-xdist workers).
+TEMPLATES = "CRENEAU_TEST_DEMO_TEMPLATES"
+# The settings that change what the demo loads; the others change only how it serves.
+_LOADING = ("CRENEAU_HORIZON_WEEKS",)
+
+
+def demo_copied(data_dir: Path, env: dict[str, str]) -> None:
+    """Give ``data_dir`` and the hub's database a copy of a demo loaded once in this test run
+    with the same loading settings, so that ``creneau demo`` keeps it as on its second run
+    (migrated, agendas rolled, credentials and ports rewritten) instead of loading the network
+    again: each hub still has data of its own, twenty seconds sooner. A copy of the SQLite
+    file, or a PostgreSQL database made from the template database."""
+    root = os.environ.get(TEMPLATES)
+    if not root:
+        return
+    url = env.get("CRENEAU_DATABASE_URL", "")
+    loading = [(name, env.get(name)) for name in _LOADING]
+    key = hashlib.sha256(repr((bool(url), loading)).encode()).hexdigest()[:12]
+    template = Path(root) / key
+    with (Path(root) / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one load per template, whichever worker asks first
+        if not (template / "demo-credentials.json").exists():
+            _template_load(template, key, url, dict(loading))
+        if url:
+            database = url.rsplit("/", 1)[1]
+            with psycopg.connect(_admin_url(url), autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE "{database}"')
+                admin.execute(f'CREATE DATABASE "{database}" TEMPLATE "{_template_name(key)}"')
+    shutil.copytree(template, data_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.log"))
+
+
+def _template_name(key: str) -> str:
+    return f"creneau_tmpl_{Path(os.environ[TEMPLATES]).name[-8:]}_{key}"
+
+
+def _admin_url(url: str) -> str:
+    return url.rsplit("/", 1)[0] + "/postgres"
+
+
+def _template_load(template: Path, key: str, url: str, loading: dict) -> None:
+    extra = {name: value for name, value in loading.items() if value is not None}
+    if url:
+        name = _template_name(key)
+        with psycopg.connect(_admin_url(url), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        (template.parent / f"{key}.database").write_text(name)
+        extra["CRENEAU_DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
+    template.mkdir(parents=True, exist_ok=True)
+    loaded = run_creneau("demo", "--no-serve", env=hub_env(template, **extra))
+    if loaded.returncode != 0:
+        shutil.rmtree(template)
+        raise RuntimeError("the demo did not load: " + loaded.stderr[-3000:])
+
+
+def templates_drop(root: Path) -> None:
+    """At the end of the run: the template databases, then the directory."""
+    names = [path.read_text() for path in root.glob("*.database")]
+    if names:
+        with psycopg.connect(_admin_url(PG_URL), autocommit=True, connect_timeout=3) as admin:
+            for name in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def start_demo_hub(
+    data_dir: Path, env: dict[str, str], *args: str, timeout: float = 180, copied: bool = True
+):
     """`creneau demo` on a free loopback port: real gunicorn, the data in ``data_dir``.
     Returns the base URL and the process; the caller terminates it. The server's output goes
-    to ``data_dir/server.log``: a pipe nobody reads would fill and block the server.
+    to ``data_dir/server.log``: a pipe nobody reads would fill and block the server. Unless
+    ``copied`` is false, the demo starts from a copy of one loaded earlier in the run
+    (``demo_copied``).
 
     A port found free may be taken (as another connection's local port) while the demo loads
     its data: the demo then stops with "Address already in use" and starts again on others."""
+    if copied:
+        demo_copied(data_dir, env)
     for _attempt in range(3):
         try:
             return _start_demo_hub(data_dir, env, args, timeout)

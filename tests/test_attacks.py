@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench.attacks import Client, Slots, database, patient, run_attacks, served_hub
 
-from tests.cli import suite_engine
+from tests.cli import demo_copied, suite_engine
 
 EXPECTED = {
     "3 operator holds (cap 20 at once)": {
@@ -51,6 +51,7 @@ EXPECTED = {
 def test_the_attacks_get_exactly_what_the_limits_allow(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRENEAU_")}
     with database(suite_engine()) as engine_env:
+        demo_copied(tmp_path, {**engine_env, "CRENEAU_HORIZON_WEEKS": "2"})  # as served_hub's
         hub = served_hub(tmp_path, {**env, **engine_env}, workers=3)
         with hub as (base, credentials):
             report = run_attacks(base, credentials)

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from tests.cli import hub_env, run_creneau, start_demo_hub
+from tests.cli import demo_copied, hub_env, run_creneau, start_demo_hub
 
 
 def get_json(url: str) -> dict:
@@ -186,8 +186,9 @@ def test_a_second_run_keeps_the_data(demo_hub):
 
 
 def test_reset_starts_over_with_new_credentials(tmp_path):
-    env = hub_env(tmp_path)
+    env = hub_env(tmp_path, CRENEAU_HORIZON_WEEKS="4")
     command = ["demo", "--no-serve", "--data-dir", str(tmp_path)]
+    demo_copied(tmp_path, env)  # a demo loaded before
     run_creneau(*command, env=env, check=True)
     first = json.loads((tmp_path / "demo-credentials.json").read_text())
     database = sqlite3.connect(tmp_path / "creneau.sqlite3")

@@ -73,6 +73,66 @@ def test_generating_again_changes_nothing(pitie_neurosurgeon, open_agenda):
     assert sorted(before) == sorted(after)
 
 
+def test_each_nightly_roll_opens_only_what_lies_beyond_the_last_one(
+    pitie_neurosurgeon, open_agenda, clock
+):
+    from creneau.operations.jobs import nightly_roll
+
+    open_agenda(pitie_neurosurgeon)  # four weeks, weekday mornings, six slots a morning
+    first = nightly_roll(horizon_weeks=4).slots  # no roll before: everything compared
+    assert (first.created, first.unchanged) == (0, len(local_starts(pitie_neurosurgeon)))
+
+    clock.shift(timedelta(days=7))
+    night = nightly_roll(horizon_weeks=4).slots
+    # The new week only (Monday 12 to Friday 16 April), and nothing read again before it.
+    assert (night.created, night.unchanged, night.removed) == (30, 0, 0)
+    assert local_starts(pitie_neurosurgeon)[-1] == datetime(2027, 4, 16, 11, 30, tzinfo=PARIS)
+    assert nightly_roll(horizon_weeks=4).slots.created == 0  # twice the same night
+
+    clock.shift(timedelta(days=14))  # two nights missed: both weeks opened at once
+    assert nightly_roll(horizon_weeks=4).slots.created == 60
+    # A longer horizon: one more week, 3 to 7 May, but for Ascension Thursday (6 May).
+    assert nightly_roll(horizon_weeks=5).slots.created == 24
+    starts = local_starts(pitie_neurosurgeon)
+    assert len(starts) == len(set(starts)) and starts[-1].date() == date(2027, 5, 7)
+
+
+def test_a_slot_needs_its_role_and_visit_type_and_they_cannot_go_while_it_stays(
+    pitie_neurosurgeon, open_agenda
+):
+    """Checked by the database's triggers (not foreign keys: migration 0015), whatever SQL
+    is run, generation's bulk COPY included."""
+    from django.db import IntegrityError, connection
+
+    from creneau.agenda.services import _insert_slots
+    from creneau.directory.models import PractitionerRole
+
+    open_agenda(pitie_neurosurgeon)
+    slot = Slot.objects.filter(practitioner_role=pitie_neurosurgeon).order_by("pk").first()
+    count = Slot.objects.count()
+    for column in ("practitioner_role_id", "visit_type_id"):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Slot.objects.filter(pk=slot.pk).update(**{column: 987_654})
+    nobody = PractitionerRole(
+        pk=987_654,
+        practitioner_id=pitie_neurosurgeon.practitioner_id,
+        establishment_id=pitie_neurosurgeon.establishment_id,
+    )
+    at = slot.starts_at + timedelta(days=400)
+    spec = (at + timedelta(minutes=30), 600, 1, slot.rule_id, at, at)
+    for role, visit_type in ((nobody, slot.visit_type_id), (pitie_neurosurgeon, 987_654)):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            _insert_slots([(role, visit_type, slot.specialty_id, at, spec)])
+    for table, row in (
+        ("directory_practitionerrole", pitie_neurosurgeon.pk),
+        ("directory_visittype", slot.visit_type_id),
+    ):
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE id = %s", [row])
+    assert Slot.objects.count() == count
+    assert Slot.objects.get(pk=slot.pk).practitioner_role_id == pitie_neurosurgeon.pk
+
+
 def test_a_narrower_rule_removes_free_slots_and_reports_the_booked_one_it_no_longer_covers(
     pitie_neurosurgeon, open_agenda, public_scope, patient
 ):
@@ -174,9 +234,10 @@ def test_a_visit_type_of_another_organisation_cannot_be_offered(pitie_neurosurge
 
 
 def test_the_command_generates_and_lists_orphaned_appointments(tmp_path):
-    from tests.cli import hub_env
+    from tests.cli import demo_copied, hub_env
 
     env = hub_env(tmp_path, CRENEAU_HORIZON_WEEKS="2")
+    demo_copied(tmp_path, env)
     assert run_creneau("demo", "--no-serve", "--port", "8799", env=env).returncode == 0
     answer = run_creneau("slots", "generate", "--horizon-weeks", "2", env=env)
     assert answer.returncode == 0, answer.stderr

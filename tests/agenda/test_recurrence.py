@@ -44,8 +44,10 @@ def test_good_friday_and_st_stephen_are_holidays_in_alsace_moselle_only():
 
 
 def days(rule, first=date(2027, 1, 1), last=date(2027, 3, 31), starts_on=date(2027, 1, 4), **kw):
-    return occurrence_days(
-        rule, starts_on=starts_on, ends_on=kw.get("ends_on"), first=first, last=last
+    return list(
+        occurrence_days(
+            rule, starts_on=starts_on, ends_on=kw.get("ends_on"), first=first, last=last
+        )
     )
 
 

@@ -2,7 +2,9 @@
 A and AA rules; a serious or critical violation fails the test. Each run is recorded next to the
 screenshots (build/screenshots/axe.json) for the issue's note."""
 
+import fcntl
 import json
+import os
 from pathlib import Path
 
 import axe_playwright_python
@@ -28,12 +30,17 @@ def check_accessibility(target, name: str, record: Path) -> None:
         }
         for v in result["violations"]
     ]
-    runs = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
-    runs[name] = {
-        "url": target.url,
-        "passes": len(result["passes"]),
-        "violations": violations,
-    }
-    record.write_text(json.dumps(runs, indent=2, ensure_ascii=False), encoding="utf-8")
+    # Both pytest workers record here: one at a time, and the file replaced whole.
+    with record.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        runs = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+        runs[name] = {
+            "url": target.url,
+            "passes": len(result["passes"]),
+            "violations": violations,
+        }
+        written = record.with_suffix(f".{os.getpid()}.tmp")
+        written.write_text(json.dumps(runs, indent=2, ensure_ascii=False), encoding="utf-8")
+        written.replace(record)
     blocking = [v for v in violations if v["impact"] in BLOCKING]
     assert blocking == [], f"{name}: {json.dumps(blocking, indent=2, ensure_ascii=False)}"

@@ -93,9 +93,9 @@ def test_an_agent_books_for_a_caller_with_the_keyboard(demo, hub, page, accessib
     expect(page.locator("table")).to_contain_text(reference)
 
 
-def test_two_operators_each_see_their_own_and_the_organisation_both(demo, hub, page):
-    taf = operator(demo, "Téléaccueil Francilien")
-    api = taf["api_client"]
+def operator_books(hub: str, company: dict, last_name: str) -> dict:
+    """A booking by ``company``'s software through the API (OAuth2 client credentials)."""
+    api = company["api_client"]
     token = requests.post(
         hub + api["token_url"],
         data={"grant_type": "client_credentials"},
@@ -109,17 +109,24 @@ def test_two_operators_each_see_their_own_and_the_organisation_both(demo, hub, p
     assert slots and all(s["establishment"]["city"].startswith("Paris") for s in slots)
     booked = requests.post(
         hub + "/api/v1/appointments",
-        json={"slot": slots[-1]["id"], "patient": {**CALLER, "last_name": "Dubois"}},
+        json={"slot": slots[-1]["id"], "patient": {**CALLER, "last_name": last_name}},
         headers=bearer,
         timeout=10,
     )
-    assert booked.status_code == 201 and booked.json()["operator"]["name"] == taf["name"]
+    assert booked.status_code == 201 and booked.json()["operator"]["name"] == company["name"]
+    return bearer
+
+
+def test_two_operators_each_see_their_own_and_the_organisation_both(demo, hub, page):
+    taf = operator(demo, "Téléaccueil Francilien")
+    asd = operator(demo, "Accueil Santé Direct")
+    operator_books(hub, asd, "Lefèvre")
+    bearer = operator_books(hub, taf, "Dubois")
     own = requests.get(hub + "/api/v1/operator/appointments", headers=bearer, timeout=10).json()
     assert {a["operator"]["name"] for a in own["items"]} == {taf["name"]}
     stats = requests.get(hub + "/api/v1/operator/statistics", headers=bearer, timeout=10).json()
     assert stats["operator"] == taf["name"] and sum(d["bookings"] for d in stats["days"]) >= 1
     # The Accueil Santé Direct agent's statistics show its company only.
-    asd = operator(demo, "Accueil Santé Direct")
     sign_in(page, hub, asd["agent"], asd["agent"]["backup_codes"][1])
     page.goto(hub + "/console/statistics/")
     expect(page.locator(".statistics-totals")).to_contain_text("Accueil Santé Direct")

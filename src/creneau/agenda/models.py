@@ -214,10 +214,14 @@ class Slot(models.Model):
     # query touches this table alone.
     # Every index costs each of the millions of rows a roll writes: the role is found through
     # the unique key (which starts with it), the practitioner through its time index.
+    # The role and the visit type must exist: checked by triggers (migration 0015), not by
+    # foreign-key constraints, whose check runs once per row (half of a roll's time on
+    # PostgreSQL); there, one check per statement covers a whole COPY.
     practitioner_role = models.ForeignKey(
         PractitionerRole,
         on_delete=models.PROTECT,
         related_name="slots",
+        db_constraint=False,
         db_index=False,
         verbose_name=_("practitioner in one department"),
     )
@@ -245,6 +249,7 @@ class Slot(models.Model):
         VisitType,
         on_delete=models.PROTECT,
         related_name="slots",
+        db_constraint=False,
         db_index=False,
         verbose_name=_("visit"),
     )
@@ -467,3 +472,19 @@ class CalendarObject(models.Model):
 
     def __str__(self) -> str:
         return self.href
+
+
+class AgendaRoll(models.Model):
+    """How far the nightly roll has opened every agenda (one row). The next roll opens only
+    what lies beyond it: rules, absences and external agendas regenerate their own slots over
+    the whole horizon when they change, so the weeks already opened need no second look
+    (``creneau slots generate`` still reconciles everything)."""
+
+    opened_until = models.DateTimeField(verbose_name=_("agendas opened until"))
+
+    class Meta:
+        verbose_name = _("nightly roll")
+        verbose_name_plural = _("nightly rolls")
+
+    def __str__(self) -> str:
+        return shown(self.opened_until)

@@ -49,21 +49,31 @@ def _recurrence_text(recurrence: str) -> str:
 
 def occurrence_days(
     recurrence: str, *, starts_on: date, ends_on: date | None, first: date, last: date
-) -> list[date]:
+) -> tuple[date, ...]:
     """Days on which a rule opens, between ``first`` and ``last`` inclusive (RFC 5545 §3.3.10,
-    with DTSTART the rule's first day). Floating dates: zones apply to the period's times."""
+    with DTSTART the rule's first day). Floating dates: zones apply to the period's times.
+
+    Remembered: a roll asks the same few recurrences over the same window for thousands of
+    rules, and dateutil walks every day from the rule's first to answer."""
+    return _occurrence_days(recurrence, starts_on, ends_on, first, last)
+
+
+@lru_cache(maxsize=4096)
+def _occurrence_days(
+    recurrence: str, starts_on: date, ends_on: date | None, first: date, last: date
+) -> tuple[date, ...]:
     last = min(last, ends_on) if ends_on else last
     if last < first or last < starts_on:
-        return []
+        return ()
     rule = rrulestr(
         _recurrence_text(recurrence), dtstart=datetime.combine(starts_on, time()), ignoretz=True
     )
-    return [
+    return tuple(
         moment.date()
         for moment in rule.between(
             datetime.combine(first, time()), datetime.combine(last, time()), inc=True
         )
-    ]
+    )
 
 
 def local_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime | None:
@@ -101,7 +111,7 @@ def cut_period(
     first = opens.hour * 60 + opens.minute
     last = closes.hour * 60 + closes.minute
     length = timedelta(minutes=duration_minutes)
-    offset = _steady_offset(day, zone)
+    offset = steady_offset(day, zone)
     midnight = datetime.combine(day, time(), tzinfo=UTC)
     minute = first
     while minute + duration_minutes <= last:
@@ -116,7 +126,7 @@ def cut_period(
 
 
 @lru_cache(maxsize=4096)
-def _steady_offset(day: date, zone: ZoneInfo) -> timedelta | None:
+def steady_offset(day: date, zone: ZoneInfo) -> timedelta | None:
     """The day's UTC offset if it holds from midnight to midnight, else None (a change day)."""
     start = datetime.combine(day, time(), tzinfo=zone).utcoffset()
     end = datetime.combine(day, time(23, 59, 59), tzinfo=zone).utcoffset()

@@ -5,7 +5,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -16,7 +17,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from creneau.agenda.models import Absence, AgendaSource, AvailabilityRule, BusyInterval, Slot
-from creneau.agenda.recurrence import cut_period, is_public_holiday, occurrence_days, overlaps_any
+from creneau.agenda.recurrence import (
+    cut_period,
+    is_public_holiday,
+    occurrence_days,
+    overlaps_any,
+    steady_offset,
+)
 from creneau.directory.identifiers import new_public_ids
 from creneau.directory.models import (
     Department,
@@ -281,17 +288,9 @@ class GenerationReport:
         }
 
 
-@dataclass(frozen=True)
-class _Wanted:
-    ends_at: datetime
-    local_minute: int
-    capacity: int
-    rule_id: int
-    bookable_from: datetime
-    bookable_until: datetime
-
-
+# What a rule asks of one slot, as a plain tuple in this order (a national roll makes millions).
 _COMPARED = ("ends_at", "local_minute", "capacity", "rule_id", "bookable_from", "bookable_until")
+_Wanted = tuple[datetime, int, int, int, datetime, datetime]
 
 
 def slots_generate(
@@ -300,10 +299,12 @@ def slots_generate(
     horizon_weeks: int | None = None,
     now: datetime | None = None,
     jobs: int = 1,
+    since: datetime | None = None,
 ) -> GenerationReport:
     """Bring the built-in slots of ``roles`` (all by default) in line with their rules, from
-    now to the horizon. Idempotent: running it twice changes nothing the second time; it never
-    duplicates a slot (the unique key forbids it) and never deletes one that is booked or held.
+    now (or ``since``, when later: the nightly roll) to the horizon. Idempotent: running it
+    twice changes nothing the second time; it never duplicates a slot (the unique key forbids
+    it) and never deletes one that is booked or held.
 
     ``jobs`` above one splits the roles between that many processes, each with its own
     database connection (PostgreSQL, outside any transaction: the nightly roll).
@@ -311,6 +312,9 @@ def slots_generate(
     now = now or timezone.now()
     horizon_weeks = horizon_weeks or settings.CRENEAU_HORIZON_WEEKS
     horizon_end = now + timedelta(weeks=horizon_weeks)
+    start = max(now, since) if since else now
+    if start >= horizon_end:
+        return GenerationReport()
     if roles is None:
         roles = PractitionerRole.objects.all()
     role_list = list(
@@ -319,17 +323,23 @@ def slots_generate(
         else roles
     )
     if jobs > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
-        return _generate_in_processes(role_list, horizon_weeks, now, jobs)
+        return _generate_in_processes(role_list, horizon_weeks, now, jobs, start)
     report = GenerationReport()
     for offset in range(0, len(role_list), _ROLE_BATCH):
         with transaction.atomic():
-            _generate_batch(role_list[offset : offset + _ROLE_BATCH], now, horizon_end, report)
+            batch = role_list[offset : offset + _ROLE_BATCH]
+            _generate_batch(batch, now, start, horizon_end, report)
     return report
 
 
-def _generate_share(role_ids: list[int], horizon_weeks: int | None, now: datetime) -> dict:
+def _generate_share(
+    role_ids: list[int], horizon_weeks: int | None, now: datetime, since: datetime
+) -> dict:
     report = slots_generate(
-        roles=PractitionerRole.objects.filter(pk__in=role_ids), horizon_weeks=horizon_weeks, now=now
+        roles=PractitionerRole.objects.filter(pk__in=role_ids),
+        horizon_weeks=horizon_weeks,
+        now=now,
+        since=since,
     )
     connection.close()
     summary = report.as_dict()
@@ -338,14 +348,20 @@ def _generate_share(role_ids: list[int], horizon_weeks: int | None, now: datetim
 
 
 def _generate_in_processes(
-    roles: list[PractitionerRole], horizon_weeks: int | None, now: datetime, jobs: int
+    roles: list[PractitionerRole],
+    horizon_weeks: int | None,
+    now: datetime,
+    jobs: int,
+    since: datetime,
 ) -> GenerationReport:
     # Forked children must not share the parent's connection: close it, each opens its own.
     connections.close_all()
     shares = [[role.pk for role in roles[n::jobs]] for n in range(jobs)]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        summaries = list(pool.map(_generate_share, shares, [horizon_weeks] * jobs, [now] * jobs))
+        summaries = list(
+            pool.map(_generate_share, shares, [horizon_weeks] * jobs, [now] * jobs, [since] * jobs)
+        )
     report = GenerationReport()
     for summary in summaries:
         for name in ("roles", "created", "updated", "removed", "unchanged"):
@@ -391,18 +407,33 @@ def _lock_roles(role_ids: list[int]) -> None:
 
 
 def _generate_batch(
-    roles: list[PractitionerRole], now: datetime, horizon_end: datetime, report: GenerationReport
+    roles: list[PractitionerRole],
+    now: datetime,
+    start: datetime,
+    horizon_end: datetime,
+    report: GenerationReport,
 ) -> None:
+    """The slots of ``roles`` starting from ``start`` to ``horizon_end``, in line with their
+    rules; ``now`` decides which holds have lapsed."""
     role_ids = [role.pk for role in roles]
     _lock_roles(role_ids)
     rules_by_role: dict[int, list[AvailabilityRule]] = defaultdict(list)
-    for rule in (
-        AvailabilityRule.objects.filter(practitioner_role_id__in=role_ids, is_active=True)
-        .prefetch_related("visit_types")
-        .order_by("pk")
-    ):
+    for rule in AvailabilityRule.objects.filter(
+        practitioner_role_id__in=role_ids, is_active=True
+    ).order_by("pk"):
         rules_by_role[rule.practitioner_role_id].append(rule)
-    absences = _absences_for(roles, now, horizon_end)
+    # Each visit type once, however many rules offer it (not one instance per rule).
+    links = AvailabilityRule.visit_types.through.objects.filter(
+        availabilityrule__practitioner_role_id__in=role_ids, availabilityrule__is_active=True
+    ).values_list("availabilityrule_id", "visittype_id")
+    offered: dict[int, list[int]] = defaultdict(list)
+    for rule_id, visit_type_id in links:
+        offered[rule_id].append(visit_type_id)
+    visit_types = VisitType.objects.in_bulk({v for ids in offered.values() for v in ids})
+    visit_types_of = {
+        rule_id: [visit_types[v] for v in sorted(ids)] for rule_id, ids in offered.items()
+    }
+    absences = _absences_for(roles, start, horizon_end)
     # A role whose agenda is another system's (FHIR) has that system's slots, not the rules'.
     remote = set(
         AgendaSource.objects.filter(
@@ -414,7 +445,7 @@ def _generate_batch(
     for row in Slot.objects.filter(
         practitioner_role_id__in=role_ids,
         source=Slot.Source.BUILTIN,
-        starts_at__gte=now,
+        starts_at__gte=start,
         starts_at__lt=horizon_end,
     ).values_list(*_EXISTING):
         existing[row[2]][(row[3], row[4])] = row
@@ -425,7 +456,7 @@ def _generate_batch(
     for role in roles:
         report.roles += 1
         rules = [] if role.pk in remote else rules_by_role[role.pk]
-        wanted = _wanted_slots(role, rules, absences[role.pk], now, horizon_end)
+        wanted = _wanted_slots(role, rules, visit_types_of, absences[role.pk], start, horizon_end)
         have = existing[role.pk]
         for (visit_type, specialty), slots in wanted.items():
             for starts_at, spec in slots.items():
@@ -433,17 +464,15 @@ def _generate_batch(
                 if row is None:
                     to_create.append((role, visit_type, specialty, starts_at, spec))
                     continue
-                current = dict(zip(_EXISTING, row, strict=True))
-                if current["is_offered"] and all(
-                    current[name] == getattr(spec, name) for name in _COMPARED
-                ):
+                if row[8] and row[9:] == spec:  # offered, and as the rules want it
                     report.unchanged += 1
                     continue
-                slot = Slot(pk=current["pk"], is_offered=True)
-                for name in _COMPARED:
-                    setattr(slot, name, getattr(spec, name))
+                current = dict(zip(_EXISTING, row, strict=True))
+                slot = Slot(
+                    pk=current["pk"], is_offered=True, **dict(zip(_COMPARED, spec, strict=True))
+                )
                 # Fewer places than already taken would break invariant 1: keep them.
-                slot.capacity = max(spec.capacity, current["booked"] + current["held"])
+                slot.capacity = max(slot.capacity, current["booked"] + current["held"])
                 to_update.append(slot)
         for row in have.values():
             current = dict(zip(_EXISTING, row, strict=True))
@@ -521,8 +550,8 @@ def _insert_slots(planned: list[tuple]) -> None:
 
     def value(moment: datetime):
         # SQLite stores what Django's adapter would: naive UTC text. Every moment here is
-        # already in UTC (recurrence.local_to_utc), so dropping the zone is exact.
-        return moment if postgres else str(moment.replace(tzinfo=None))
+        # already in UTC (recurrence.local_to_utc) and on a whole minute, so this is exact.
+        return moment if postgres else moment.strftime("%Y-%m-%d %H:%M:%S")
 
     public_ids = new_public_ids(len(planned))
     rows = [
@@ -534,29 +563,35 @@ def _insert_slots(planned: list[tuple]) -> None:
             visit_type,
             specialty,
             value(starts_at),
-            value(spec.ends_at),
-            spec.local_minute,
-            value(spec.bookable_from),
-            value(spec.bookable_until),
-            spec.capacity,
+            value(ends_at),
+            local_minute,
+            value(bookable_from),
+            value(bookable_until),
+            capacity,
             0,
             0,
             0,
             True,
             "builtin",  # Slot.Source.BUILTIN
-            spec.rule_id,
+            rule_id,
             "",
         )
-        for public_id, (role, visit_type, specialty, starts_at, spec) in zip(
-            public_ids, planned, strict=True
-        )
+        for public_id, (
+            role,
+            visit_type,
+            specialty,
+            starts_at,
+            (ends_at, local_minute, capacity, rule_id, bookable_from, bookable_until),
+        ) in zip(public_ids, planned, strict=True)
     ]
     table = Slot._meta.db_table
     columns = ", ".join(connection.ops.quote_name(column) for column in _INSERTED)
     with connection.cursor() as cursor:
         if postgres:
-            # Binary COPY: no text formatting of four timestamps a row on either side.
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            # Binary COPY: no text formatting of four timestamps a row on either side. Below
+            # Django's cursor: its errors wrapped as Django's (IntegrityError) by hand.
+            copying = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
+            with connection.wrap_database_errors, cursor.cursor.copy(copying) as copy:
                 copy.set_types(_COPY_TYPES)
                 for row in rows:
                     copy.write_row(row)
@@ -614,6 +649,7 @@ def _absences_for(
 def _wanted_slots(
     role: PractitionerRole,
     rules: list[AvailabilityRule],
+    visit_types_of: dict[int, list[VisitType]],
     absences: list[tuple[datetime, datetime]],
     now: datetime,
     horizon_end: datetime,
@@ -634,32 +670,66 @@ def _wanted_slots(
             last=last_day,
         )
         if not rule.open_on_public_holidays:
-            days = [d for d in days if not is_public_holiday(d, postcode=establishment.postcode)]
-        for visit_type in rule.visit_types.all():
+            days = tuple(
+                d for d in days if not is_public_holiday(d, postcode=establishment.postcode)
+            )
+        for visit_type in visit_types_of.get(rule.pk, ()):
             if not visit_type.is_active:
                 continue
             slots = wanted[(visit_type.pk, visit_type.specialty_id)]
             notice = timedelta(minutes=visit_type.min_notice_minutes)
             horizon = timedelta(days=visit_type.max_horizon_days)
+            cut = {
+                "opens": rule.start_time,
+                "closes": rule.end_time,
+                "step_minutes": rule.slot_minutes or visit_type.duration_minutes,
+                "duration_minutes": visit_type.duration_minutes,
+            }
+            pattern = _day_pattern(**cut)
             for day in days:
-                for planned in cut_period(
-                    day,
-                    opens=rule.start_time,
-                    closes=rule.end_time,
-                    step_minutes=rule.slot_minutes or visit_type.duration_minutes,
-                    duration_minutes=visit_type.duration_minutes,
-                    zone=zone,
-                ):
-                    if not now <= planned.starts_at < horizon_end or planned.starts_at in slots:
+                offset = steady_offset(day, zone)
+                if offset is None:
+                    planned_day = [
+                        (p.local_minute, p.starts_at, p.ends_at)
+                        for p in cut_period(day, zone=zone, **cut)
+                    ]
+                else:
+                    base = datetime.combine(day, time(), tzinfo=UTC) - offset
+                    planned_day = [(m, base + start, base + end) for m, start, end in pattern]
+                for local_minute, starts_at, ends_at in planned_day:
+                    if not now <= starts_at < horizon_end or starts_at in slots:
                         continue
-                    if absences and overlaps_any(planned.starts_at, planned.ends_at, absences):
+                    if absences and overlaps_any(starts_at, ends_at, absences):
                         continue
-                    slots[planned.starts_at] = _Wanted(
-                        ends_at=planned.ends_at,
-                        local_minute=planned.local_minute,
-                        capacity=rule.capacity,
-                        rule_id=rule.pk,
-                        bookable_from=planned.starts_at - horizon,
-                        bookable_until=planned.starts_at - notice,
+                    slots[starts_at] = (
+                        ends_at,
+                        local_minute,
+                        rule.capacity,
+                        rule.pk,
+                        starts_at - horizon,
+                        starts_at - notice,
                     )
     return wanted
+
+
+_EPOCH = datetime(2000, 1, 3, tzinfo=UTC)  # any day: the pattern is the same every day
+
+
+@lru_cache(maxsize=1024)
+def _day_pattern(
+    *, opens: time, closes: time, step_minutes: int, duration_minutes: int
+) -> tuple[tuple[int, timedelta, timedelta], ...]:
+    """A period's slots as (local minute, start and end after local midnight), cut once for
+    every day: a day with no clock change maps them to UTC by one offset; a change day is cut
+    on its own."""
+    return tuple(
+        (planned.local_minute, planned.starts_at - _EPOCH, planned.ends_at - _EPOCH)
+        for planned in cut_period(
+            _EPOCH.date(),
+            opens=opens,
+            closes=closes,
+            step_minutes=step_minutes,
+            duration_minutes=duration_minutes,
+            zone=ZoneInfo("UTC"),
+        )
+    )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from creneau.agenda.models import AgendaRoll
 from creneau.agenda.services import GenerationReport, slots_generate
 from creneau.agenda.sources.services import agenda_sources_due
 from creneau.booking.idempotency import idempotency_purge
@@ -36,14 +37,25 @@ def nightly_roll(
     now: datetime | None = None,
     jobs: int = 1,
 ) -> RollReport:
-    """Extend every agenda to the horizon, then offer what is new to the waiting list."""
+    """Extend every agenda to the horizon, then offer what is new to the waiting list.
+
+    Every agenda is opened from where the last roll stopped (``AgendaRoll``), not compared
+    again from today: a national roll opens one new day or week of 15 million slots, it does not
+    read them all. Given ``roles``, those are brought in line over the whole horizon."""
     now = now or timezone.now()
+    weeks = horizon_weeks or settings.CRENEAU_HORIZON_WEEKS
+    opened = None if roles is not None else AgendaRoll.objects.filter(pk=1).first()
     report = slots_generate(
         roles=roles,
-        horizon_weeks=horizon_weeks or settings.CRENEAU_HORIZON_WEEKS,
+        horizon_weeks=weeks,
         now=now,
         jobs=jobs,
+        since=opened.opened_until if opened else None,
     )
+    if roles is None:
+        until = now + timedelta(weeks=weeks)
+        if opened is None or opened.opened_until < until:
+            AgendaRoll.objects.update_or_create(pk=1, defaults={"opened_until": until})
     expired = waiting_list_offers_expire(now=now)
     made = waiting_list_match(now=now)
     purged = idempotency_purge(now=now)
