@@ -17,6 +17,7 @@ from creneau.agenda.services import (
     slots_generate,
 )
 from creneau.booking.services import appointment_book
+from creneau.directory.identifiers import new_public_ids
 from creneau.directory.models import VisitType
 from tests.cli import run_creneau
 from tests.conftest import NOW
@@ -131,6 +132,27 @@ def test_a_slot_needs_its_role_and_visit_type_and_they_cannot_go_while_it_stays(
             cursor.execute(f"DELETE FROM {table} WHERE id = %s", [row])
     assert Slot.objects.count() == count
     assert Slot.objects.get(pk=slot.pk).practitioner_role_id == pitie_neurosurgeon.pk
+
+
+def test_a_public_id_drawn_twice_is_drawn_again(pitie_neurosurgeon, open_agenda, monkeypatch):
+    """Two slots made in the same second share their ids' first six characters: should the
+    ten random ones collide too, the unique index refuses the batch and it draws again."""
+    import creneau.agenda.services as services
+
+    open_agenda(pitie_neurosurgeon, horizon_weeks=1)
+    taken = Slot.objects.filter(practitioner_role=pitie_neurosurgeon).first().public_id
+    draws = []
+
+    def unlucky(count: int) -> list[str]:
+        draws.append(count)
+        fresh = new_public_ids(count)
+        return [taken, *fresh[1:]] if len(draws) == 1 else fresh
+
+    monkeypatch.setattr(services, "new_public_ids", unlucky)
+    report = slots_generate(roles=[pitie_neurosurgeon], horizon_weeks=4)
+    assert report.created > 0 and len(draws) == 2
+    ids = list(Slot.objects.filter(practitioner_role=pitie_neurosurgeon).values_list("public_id"))
+    assert len(ids) == len(set(ids)) == 19 * 6
 
 
 def test_a_narrower_rule_removes_free_slots_and_reports_the_booked_one_it_no_longer_covers(

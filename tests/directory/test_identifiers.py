@@ -61,3 +61,21 @@ def test_an_rpps_that_is_not_eleven_digits_is_refused(value):
     with pytest.raises(ValidationError) as refused:
         validate_rpps(value)
     assert refused.value.code == "rpps_format"
+
+
+def test_slot_ids_are_opaque_unique_and_follow_the_second_they_were_made():
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    from creneau.directory.identifiers import new_public_ids
+
+    with time_machine.travel(datetime(2027, 3, 28, 0, 59, 59, tzinfo=UTC), tick=False):
+        earlier = new_public_ids(50_000)
+    with time_machine.travel(datetime(2027, 3, 28, 1, 0, 0, tzinfo=UTC), tick=False):
+        later = new_public_ids(50_000)
+    ids = earlier + later
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 16 and set(i) <= set("0123456789abcdefghjkmnpqrstvwxyz") for i in ids)
+    assert max(earlier) < min(later)  # the index receives them in order
+    assert len({i[6:] for i in later}) == len(later)  # the rest is random, not a counter

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -543,9 +543,21 @@ _COPY_TYPES = (
 
 def _insert_slots(planned: list[tuple]) -> None:
     """Insert new slots in bulk, below the ORM: COPY on PostgreSQL, executemany on SQLite.
-    The table's unique key still refuses any duplicate."""
+    The table's unique key still refuses any duplicate. Should two public ids of the same
+    second collide (``new_public_ids``), the batch draws new ones and is written again."""
     if not planned:
         return
+    for attempt in range(3):
+        try:
+            with transaction.atomic():  # a savepoint: a refused COPY leaves the batch usable
+                _insert_slots_once(planned)
+            return
+        except IntegrityError as error:
+            if "public_id" not in str(error) or attempt == 2:
+                raise
+
+
+def _insert_slots_once(planned: list[tuple]) -> None:
     postgres = connection.vendor == "postgresql"
 
     def value(moment: datetime):
