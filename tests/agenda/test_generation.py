@@ -101,19 +101,28 @@ def test_each_nightly_roll_opens_only_what_lies_beyond_the_last_one(
 def test_a_slot_needs_its_role_and_visit_type_and_they_cannot_go_while_it_stays(
     pitie_neurosurgeon, open_agenda
 ):
-    """Checked by the database's triggers (not foreign keys: migration 0015), whatever SQL
-    is run, generation's bulk COPY included."""
+    """Whatever SQL is run, generation's bulk COPY included: on PostgreSQL checked by the
+    triggers of migration 0015 (at once), on SQLite by its foreign keys (deferred to the
+    commit: ``check_constraints`` asks now)."""
     from django.db import IntegrityError, connection
 
     from creneau.agenda.services import _insert_slots
     from creneau.directory.models import PractitionerRole
 
+    def refused(change) -> None:
+        with pytest.raises(IntegrityError), transaction.atomic():
+            change()
+            connection.check_constraints(table_names=["agenda_slot"])
+
+    def delete(table: str, row: int) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE id = %s", [row])
+
     open_agenda(pitie_neurosurgeon)
     slot = Slot.objects.filter(practitioner_role=pitie_neurosurgeon).order_by("pk").first()
     count = Slot.objects.count()
     for column in ("practitioner_role_id", "visit_type_id"):
-        with pytest.raises(IntegrityError), transaction.atomic():
-            Slot.objects.filter(pk=slot.pk).update(**{column: 987_654})
+        refused(lambda column=column: Slot.objects.filter(pk=slot.pk).update(**{column: 987_654}))
     nobody = PractitionerRole(
         pk=987_654,
         practitioner_id=pitie_neurosurgeon.practitioner_id,
@@ -122,14 +131,9 @@ def test_a_slot_needs_its_role_and_visit_type_and_they_cannot_go_while_it_stays(
     at = slot.starts_at + timedelta(days=400)
     spec = (at + timedelta(minutes=30), 600, 1, slot.rule_id, at, at)
     for role, visit_type in ((nobody, slot.visit_type_id), (pitie_neurosurgeon, 987_654)):
-        with pytest.raises(IntegrityError), transaction.atomic():
-            _insert_slots([(role, visit_type, slot.specialty_id, at, spec)])
-    for table, row in (
-        ("directory_practitionerrole", pitie_neurosurgeon.pk),
-        ("directory_visittype", slot.visit_type_id),
-    ):
-        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {table} WHERE id = %s", [row])
+        refused(lambda r=role, v=visit_type: _insert_slots([(r, v, slot.specialty_id, at, spec)]))
+    refused(lambda: delete("directory_practitionerrole", pitie_neurosurgeon.pk))
+    refused(lambda: delete("directory_visittype", slot.visit_type_id))
     assert Slot.objects.count() == count
     assert Slot.objects.get(pk=slot.pk).practitioner_role_id == pitie_neurosurgeon.pk
 

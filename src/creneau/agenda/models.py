@@ -214,9 +214,9 @@ class Slot(models.Model):
     # query touches this table alone.
     # Every index costs each of the millions of rows a roll writes: the role is found through
     # the unique key (which starts with it), the practitioner through its time index.
-    # The role and the visit type must exist: checked by triggers (migration 0015), not by
-    # foreign-key constraints, whose check runs once per row (half of a roll's time on
-    # PostgreSQL); there, one check per statement covers a whole COPY.
+    # The role and the visit type must exist: on PostgreSQL checked by triggers (migration
+    # 0015), once per statement for a whole COPY, not by foreign keys, whose check runs once
+    # per row (half of a roll's time there); SQLite keeps its foreign keys.
     practitioner_role = models.ForeignKey(
         PractitionerRole,
         on_delete=models.PROTECT,

@@ -10,30 +10,38 @@ class Migration(migrations.Migration):
         ("directory", "0006_field_names_in_hospital_words"),
     ]
 
+    # The state loses the two foreign keys everywhere; the database only on PostgreSQL, where
+    # triggers replace them (below). SQLite keeps its foreign keys: there a trigger runs per
+    # row anyway and costs three times what the key's check does.
     operations = [
-        migrations.AlterField(
-            model_name="slot",
-            name="practitioner_role",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="slots",
-                to="directory.practitionerrole",
-                verbose_name="practitioner in one department",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="slot",
-            name="visit_type",
-            field=models.ForeignKey(
-                db_constraint=False,
-                db_index=False,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="slots",
-                to="directory.visittype",
-                verbose_name="visit",
-            ),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="slot",
+                    name="practitioner_role",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="slots",
+                        to="directory.practitionerrole",
+                        verbose_name="practitioner in one department",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="slot",
+                    name="visit_type",
+                    field=models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="slots",
+                        to="directory.visittype",
+                        verbose_name="visit",
+                    ),
+                ),
+            ],
+            database_operations=[],
         ),
     ]
 
@@ -105,61 +113,42 @@ POSTGRESQL = [
     ON directory_visittype FOR EACH ROW EXECUTE FUNCTION agenda_slots_keep_parents()
     """,
 ]
-# SQLite has no statement triggers; its row triggers cost what its foreign keys did.
-SQLITE = [
-    """
-    CREATE TRIGGER agenda_slot_parents_on_insert BEFORE INSERT ON agenda_slot
-    WHEN NOT EXISTS (SELECT 1 FROM directory_practitionerrole WHERE id = NEW.practitioner_role_id)
-    OR NOT EXISTS (SELECT 1 FROM directory_visittype WHERE id = NEW.visit_type_id)
-    BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END
-    """,
-    """
-    CREATE TRIGGER agenda_slot_parents_on_update
-    BEFORE UPDATE OF practitioner_role_id, visit_type_id ON agenda_slot
-    WHEN NOT EXISTS (SELECT 1 FROM directory_practitionerrole WHERE id = NEW.practitioner_role_id)
-    OR NOT EXISTS (SELECT 1 FROM directory_visittype WHERE id = NEW.visit_type_id)
-    BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END
-    """,
-    """
-    CREATE TRIGGER agenda_slots_keep_role BEFORE DELETE ON directory_practitionerrole
-    WHEN EXISTS (SELECT 1 FROM agenda_slot WHERE practitioner_role_id = OLD.id)
-    BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END
-    """,
-    """
-    CREATE TRIGGER agenda_slots_keep_visit_type BEFORE DELETE ON directory_visittype
-    WHEN EXISTS (SELECT 1 FROM agenda_slot WHERE visit_type_id = OLD.id)
-    BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END
-    """,
+DROPPED = [
+    "DROP TRIGGER agenda_slots_keep_visit_type ON directory_visittype",
+    "DROP TRIGGER agenda_slots_keep_role ON directory_practitionerrole",
+    "DROP FUNCTION agenda_slots_keep_parents() CASCADE",
+    "DROP FUNCTION agenda_slot_parents_exist() CASCADE",
+    "DROP FUNCTION agenda_slots_parents_exist() CASCADE",
+    "ALTER TABLE agenda_slot ADD CONSTRAINT agenda_slot_practitioner_role_fk "
+    "FOREIGN KEY (practitioner_role_id) REFERENCES directory_practitionerrole (id) "
+    "DEFERRABLE INITIALLY DEFERRED",
+    "ALTER TABLE agenda_slot ADD CONSTRAINT agenda_slot_visit_type_fk "
+    "FOREIGN KEY (visit_type_id) REFERENCES directory_visittype (id) "
+    "DEFERRABLE INITIALLY DEFERRED",
 ]
-DROPPED = {
-    "postgresql": [
-        "DROP TRIGGER agenda_slots_keep_visit_type ON directory_visittype",
-        "DROP TRIGGER agenda_slots_keep_role ON directory_practitionerrole",
-        "DROP FUNCTION agenda_slots_keep_parents() CASCADE",
-        "DROP FUNCTION agenda_slot_parents_exist() CASCADE",
-        "DROP FUNCTION agenda_slots_parents_exist() CASCADE",
-    ],
-    "sqlite": [
-        f"DROP TRIGGER {name}"
-        for name in (
-            "agenda_slots_keep_visit_type",
-            "agenda_slots_keep_role",
-            "agenda_slot_parents_on_update",
-            "agenda_slot_parents_on_insert",
-        )
-    ],
-}
 
 
 def _triggers_create(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    for statement in POSTGRESQL if vendor == "postgresql" else SQLITE:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' "
+            "AND conrelid = 'agenda_slot'::regclass "
+            "AND confrelid IN ('directory_practitionerrole'::regclass, "
+            "'directory_visittype'::regclass)"
+        )
+        keys = [name for (name,) in cursor.fetchall()]
+    for name in keys:
+        schema_editor.execute(f'ALTER TABLE agenda_slot DROP CONSTRAINT "{name}"')
+    for statement in POSTGRESQL:
         schema_editor.execute(statement, None)  # None: the % of RAISE are not placeholders
 
 
 def _triggers_drop(apps, schema_editor):
-    for statement in DROPPED[schema_editor.connection.vendor]:
-        schema_editor.execute(statement)
+    if schema_editor.connection.vendor == "postgresql":
+        for statement in DROPPED:
+            schema_editor.execute(statement)
 
 
 Migration.operations.append(migrations.RunPython(_triggers_create, _triggers_drop))
