@@ -43,32 +43,6 @@ def pytest_unconfigure(config):
         templates_drop(Path(root))
 
 
-# The modules whose hub (served by a module or session fixture) is started once, on one
-# pytest-xdist worker, not once on each (bin/check runs with --dist loadgroup). They run first,
-# so that a long one does not finish alone at the end while the other worker waits.
-ONE_WORKER = (
-    "tests/browser/",
-    "tests/scale/",
-    "tests/agenda/test_fhir_source.py",
-    "tests/booking/test_race.py",
-    "tests/test_demo_command.py",
-)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    def group(item) -> int:
-        for number, prefix in enumerate(ONE_WORKER):
-            if item.nodeid.startswith(prefix):
-                return number
-        return len(ONE_WORKER)
-
-    for item in items:
-        if (number := group(item)) < len(ONE_WORKER):
-            item.add_marker(pytest.mark.xdist_group(ONE_WORKER[number]))
-    items.sort(key=group)
-
-
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     from creneau.directory.demo import demo_directory_load
