@@ -54,6 +54,20 @@ def foreign_keys() -> list[tuple[str, str, str]]:
     )
 
 
+def references() -> list[tuple[str, str, str]]:
+    """Every column that refers to another table's row, as the models declare it: the
+    foreign keys above, and those the database checks otherwise (a slot's role and visit type,
+    by triggers on PostgreSQL) or not at all (the copies of a role's practitioner)."""
+    from django.apps import apps
+
+    return [
+        (model._meta.db_table, field.column, field.related_model._meta.db_table)
+        for model in apps.get_models(include_auto_created=True)
+        for field in model._meta.concrete_fields
+        if field.many_to_one
+    ]
+
+
 def unique_keys() -> list[tuple[str, str, list[str]]]:
     """Primary keys, unique constraints and unique indexes (their columns), and exclusion
     constraints (the columns they compare with =)."""
@@ -92,7 +106,7 @@ def test_distributed_tables_have_their_practitioner(db):
             "where table_schema = 'public'"
         )
     }
-    fks = {(table, column): target for table, column, target in foreign_keys()}
+    fks = {(table, column): target for table, column, target in references()}
     for table, (kind, column, source) in places.items():
         if kind != "distributed":
             continue
@@ -110,7 +124,7 @@ def test_unique_and_exclusion_constraints_can_be_distributed(db):
     distributed = {t for t, (kind, _c, _s) in places.items() if kind == "distributed"}
     owned = OWNED_BY_ONE_PRACTITIONER | distributed
     determining: dict[str, set[str]] = {table: {"practitioner_id"} for table in distributed}
-    for table, column, target in foreign_keys():
+    for table, column, target in references():
         if table in distributed and target in owned:
             determining[table].add(column)
     refused = [
