@@ -50,7 +50,7 @@ def hub_database(engine: str, data_dir: Path) -> Iterator[tuple[dict[str, str], 
     if engine == "sqlite":
         yield {}, Database("sqlite", str(Path(data_dir) / "creneau.sqlite3"))
         return
-    admin_url = PG_URL.rsplit("/", 1)[0] + "/postgres"
+    admin_url = _admin_url(PG_URL)
     try:
         admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError:
