@@ -78,7 +78,9 @@ def test_suspending_or_ending_a_contract_refuses_the_next_request(client, api, c
     # Each change is in the ledger, as the channel's.
     actions = [
         json.loads(e.data)["action"]
-        for e in Entry.objects.filter(kind="channel", channel=contract.channel.public_id)
+        for e in Entry.objects.filter(kind="channel", channel=contract.channel.public_id).order_by(
+            "pk"
+        )
     ]
     assert actions == ["created", "disabled", "enabled", "disabled"]
 
