@@ -12,12 +12,13 @@ visit type whose slots open at T0, served by `creneau serve` in production mode 
 per-client limit at its default: each patient has an address of its own (X-Forwarded-For from
 the load generator, which plays the TLS proxy) and a phone number of its own. Patients arrive
 over ``--ramp`` seconds from T0 in a random order, which is recorded: the JSON says how many
-slots went to the first arrivals, besides the counts, the statuses and the latencies of each
-kind of answer.
+slots went to the first arrivals, and how long those who came too late waited to read that
+nothing was left, besides the counts, the statuses and the latencies of each kind of answer.
 """
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import random
@@ -149,6 +150,8 @@ async def crowd(base: str, patients: int, opens_at: float, ramp: float, connecti
     timeout = aiohttp.ClientTimeout(total=600)
 
     waited: list[float] = []
+    told_none_left: list[float] = []  # from arrival to an empty search
+    turns: dict[int, float] = {}  # the waiting room's turn given to each patient
 
     async def ask(session, kind: str, method: str, path: str, headers: dict, body=None):
         """One request; in the waiting room, the patient waits as told and asks again with
@@ -190,15 +193,19 @@ async def crowd(base: str, patients: int, opens_at: float, ramp: float, connecti
             "birth_date": "1960-06-06",
             "phone": f"06{40_000_000 + number:08d}",
         }
-        for _attempt in range(5):
+        arrived = time.perf_counter()
+        for attempt in range(5):
             status, page = await ask(
                 session, "search", "GET", f"/api/v1/slots?visit_type={CODE}&limit=20", headers
             )
+            if attempt == 0 and "X-Creneau-Ticket" in headers:
+                turns[number] = turn_of(headers["X-Creneau-Ticket"])
             if status != 200:
                 outcomes["search failed"] = outcomes.get("search failed", 0) + 1
                 return
             if not page["items"]:
                 outcomes["no slot left"] = outcomes.get("no slot left", 0) + 1
+                told_none_left.append(time.perf_counter() - arrived)
                 return
             slot = rng.choice(page["items"])["id"]  # one of the times the page shows
             status, hold = await ask(
@@ -237,13 +244,44 @@ async def crowd(base: str, patients: int, opens_at: float, ramp: float, connecti
         ),
         "latency_ms": {kind: percentiles(values) for kind, values in latencies.items()},
         "waiting_room_ms": percentiles(waited) if waited else None,
+        "told_no_slot_left_after_ms": percentiles(told_none_left) if told_none_left else None,
         "arrival_order": {
             "winners_among_first_arrivals": sum(1 for n in winners if n < len(winners)),
             "winners": len(winners),
             "latest_arrival_rank_that_won": (winners[-1] + 1) if winners else None,
             "median_arrival_rank_of_winners": (winners[len(winners) // 2] + 1) if winners else None,
         },
+        "waiting_room_order": turn_order(turns, len(winners)),
         "last_booking_after_seconds": round(max(booked_at.values()), 1) if booked_at else None,
+    }
+
+
+def turn_of(ticket: str) -> float:
+    """The admission time a waiting-room ticket carries (its payload is readable; only its
+    signature needs the server's key)."""
+    payload = ticket.split(":")[0]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["at"]
+
+
+def turn_order(turns: dict[int, float], first: int) -> dict | None:
+    """How closely the waiting room's turns followed the order of arrival: of the ``first``
+    patients given the earliest turns, how many were among the ``first`` to arrive, and how far
+    a patient's turn rank was from its arrival rank."""
+    if not turns:
+        return None
+    by_turn = sorted(turns, key=lambda number: (turns[number], number))
+    by_arrival = sorted(turns)
+    arrival_rank = {number: rank for rank, number in enumerate(by_arrival)}
+    shifts = sorted(abs(rank - arrival_rank[number]) for rank, number in enumerate(by_turn))
+    return {
+        "patients_with_a_turn": len(turns),
+        "first_turns": first,
+        "first_turns_among_first_arrivals": sum(
+            1 for number in by_turn[:first] if arrival_rank[number] < first
+        ),
+        "rank_shift_median": shifts[len(shifts) // 2],
+        "rank_shift_p95": shifts[int(len(shifts) * 0.95)],
+        "rank_shift_max": shifts[-1],
     }
 
 

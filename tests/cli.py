@@ -59,7 +59,7 @@ def hub_database(engine: str, data_dir: Path) -> Iterator[tuple[dict[str, str], 
         pytest.skip("PostgreSQL is not reachable")
     name = f"creneau_hub_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    url = _sibling_url(PG_URL, name)
     try:
         yield {"CRENEAU_DATABASE_URL": url}, Database("postgresql", url)
     finally:
@@ -122,8 +122,13 @@ def _template_name(key: str) -> str:
     return f"creneau_tmpl_{Path(os.environ[TEMPLATES]).name[-8:]}_{key}"
 
 
+def _sibling_url(url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``url``."""
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
 def _admin_url(url: str) -> str:
-    return url.rsplit("/", 1)[0] + "/postgres"
+    return _sibling_url(url, "postgres")
 
 
 def _template_load(template: Path, key: str, url: str, loading: dict) -> None:
@@ -133,7 +138,7 @@ def _template_load(template: Path, key: str, url: str, loading: dict) -> None:
         with psycopg.connect(_admin_url(url), autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
         (template.parent / f"{key}.database").write_text(name)
-        extra["CRENEAU_DATABASE_URL"] = url.rsplit("/", 1)[0] + "/" + name
+        extra["CRENEAU_DATABASE_URL"] = _sibling_url(url, name)
     template.mkdir(parents=True, exist_ok=True)
     loaded = run_creneau("demo", "--no-serve", env=hub_env(template, **extra))
     if loaded.returncode != 0:
@@ -151,19 +156,15 @@ def templates_drop(root: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def start_demo_hub(
-    data_dir: Path, env: dict[str, str], *args: str, timeout: float = 180, copied: bool = True
-):
+def start_demo_hub(data_dir: Path, env: dict[str, str], *args: str, timeout: float = 180):
     """`creneau demo` on a free loopback port: real gunicorn, the data in ``data_dir``.
     Returns the base URL and the process; the caller terminates it. The server's output goes
-    to ``data_dir/server.log``: a pipe nobody reads would fill and block the server. Unless
-    ``copied`` is false, the demo starts from a copy of one loaded earlier in the run
-    (``demo_copied``).
+    to ``data_dir/server.log``: a pipe nobody reads would fill and block the server. The demo
+    starts from a copy of one loaded earlier in the run (``demo_copied``).
 
     A port found free may be taken (as another connection's local port) while the demo loads
     its data: the demo then stops with "Address already in use" and starts again on others."""
-    if copied:
-        demo_copied(data_dir, env)
+    demo_copied(data_dir, env)
     for _attempt in range(3):
         try:
             return _start_demo_hub(data_dir, env, args, timeout)

@@ -2,7 +2,7 @@
 order they came, at the rate set, and told their place; their signed ticket brings them in when
 their turn comes, and nothing else does. Operators never wait."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.test import Client, RequestFactory, override_settings
@@ -91,3 +91,60 @@ def test_the_search_page_shows_the_place_and_comes_back_by_itself(clock, agenda)
     assert "ticket=" in text
     english = Client().get("/en/search/", {"what": "s:neurosurgery"}).content.decode()
     assert "Waiting room" in english and "ahead of you" in english
+
+
+@override_settings(**CROWD)
+def test_once_nothing_is_left_the_waiting_patients_read_it_at_once(
+    clock, agenda, pitie_neurosurgeon, open_agenda
+):
+    """A search an admitted patient found empty lets the same search through the room at once:
+    nobody waits minutes to read that nothing is left. The search is run, not replayed: a
+    place opened meanwhile is found, and then the room holds that search again."""
+    june = {"visit_type": "neurosurgery-first", "from_date": "2027-06-07"}
+    for _ in range(4):  # the burst: these are in
+        assert search(Client()).status_code == 200
+    in_turn = Client()
+    assert search(in_turn).status_code == 429  # the room is full
+    # A patient let in searches June: nothing there.
+    clock.shift(timedelta(seconds=1))
+    empty = in_turn.get("/api/v1/slots", june)
+    assert empty.status_code == 200 and empty.json()["items"] == []
+    # The crowd behind, asking the same, is told at once, without taking a turn...
+    for _ in range(5):
+        late = Client().get("/api/v1/slots", june)
+        assert late.status_code == 200 and late.json()["items"] == []
+        assert "X-Creneau-Ticket" not in late
+    # ...and so is the search page's crowd; other searches still wait their turn.
+    page = Client().get(
+        "/search/", {"what": "s:neurosurgery", "when": "date", "date": "2027-06-07"}
+    )
+    assert page.status_code == 200 and "Salle d\u2019attente" not in page.content.decode()
+    assert search(Client()).status_code == 429
+
+    # June opens: the next patient let through finds it, and the room holds June again.
+    open_agenda(pitie_neurosurgeon, starts_on=date(2027, 6, 7), horizon_weeks=13)
+    found = Client().get("/api/v1/slots", june)
+    assert found.status_code == 200 and found.json()["items"]
+    assert Client().get("/api/v1/slots", june).status_code == 429
+    # What is known empty is forgotten after a while, unless found empty again.
+    clock.shift(timedelta(seconds=waiting_room.EMPTY_SECONDS + 1))
+    for _ in range(8):  # a crowd again
+        search(Client())
+    page = Client().get(
+        "/search/", {"what": "s:neurosurgery", "when": "date", "date": "2027-06-07"}
+    )
+    assert "Salle d\u2019attente" in page.content.decode()
+
+
+@override_settings(CRENEAU_WAITING_ROOM_RATE=1, CRENEAU_WAITING_ROOM_BURST=0)
+def test_a_patient_far_back_comes_back_within_a_minute(clock, agenda):
+    """Told their place and turn, but asked to come back sooner: if everything goes meanwhile,
+    they read it then, not minutes later at their turn."""
+    for _ in range(100):
+        search(Client())
+    far = search(Client())
+    body = far.json()
+    assert body["position"] == 100 and body["turn_in_seconds"] == 100
+    assert body["retry_after"] == waiting_room.POLL_SECONDS == 60 and far["Retry-After"] == "60"
+    page = Client().get("/en/search/", {"what": "s:neurosurgery"}).content.decode()
+    assert 'content="60;url=' in page and "in about 101 seconds" in page

@@ -489,7 +489,7 @@ def slots_list(request: HttpRequest, filters: Query[SlotFilters]):
             "near_required", _("within_km needs near=latitude,longitude."), status=422
         )
     scope.require("search")
-    waiting_room.admit(request, scope)
+    waiting_room.admit(request, scope, search=True)
     now = timezone.now()
     visit_type = _resolve_visit_type(scope, filters.visit_type) if filters.visit_type else None
     query = queries.SlotQuery(
@@ -514,6 +514,7 @@ def slots_list(request: HttpRequest, filters: Query[SlotFilters]):
     services.offer_record(
         scope=scope, slots=found, query={"visit_type": visit_type, "specialty": specialty}
     )
+    waiting_room.searched(request, scope, first_page=not filters.cursor, found=bool(found))
     body = {
         "channel": channel_out(scope),
         "items": [

@@ -13,13 +13,23 @@ hold and book. Checking a ticket reads no database.
 
 Only the channels without a contract wait (the public site and widgets): operators, partner
 platforms and the hospital's desks have their own quotas.
+
+Once everything is taken, waiting is for nothing: a first page of results that an admitted
+patient's search found empty is remembered ``EMPTY_SECONDS`` (in the cache, per channel,
+perimeter version and query), and the patients waiting to make the same search are let through
+at once, to run it and read that nothing is left (they may find a place given back meanwhile:
+the search is run, never replayed). A search let through that finds something again forgets it.
+A patient whose turn is further away is asked to come back within ``POLL_SECONDS``, to learn it
+then rather than at their turn.
 """
 
+import hashlib
 import math
 import time
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.db import connections, router
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -31,6 +41,12 @@ from creneau.operations.models import WaitingRoom
 COOKIE = "creneau_ticket"
 HEADER = "X-Creneau-Ticket"
 _SALT = "creneau.waiting-room"
+# How long a first page found empty lets the same search through the waiting room.
+EMPTY_SECONDS = 10
+# The longest a waiting patient is asked to wait before asking again.
+POLL_SECONDS = 60
+# What in a search's address does not change what it finds.
+_NOT_THE_QUERY = {"ticket", "cursor", "limit", "page", "lang"}
 
 
 class Waiting(DomainError):
@@ -38,7 +54,10 @@ class Waiting(DomainError):
 
     def __init__(self, ticket: str, admitted_at: float, now: float, rate: float) -> None:
         self.ticket = ticket
-        self.retry_after = max(1, math.ceil(admitted_at - now))
+        self.turn_in = turn_in = max(1, math.ceil(admitted_at - now))
+        # Asked to come back within POLL_SECONDS even when their turn is later: a search
+        # found empty meanwhile lets them through to read it then.
+        self.retry_after = min(turn_in, POLL_SECONDS)
         self.position = max(1, math.ceil((admitted_at - now) * rate))
         super().__init__(
             "waiting_room",
@@ -47,11 +66,16 @@ class Waiting(DomainError):
                 "%(position)s patients ahead of you. Your turn comes in about %(seconds)s "
                 "seconds; keep this page open."
             )
-            % {"position": self.position, "seconds": self.retry_after},
+            % {"position": self.position, "seconds": turn_in},
         )
 
     def details(self) -> dict[str, object]:
-        return {"position": self.position, "retry_after": self.retry_after, "ticket": self.ticket}
+        return {
+            "position": self.position,
+            "retry_after": self.retry_after,
+            "turn_in_seconds": self.turn_in,
+            "ticket": self.ticket,
+        }
 
 
 def _take_turn(now: float, rate: float) -> float:
@@ -83,11 +107,27 @@ def _ticket_of(request: HttpRequest) -> float | None:
         return None
 
 
-def admit(request: HttpRequest, scope: ChannelScope) -> None:
-    """Let the request in, or raise Waiting with the patient's ticket and place."""
-    rate = settings.CRENEAU_WAITING_ROOM_RATE
-    if not rate or scope.contract is not None or scope.channel.kind == "desk":
+def _waits(scope: ChannelScope) -> bool:
+    return bool(settings.CRENEAU_WAITING_ROOM_RATE) and (
+        scope.contract is None and scope.channel.kind != "desk"
+    )
+
+
+def _empty_key(request: HttpRequest, scope: ChannelScope) -> str:
+    asked = sorted((k, v) for k, v in request.GET.lists() if k not in _NOT_THE_QUERY)
+    digest = hashlib.sha256(repr(asked).encode()).hexdigest()[:32]
+    return f"creneau:waiting-room:empty:{scope.channel.pk}:{scope.version.pk}:{digest}"
+
+
+def admit(request: HttpRequest, scope: ChannelScope, *, search: bool = False) -> None:
+    """Let the request in, or raise Waiting with the patient's ticket and place. A
+    ``search`` known to find nothing is let in at once."""
+    if not _waits(scope):
         return
+    if search and cache.get(_empty_key(request, scope)):
+        request.creneau_known_empty = True
+        return
+    rate = settings.CRENEAU_WAITING_ROOM_RATE
     now = time.time()
     admitted_at = _ticket_of(request)
     pass_seconds = settings.CRENEAU_WAITING_ROOM_PASS_MINUTES * 60
@@ -100,6 +140,17 @@ def admit(request: HttpRequest, scope: ChannelScope) -> None:
         raise Waiting(
             getattr(request, "creneau_ticket", "") or _raw(request), admitted_at, now, rate
         )
+
+
+def searched(request: HttpRequest, scope: ChannelScope, *, first_page: bool, found: bool) -> None:
+    """Remember a first page found empty (the waiting room lets the same search through), or
+    forget it when a search let through finds something again."""
+    if not first_page or not _waits(scope):
+        return
+    if not found:
+        cache.set(_empty_key(request, scope), True, EMPTY_SECONDS)
+    elif getattr(request, "creneau_known_empty", False):
+        cache.delete(_empty_key(request, scope))
 
 
 def _raw(request: HttpRequest) -> str:

@@ -202,7 +202,7 @@ def patient_page(view):
                     status=403,
                 )
             if request.resolver_match.url_name == "search":
-                waiting_room.admit(request, site.scope)
+                waiting_room.admit(request, site.scope, search=True)
             response = view(request, site, *args, **kwargs)
         except waiting_room.Waiting as waiting:
             response = waiting_page(request, site, waiting)

@@ -13,7 +13,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from creneau.agenda.models import Slot
-from creneau.booking import links, queries, services
+from creneau.booking import links, queries, services, waiting_room
 from creneau.booking.calendar import appointment_ics
 from creneau.booking.models import (
     Appointment,
@@ -175,6 +175,7 @@ def search(request: HttpRequest, site: PatientSite) -> HttpResponse:
         rows.sort(key=lambda r: (r["first"], r["practitioner_role_id"]))
     pages = max(1, -(-len(rows) // RESULT_GROUPS))
     page = min(_page_number(request.GET.get("page")), pages)
+    waiting_room.searched(request, site.scope, first_page=page == 1, found=bool(rows))
     groups = []
     for row in rows[(page - 1) * RESULT_GROUPS : page * RESULT_GROUPS]:
         slots = list(
