@@ -6,11 +6,14 @@ back to the search, and an empty search sends them away.
     python -m bench.campaign                        # PostgreSQL on 127.0.0.1:5432
     python -m bench.campaign --database sqlite
     python -m bench.campaign --patients 2000 --slots 100 --ramp 2
+    python -m bench.campaign --proxy none --connections 512   # no HAProxy in front
 
 The hub is the demo network (`creneau demo --no-serve`, two weeks of agendas) with a campaign
 visit type whose slots open at T0, served by `creneau serve` in production mode with every
-per-client limit at its default: each patient has an address of its own (X-Forwarded-For from
-the load generator, which plays the TLS proxy) and a phone number of its own. Patients arrive
+per-client limit at its default, behind HAProxy (Debian's package) which lets the hub's workers
+times threads requests in at once and queues the others, ticket holders first (``HAPROXY``).
+Each patient has a connection, an address (X-Forwarded-For from the load generator, which plays
+the TLS terminator) and a phone number of their own. Patients arrive
 over ``--ramp`` seconds from T0 in a random order, which is recorded: the JSON says how many
 slots went to the first arrivals, and how long those who came too late waited to read that
 nothing was left, besides the counts, the statuses and the latencies of each kind of answer.
@@ -24,10 +27,13 @@ import os
 import random
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
@@ -256,6 +262,60 @@ async def crowd(base: str, patients: int, opens_at: float, ramp: float, connecti
     }
 
 
+# HAProxy in front of the hub, as a hospital would run it for a campaign: at most the hub's
+# workers times threads requests in the hub, the others in HAProxy's queue, which serves them in
+# their order of arrival within three classes: first the holds and bookings (a patient let in
+# does not queue behind the crowd), then the patients who hold a waiting-room ticket, then those
+# arriving, who thus get their turns in the order they came.
+HAPROXY = """global
+  maxconn 9000
+defaults
+  mode http
+  option http-server-close
+  timeout connect 5s
+  timeout client 600s
+  timeout server 600s
+  timeout queue 600s
+frontend campaign
+  bind 127.0.0.1:{port}
+  maxconn 9000
+  http-request set-priority-class int(-1) if {{ req.hdr(X-Creneau-Ticket) -m found }}
+  http-request set-priority-class int(-1) if {{ req.cook(creneau_ticket) -m found }}
+  http-request set-priority-class int(-2) if METH_POST
+  default_backend hub
+backend hub
+  server hub 127.0.0.1:{hub} maxconn {at_once}
+"""
+
+
+@contextmanager
+def haproxy(data_dir: Path, hub: int, at_once: int) -> Iterator[int]:
+    port = free_port()
+    config = data_dir / "haproxy.cfg"
+    config.write_text(HAPROXY.format(port=port, hub=hub, at_once=at_once), encoding="utf-8")
+    log_file = (data_dir / "haproxy.log").open("w", encoding="utf-8")
+    binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    process = subprocess.Popen(
+        [binary, "-db", "-f", str(config)], stdout=log_file, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "haproxy did not start: " + (data_dir / "haproxy.log").read_text()
+                    ) from None
+                time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def turn_of(ticket: str) -> float:
     """The admission time a waiting-room ticket carries (its payload is readable; only its
     signature needs the server's key)."""
@@ -291,7 +351,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--slots", type=int, default=500)
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which they arrive")
-    parser.add_argument("--connections", type=int, default=512, help="the proxy's to the hub")
+    parser.add_argument(
+        "--proxy",
+        choices=["haproxy", "none"],
+        default="haproxy",
+        help="HAProxy in front (its queue; ticket holders first), or the patients straight to "
+        "the hub through --connections connections",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=512, help="with --proxy none: the hub's at once"
+    )
     parser.add_argument(
         "--waiting-room", type=int, default=30, help="patients let in a second (0: none)"
     )
@@ -312,18 +381,24 @@ def main(argv: list[str] | None = None) -> None:
             port = free_port()
             env["CRENEAU_WAITING_ROOM_RATE"] = str(args.waiting_room)
             server = serve(data_dir, env, port, args.workers, args.threads)
+            at_once = args.workers * args.threads
+            proxy = (
+                haproxy(data_dir, port, at_once) if args.proxy == "haproxy" else nullcontext(port)
+            )
             try:
-                wait = (opens - datetime.now(UTC)).total_seconds()
-                log(f"{args.patients} patients arrive over {args.ramp} s from T0, in {wait:.0f} s")
-                report = asyncio.run(
-                    crowd(
-                        f"http://127.0.0.1:{port}",
-                        args.patients,
-                        opens.timestamp(),
-                        args.ramp,
-                        args.connections,
+                with proxy as front:
+                    wait = (opens - datetime.now(UTC)).total_seconds()
+                    log(f"{args.patients} patients arrive over {args.ramp} s, in {wait:.0f} s")
+                    report = asyncio.run(
+                        crowd(
+                            f"http://127.0.0.1:{front}",
+                            args.patients,
+                            opens.timestamp(),
+                            args.ramp,
+                            # Behind HAProxy, each patient has a connection of their own.
+                            0 if args.proxy == "haproxy" else args.connections,
+                        )
                     )
-                )
             finally:
                 server.terminate()
                 server.wait(timeout=30)
@@ -340,7 +415,15 @@ def main(argv: list[str] | None = None) -> None:
         "campaign": campaign,
         "patients": args.patients,
         "arrival_ramp_seconds": args.ramp,
-        "proxy_connections": args.connections,
+        "proxy": (
+            {
+                "kind": "haproxy",
+                "hub_at_once": at_once,
+                "queue": "holds and bookings, then ticket holders, then arrivals",
+            }
+            if args.proxy == "haproxy"
+            else {"kind": "none", "connections": args.connections}
+        ),
         "server": {"workers": args.workers, "threads": args.threads, "limits": "defaults"},
         "waiting_room_rate": args.waiting_room,
         "appointments_stored": stored,
