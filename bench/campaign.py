@@ -11,12 +11,13 @@ back to the search, and an empty search sends them away.
 The hub is the demo network (`creneau demo --no-serve`, two weeks of agendas) with a campaign
 visit type whose slots open at T0, served by `creneau serve` in production mode with every
 per-client limit at its default, behind HAProxy (Debian's package) which lets the hub's workers
-times threads requests in at once and queues the others, ticket holders first (``HAPROXY``).
-Each patient has a connection, an address (X-Forwarded-For from the load generator, which plays
-the TLS terminator) and a phone number of their own. Patients arrive
-over ``--ramp`` seconds from T0 in a random order, which is recorded: the JSON says how many
-slots went to the first arrivals, and how long those who came too late waited to read that
-nothing was left, besides the counts, the statuses and the latencies of each kind of answer.
+times threads requests in at once and queues the others, holds and bookings first, then ticket
+holders, then arrivals (``bench.proxy``). Each patient has a connection, an address
+(X-Forwarded-For from the load generator, which plays the TLS terminator) and a phone number of
+their own. Patients arrive over ``--ramp`` seconds from T0 in a random order, which is
+recorded: the JSON says how many slots went to the first arrivals, how closely the waiting
+room's turns followed arrivals, and how long those who came too late waited to read that nothing
+was left, besides the counts, the statuses and the latencies of each kind of answer.
 """
 
 import argparse
@@ -27,13 +28,11 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
@@ -42,6 +41,7 @@ import aiohttp
 
 from bench.attacks import database, free_port, load_demo, log
 from bench.booking import machine, percentiles
+from bench.proxy import haproxy
 
 ROOT = Path(__file__).resolve().parent
 CREATE = [sys.executable, "-m", "creneau"]
@@ -260,60 +260,6 @@ async def crowd(base: str, patients: int, opens_at: float, ramp: float, connecti
         "waiting_room_order": turn_order(turns, len(winners)),
         "last_booking_after_seconds": round(max(booked_at.values()), 1) if booked_at else None,
     }
-
-
-# HAProxy in front of the hub, as a hospital would run it for a campaign: at most the hub's
-# workers times threads requests in the hub, the others in HAProxy's queue, which serves them in
-# their order of arrival within three classes: first the holds and bookings (a patient let in
-# does not queue behind the crowd), then the patients who hold a waiting-room ticket, then those
-# arriving, who thus get their turns in the order they came.
-HAPROXY = """global
-  maxconn 9000
-defaults
-  mode http
-  option http-server-close
-  timeout connect 5s
-  timeout client 600s
-  timeout server 600s
-  timeout queue 600s
-frontend campaign
-  bind 127.0.0.1:{port}
-  maxconn 9000
-  http-request set-priority-class int(-1) if {{ req.hdr(X-Creneau-Ticket) -m found }}
-  http-request set-priority-class int(-1) if {{ req.cook(creneau_ticket) -m found }}
-  http-request set-priority-class int(-2) if METH_POST
-  default_backend hub
-backend hub
-  server hub 127.0.0.1:{hub} maxconn {at_once}
-"""
-
-
-@contextmanager
-def haproxy(data_dir: Path, hub: int, at_once: int) -> Iterator[int]:
-    port = free_port()
-    config = data_dir / "haproxy.cfg"
-    config.write_text(HAPROXY.format(port=port, hub=hub, at_once=at_once), encoding="utf-8")
-    log_file = (data_dir / "haproxy.log").open("w", encoding="utf-8")
-    binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    process = subprocess.Popen(
-        [binary, "-db", "-f", str(config)], stdout=log_file, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "haproxy did not start: " + (data_dir / "haproxy.log").read_text()
-                    ) from None
-                time.sleep(0.1)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def turn_of(ticket: str) -> float:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from bench.campaign import haproxy
+from bench.proxy import haproxy
 
 from tests.cli import suite_engine
 
