@@ -64,3 +64,4 @@ def haproxy(data_dir: Path, hub: int, at_once: int) -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+        log_file.close()
