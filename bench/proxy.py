@@ -40,28 +40,43 @@ backend hub
 
 @contextmanager
 def haproxy(data_dir: Path, hub: int, at_once: int) -> Iterator[int]:
+    """HAProxy for a campaign in front of the hub on port ``hub``: its port."""
     port = free_port()
-    config = data_dir / "haproxy.cfg"
-    config.write_text(HAPROXY.format(port=port, hub=hub, at_once=at_once), encoding="utf-8")
-    log_file = (data_dir / "haproxy.log").open("w", encoding="utf-8")
-    binary = shutil.which("haproxy") or "/usr/sbin/haproxy"
-    process = subprocess.Popen(
-        [binary, "-db", "-f", str(config)], stdout=log_file, stderr=subprocess.STDOUT
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "haproxy did not start: " + (data_dir / "haproxy.log").read_text()
-                    ) from None
-                time.sleep(0.1)
+    with haproxy_running(HAPROXY.format(port=port, hub=hub, at_once=at_once), port, data_dir):
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log_file.close()
+
+
+@contextmanager
+def haproxy_running(config: str, port: int, directory: Path) -> Iterator[None]:
+    """Debian's HAProxy with ``config`` (which binds ``port``), its configuration and log in
+    ``directory``, until the block ends."""
+    path = directory / "haproxy.cfg"
+    path.write_text(config, encoding="utf-8")
+    log = directory / "haproxy.log"
+    with log.open("w", encoding="utf-8") as output:
+        process = subprocess.Popen(
+            [shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f", str(path)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_port(port, process, log)
+            yield
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    """Until something listens on ``port``, or fail with the end of ``process``'s ``log``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    raise RuntimeError(f"nothing listens on {port}: {text[-2000:]}")

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from bench.proxy import haproxy_running, wait_for_port
 
 from tests.cli import CRENEAU, free_port
 
@@ -186,7 +187,7 @@ def pgbouncer(database_port: int, name: str) -> Iterator[int]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_port(port, process, directory / "pgbouncer.log")
+        wait_for_port(port, process, directory / "pgbouncer.log")
         yield port
     finally:
         process.terminate()
@@ -198,59 +199,27 @@ def pgbouncer(database_port: int, name: str) -> Iterator[int]:
 def haproxy(backends: list[int], directory: Path) -> Iterator[int]:
     """HAProxy on one address, round robin over ``backends``, adding X-Forwarded-For."""
     port = free_port()
-    config = directory / "haproxy.cfg"
-    config.write_text(
-        "\n".join(
-            [
-                "global",
-                "  maxconn 2000",
-                "defaults",
-                "  mode http",
-                "  option forwardfor",
-                "  option http-server-close",
-                "  timeout connect 5s",
-                "  timeout client 180s",
-                "  timeout server 180s",
-                "frontend hub",
-                f"  bind 127.0.0.1:{port}",
-                "  default_backend servers",
-                "backend servers",
-                "  balance roundrobin",
-                *[f"  server s{n} 127.0.0.1:{backend}" for n, backend in enumerate(backends)],
-            ]
-        )
-        + "\n",
-        encoding="utf-8",
+    config = "\n".join(
+        [
+            "global",
+            "  maxconn 2000",
+            "defaults",
+            "  mode http",
+            "  option forwardfor",
+            "  option http-server-close",
+            "  timeout connect 5s",
+            "  timeout client 180s",
+            "  timeout server 180s",
+            "frontend hub",
+            f"  bind 127.0.0.1:{port}",
+            "  default_backend servers",
+            "backend servers",
+            "  balance roundrobin",
+            *[f"  server s{n} 127.0.0.1:{backend}" for n, backend in enumerate(backends)],
+        ]
     )
-    log = (directory / "haproxy.log").open("w", encoding="utf-8")
-    process = subprocess.Popen(
-        [shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_for_port(port, process, directory / "haproxy.log")
+    with haproxy_running(config + "\n", port, directory):
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.1)
-    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
-    raise RuntimeError(f"nothing listens on {port}: {text[-2000:]}")
 
 
 @contextmanager
@@ -266,7 +235,7 @@ def served(data_dir: Path, env: dict[str, str], workers: int = 2) -> Iterator[in
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_for_port(port, process, data_dir / "serve.log", timeout=60)
+        wait_for_port(port, process, data_dir / "serve.log", timeout=60)
         yield port
     finally:
         process.terminate()

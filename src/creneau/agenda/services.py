@@ -385,6 +385,9 @@ _EXISTING = (
     "is_offered",
     *_COMPARED,
 )
+# Where a row of _EXISTING says whether it is offered, and where what a rule sets begins.
+_OFFERED = _EXISTING.index("is_offered")
+_SET_BY_RULE = len(_EXISTING) - len(_COMPARED)
 
 
 # Advisory lock space of slot generation, beside booking's ("CRN" + 0 to 2).
@@ -464,7 +467,7 @@ def _generate_batch(
                 if row is None:
                     to_create.append((role, visit_type, specialty, starts_at, spec))
                     continue
-                if row[8] and row[9:] == spec:  # offered, and as the rules want it
+                if row[_OFFERED] and row[_SET_BY_RULE:] == spec:  # as the rules want it
                     report.unchanged += 1
                     continue
                 current = dict(zip(_EXISTING, row, strict=True))
