@@ -399,6 +399,23 @@ def _consume_hold(hold: Hold, now: datetime) -> None:
     _unblock_time(hold.slot, now)
 
 
+def _use_up_lapsed_hold(hold: Hold, now: datetime) -> None:
+    """A hold that expired or was given back is marked used by the booking its form made: an
+    expired hold still counted in its slot's ``held`` gives that place back first. A live hold
+    is booked through, never replaced."""
+    if Hold.objects.filter(pk=hold.pk, status=Hold.Status.ACTIVE, expires_at__lte=now).update(
+        status=Hold.Status.CONSUMED
+    ):
+        Slot.objects.filter(pk=hold.slot_id).update(held=F("held") - 1)
+    elif not Hold.objects.filter(pk=hold.pk, status=Hold.Status.RELEASED).update(
+        status=Hold.Status.CONSUMED
+    ):
+        raise BookingError(
+            "hold_used", _("This hold has already been used for a booking."), status=410
+        )
+    hold.status = Hold.Status.CONSUMED
+
+
 def hold_expired_error() -> BookingError:
     return BookingError(
         "hold_expired",
@@ -439,23 +456,27 @@ def hold_create(
     purpose: str = "booking",  # Hold.Purpose
     client: str = "",
     referral: dict | None = None,
+    until: datetime | None = None,
     now: datetime | None = None,
     remote: bool = True,
 ) -> Hold:
     """Keep a place, and the practitioner's time over it, while the patient types. ``client``
     (a keyed hash of the visitor's address) caps how many places one visitor keeps at once; an
-    operator's contract caps its channel's holds at once and per day. A slot of a remote
-    agenda is held there too (unless ``remote`` is false: a move holds only here)."""
-    held = _hold_here(scope, slot, minutes, purpose, client, referral, now)
+    operator's contract caps its channel's holds at once and per day. ``until`` bounds the hold
+    by what opened it (a platform's signed link ends its authority at its expiry). A slot of a
+    remote agenda is held there too (unless ``remote`` is false: a move holds only here)."""
+    held = _hold_here(scope, slot, minutes, purpose, client, referral, until, now)
     if remote and federated.is_remote(slot):
         federated.hold_remote(held, scope)
     return held
 
 
-def _hold_here(scope, slot, minutes, purpose, client, referral, now) -> Hold:
+def _hold_here(scope, slot, minutes, purpose, client, referral, until, now) -> Hold:
     now = now or timezone.now()
     minutes = minutes or settings.CRENEAU_HOLD_MINUTES
     expires_at = min(now + timedelta(minutes=minutes), slot.bookable_until)
+    if until is not None:
+        expires_at = min(expires_at, until)
     with transaction.atomic():
         _check_bookable(scope, slot, now)
         _lock_practitioners(slot.practitioner_id)
@@ -606,11 +627,14 @@ def appointment_book(
     reason: str = "",
     referral: dict | None = None,
     partner_patient_id: str = "",
+    replaces: Hold | None = None,
     now: datetime | None = None,
 ) -> Booked:
     """Book a slot, directly or through the caller's hold, for the patient. ``referral`` (by
-    default the hold's) is what a platform's link said of where the patient came from. A slot
-    of a remote agenda is booked there first (booking.federated)."""
+    default the hold's) is what a platform's link said of where the patient came from.
+    ``replaces`` is the lapsed hold whose form the patient filled in: used up by this booking,
+    in its transaction, so that one form books once. A slot of a remote agenda is booked there
+    first (booking.federated)."""
     now = now or timezone.now()
     _check_daily_quota(scope, now)
     if hold is not None:
@@ -626,6 +650,7 @@ def appointment_book(
         reason=reason,
         referral=referral,
         partner_patient_id=partner_patient_id,
+        replaces=replaces,
         now=now,
     )
     if federated.is_remote(slot):
@@ -642,7 +667,17 @@ def appointment_book(
 
 
 def _book_here(
-    *, scope, patient, slot, hold, reason, referral, partner_patient_id, now, external_id=""
+    *,
+    scope,
+    patient,
+    slot,
+    hold,
+    reason,
+    referral,
+    partner_patient_id,
+    replaces,
+    now,
+    external_id="",
 ) -> Booked:
     token = new_token()
     try:
@@ -650,6 +685,8 @@ def _book_here(
             # The perimeter is checked again at booking even from a hold: it may have been
             # narrowed since the hold was taken.
             _lock_practitioners(slot.practitioner_id)
+            if replaces is not None:
+                _use_up_lapsed_hold(replaces, now)
             _book_place(scope, slot, hold, now)
             appointment = Appointment(
                 slot=slot,

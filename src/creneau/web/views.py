@@ -37,7 +37,7 @@ from creneau.directory.text import fold
 from creneau.errors import DomainError
 from creneau.ledger.services import receipt, refusal_append
 from creneau.web.forms import CancelForm, PatientForm, SearchForm, WaitingListForm
-from creneau.web.site import PatientSite, error_page, patient_page
+from creneau.web.site import PLATFORM, PatientSite, error_page, patient_page
 
 RESULT_GROUPS = 10
 SLOTS_PER_GROUP = 4
@@ -303,7 +303,11 @@ def platform_link(request: HttpRequest, site: PatientSite, token: str) -> HttpRe
         try:
             throttle(request, "hold")
             held = services.hold_create(
-                scope=site.scope, slot=slot, client=client_key(request), referral=referral
+                scope=site.scope,
+                slot=slot,
+                client=client_key(request),
+                referral=referral,
+                until=target.expires_at,
             )
         except DomainError as error:
             if error.code not in ("slot_taken", "slot_unavailable"):
@@ -343,10 +347,12 @@ def hold(request: HttpRequest, site: PatientSite) -> HttpResponse:
     return Redirect(site.url("book", held.public_id))
 
 
-def _check_not_used(held: Hold) -> None:
+def _check_not_used(site: PatientSite, held: Hold) -> None:
     """The booking form is shown until the hold is used. A hold that expired while the patient
-    typed is no reason to lose what they typed: the slot is booked if it is still free, and
-    otherwise the nearest times are offered on the same form, their details kept."""
+    typed is no reason to lose what they typed on the hub's own site or widget: the slot is
+    held again if it is still free, and otherwise the nearest times are offered on the same
+    form, their details kept. A platform's link gives one slot until the hold it opened lapses:
+    past that, its form opens nothing."""
     if held.status == Hold.Status.CONSUMED:
         raise BookingError(
             "hold_used",
@@ -356,29 +362,47 @@ def _check_not_used(held: Hold) -> None:
             ),
             status=410,
         )
+    if site.namespace == PLATFORM and not _is_live(held):
+        raise BookingError(
+            "hold_expired",
+            _(
+                "The time this slot was kept for you has passed. Open the booking link again "
+                "from the platform where you found it."
+            ),
+            status=410,
+        )
 
 
 def _is_live(held: Hold) -> bool:
     return held.status == Hold.Status.ACTIVE and held.expires_at > timezone.now()
 
 
-def _book_from_form(site: PatientSite, held: Hold, chosen: str, patient) -> services.Booked:
-    """Through the hold while it lives; once it has expired, the same slot if it is still
-    free; or another time of the same visit the patient chose on the form."""
-    if chosen:
+def _book_from_form(
+    request: HttpRequest, site: PatientSite, held: Hold, chosen: str, patient
+) -> services.Booked:
+    """Through the hold while it lives, and only its slot. Once it has lapsed (on the hub's
+    site or widget only, see ``_check_not_used``), the visitor gets what the site gives anyone:
+    the same slot or another time of the same visit, held again under the visitor's own caps
+    and booked through that hold, the lapsed one used up by the booking."""
+    if _is_live(held):
+        if chosen and chosen != held.slot.public_id:
+            raise BookingError(
+                "slot_not_held", _("This form books the slot kept for you."), status=409
+            )
+        return services.appointment_book(scope=site.scope, patient=patient, hold=held)
+    _check_not_used(site, held)
+    slot = held.slot
+    if chosen and chosen != slot.public_id:
         slot = queries.slot_by_id(chosen)
         if slot.visit_type_id != held.slot.visit_type_id:
             raise BookingError(
                 "visit_type_mismatch", _("Choose a time for the same visit."), status=422
             )
-        return services.appointment_book(
-            scope=site.scope, patient=patient, slot=slot, referral=held.referral
-        )
-    if _is_live(held):
-        return services.appointment_book(scope=site.scope, patient=patient, hold=held)
-    return services.appointment_book(
-        scope=site.scope, patient=patient, slot=held.slot, referral=held.referral
+    throttle(request, "hold")
+    fresh = services.hold_create(
+        scope=site.scope, slot=slot, client=client_key(request), referral=held.referral
     )
+    return services.appointment_book(scope=site.scope, patient=patient, hold=fresh, replaces=held)
 
 
 def _nearest_times(site: PatientSite, slot) -> list:
@@ -400,7 +424,7 @@ def book(request: HttpRequest, site: PatientSite, hold_id: str) -> HttpResponse:
     held = queries.access_hold(scope=site.scope, public_id=hold_id)
     back = site.url("practitioner", held.slot.practitioner.public_id)
     try:
-        _check_not_used(held)
+        _check_not_used(site, held)
     except DomainError as error:
         return error_page(request, site, error, back=back, back_label=_("Choose another slot"))
     form = PatientForm(request.POST or None)
@@ -413,9 +437,10 @@ def book(request: HttpRequest, site: PatientSite, hold_id: str) -> HttpResponse:
             try:
                 throttle(request, "book")
                 throttle_phone(patient.phone)
-                booked = _book_from_form(site, held, request.POST.get("slot", ""), patient)
+                booked = _book_from_form(request, site, held, request.POST.get("slot", ""), patient)
             except DomainError as error:
-                if error.code not in (
+                # Other times are the site's to offer, never a platform link's (one slot).
+                if site.namespace == PLATFORM or error.code not in (
                     "slot_taken",
                     "hold_expired",
                     "slot_unavailable",
@@ -447,6 +472,7 @@ def book(request: HttpRequest, site: PatientSite, hold_id: str) -> HttpResponse:
             "form": form,
             "remaining": remaining,
             "expired": not _is_live(held),
+            "one_slot": site.namespace == PLATFORM,
             "taken": alternatives is not None,
             "alternatives": alternatives or [],
             "back": back,
