@@ -44,6 +44,13 @@ def run(env_extra: dict[str, str], *args: str):
             {"CRENEAU_DATABASE_REPLICA_URLS": "sqlite:///replica.sqlite3"},
             "CRENEAU_DATABASE_REPLICA_URLS are PostgreSQL replicas",
         ),
+        (
+            {
+                "CRENEAU_OIDC_CLIENT_ID": "creneau-hub",
+                "CRENEAU_OIDC_TOKEN_URL": "https://login.hopital.example/token",
+            },
+            "CRENEAU_OIDC_ISSUER is required",
+        ),
     ],
 )
 def test_production_refuses_to_start_unsafe(env, message):

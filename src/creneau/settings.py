@@ -385,10 +385,20 @@ OIDC_TIMEOUT = 10
 OIDC_AUTHENTICATION_CALLBACK_URL = "sign_on_callback"
 CRENEAU_OIDC_ROLES_CLAIM = env_str("CRENEAU_OIDC_ROLES_CLAIM", "creneau_roles")
 CRENEAU_OIDC_NAME = env_str("CRENEAU_OIDC_NAME", "") or "OpenID Connect"
+# The provider's issuer identifier, exactly as its discovery document's "issuer": every ID
+# token's "iss" must equal it (OpenID Connect Core §3.1.3.7). Sign-on stays off without it.
+CRENEAU_OIDC_ISSUER = env_str("CRENEAU_OIDC_ISSUER", "")
+# Seconds of clock difference allowed with the provider on "exp", "iat" and "nbf".
+CRENEAU_OIDC_LEEWAY = env_int("CRENEAU_OIDC_LEEWAY", 60)
 LOGIN_REDIRECT_URL = "/staff/"
-LOGIN_REDIRECT_URL_FAILURE = "/staff/login/?sign_on=refused"
+LOGIN_REDIRECT_URL_FAILURE = "/staff/login/"
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if OIDC_RP_CLIENT_ID and OIDC_OP_TOKEN_ENDPOINT:
+    if not CRENEAU_OIDC_ISSUER:
+        raise ImproperlyConfigured(
+            "CRENEAU_OIDC_ISSUER is required with CRENEAU_OIDC_CLIENT_ID: the sign-on checks "
+            "that every ID token comes from that issuer."
+        )
     AUTHENTICATION_BACKENDS.append("creneau.staff.sign_on.HospitalSignOn")
 
 # An agent of a call centre signs in to the console with a password and a one-time code.

@@ -1,11 +1,18 @@
 """The hospital's sign-on: staff sign in with the hospital's OpenID Connect provider
-(mozilla-django-oidc does the code flow with PKCE, checks the ID token's signature against the
-provider's keys and reads the user info). An account is matched by the provider's ``sub``; its
-roles come from a claim when the provider sends one, and from the accesses set in the admin.
-The provider's own second factor stands for Créneau's one-time code."""
+(mozilla-django-oidc does the code flow with PKCE and reads the user info). The ID token is
+validated here as OpenID Connect Core §3.1.3.7 requires: its signature against the provider's
+keys, ``iss`` equal to the configured issuer, ``aud`` containing this hub's client id (and
+``azp`` naming it when present or when there are several audiences), ``exp``, ``iat`` and
+``nbf`` within a small leeway for clocks. The account is the verified ID token's ``sub``; a
+userinfo answer about another subject is refused (Core §5.3.2). Roles come from a claim when
+the provider sends one, and from the accesses set in the admin. The provider's own second
+factor stands for Créneau's one-time code. Every refusal ends on the sign-in page with a
+message, never an error page."""
 
 import logging
 
+import jwt
+import requests
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.core.exceptions import SuspiciousOperation, ValidationError
@@ -21,10 +28,19 @@ from creneau.staff.models import SignOnIdentity, StaffAccess
 log = logging.getLogger(__name__)
 
 BACKEND = "creneau.staff.sign_on.HospitalSignOn"
+# What the sign-in page says after a sign-on that did not open a session (?sign_on=…).
+NO_ACCESS, FAILED = "refused", "failed"
+# A user name a spreadsheet would run as a formula (=, +, -, @, a tab or a carriage return
+# first): refused at sign-on, as every CSV the hub writes neutralises such cells too.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def sign_on_configured() -> bool:
-    return bool(settings.OIDC_RP_CLIENT_ID and settings.OIDC_OP_TOKEN_ENDPOINT)
+    return bool(
+        settings.OIDC_RP_CLIENT_ID
+        and settings.OIDC_OP_TOKEN_ENDPOINT
+        and settings.CRENEAU_OIDC_ISSUER
+    )
 
 
 def signed_on(request: HttpRequest) -> bool:
@@ -78,6 +94,57 @@ def staff_accesses_from_claims(user, grants: list[str]) -> int:
 
 
 class HospitalSignOn(OIDCAuthenticationBackend):
+    def _refuse(self, reason: str, why: str):
+        """Log why (never the person), and tell the sign-in page what to say."""
+        log.warning("sign-on refused: %s", why)
+        if self.request is not None:
+            self.request.sign_on_refusal = reason
+        return SuspiciousOperation(why)
+
+    def authenticate(self, request, **kwargs):
+        try:
+            return super().authenticate(request, **kwargs)
+        except SuspiciousOperation as error:
+            if not getattr(request, "sign_on_refusal", None):
+                self._refuse(FAILED, str(error))
+        except (requests.RequestException, ValueError) as error:
+            # The provider unreachable, or an answer that is not what the protocol says.
+            self._refuse(
+                FAILED, f"the provider's answer could not be used ({type(error).__name__})"
+            )
+        return None
+
+    def _verify_jws(self, payload, key):
+        """The ID token (or a signed userinfo answer): signature, issuer, audience and times."""
+        client_id = settings.OIDC_RP_CLIENT_ID
+        try:
+            alg = jwt.get_unverified_header(payload).get("alg")
+            if alg != self.OIDC_RP_SIGN_ALGO:
+                raise self._refuse(FAILED, f"the token is signed with {alg!r}")
+            claims = jwt.decode(
+                payload,
+                key,
+                algorithms=[alg],
+                audience=client_id,
+                issuer=settings.CRENEAU_OIDC_ISSUER,
+                leeway=settings.CRENEAU_OIDC_LEEWAY,
+                options={"require": ["iss", "sub", "aud", "exp", "iat"]},
+            )
+        except jwt.InvalidTokenError as error:
+            raise self._refuse(
+                FAILED, f"the ID token is not valid ({type(error).__name__})"
+            ) from None
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if ("azp" in claims or len(audiences) > 1) and claims.get("azp") != client_id:
+            raise self._refuse(FAILED, "the ID token was issued to another party (azp)")
+        return claims
+
+    def get_userinfo(self, access_token, id_token, payload):
+        info = super().get_userinfo(access_token, id_token, payload)
+        if not isinstance(info, dict) or str(info.get("sub")) != str(payload.get("sub")):
+            raise self._refuse(FAILED, "the userinfo answer is about another subject")
+        return info
+
     def verify_claims(self, claims) -> bool:
         return bool(claims.get("sub"))
 
@@ -87,6 +154,8 @@ class HospitalSignOn(OIDCAuthenticationBackend):
     def create_user(self, claims):
         users = get_user_model().objects
         wanted = str(claims.get("preferred_username") or claims["sub"])[:140]
+        if wanted.startswith(FORMULA_START):
+            raise self._refuse(FAILED, "the provider's user name starts like a formula")
         username, n = wanted, 1
         while users.filter(username=username).exists():
             n += 1
@@ -96,8 +165,9 @@ class HospitalSignOn(OIDCAuthenticationBackend):
         return self.update_user(user, claims)
 
     def update_user(self, user, claims):
-        """The provider's names and e-mail, its roles when it sends them; an account with no
-        access at all is refused (the login page says so)."""
+        """The provider's names and e-mail, and its roles: a sign-on without the roles claim
+        leaves only the accesses set in the admin (many providers omit a claim that became
+        empty). An account with no access at all is refused (the login page says so)."""
         user.first_name = str(claims.get("given_name", user.first_name))[:150]
         user.last_name = str(claims.get("family_name", user.last_name))[:150]
         user.email = str(claims.get("email", user.email))[:254]
@@ -105,12 +175,28 @@ class HospitalSignOn(OIDCAuthenticationBackend):
         grants = claims.get(settings.CRENEAU_OIDC_ROLES_CLAIM)
         if isinstance(grants, str):
             grants = grants.split()
-        if isinstance(grants, list):
-            staff_accesses_from_claims(user, grants)
+        staff_accesses_from_claims(user, grants if isinstance(grants, list) else [])
         SignOnIdentity.objects.filter(user=user).update(last_sign_on_at=timezone.now())
         if not StaffAccess.objects.filter(user=user).exists():
-            raise SuspiciousOperation("signed on, but no access to the hospital's pages")
+            raise self._refuse(NO_ACCESS, "signed on, but no access to the hospital's pages")
         return user
+
+
+class SignOnCallback(OIDCAuthenticationCallbackView):
+    """The library's callback, ending every refusal on the sign-in page with its reason (a
+    state this browser did not start is one too, not a bare 400)."""
+
+    @property
+    def failure_url(self) -> str:
+        reason = getattr(self.request, "sign_on_refusal", None) or FAILED
+        return f"{settings.LOGIN_REDIRECT_URL_FAILURE}?sign_on={reason}"
+
+    def get(self, request):
+        try:
+            return super().get(request)
+        except SuspiciousOperation as error:
+            log.warning("sign-on refused: %s", error)
+            return self.login_failure()
 
 
 def sign_on_start(request: HttpRequest) -> HttpResponse:
@@ -124,4 +210,4 @@ def sign_on_callback(request: HttpRequest) -> HttpResponse:
     """Back from the provider: the code is exchanged, the account opened or refused."""
     if not sign_on_configured():
         raise Http404("no hospital sign-on here")
-    return OIDCAuthenticationCallbackView.as_view()(request)
+    return SignOnCallback.as_view()(request)

@@ -34,7 +34,7 @@ from creneau.second_factor import OneTimeCodeMixin
 from creneau.staff.models import PatientDataView, StaffAccess
 from creneau.staff.scope import StaffScope
 from creneau.staff.services import patient_data_view_record, patient_lookup
-from creneau.staff.sign_on import sign_on_configured, signed_on
+from creneau.staff.sign_on import FAILED, NO_ACCESS, sign_on_configured, signed_on
 from creneau.web.forms import CallerLookupForm
 from creneau.web.signin import sign_in
 
@@ -58,7 +58,8 @@ def login(request: HttpRequest) -> HttpResponse:
         context={
             "sign_on": sign_on_configured(),
             "sign_on_name": settings.CRENEAU_OIDC_NAME,
-            "sign_on_refused": request.GET.get("sign_on") == "refused",
+            "sign_on_refused": request.GET.get("sign_on") == NO_ACCESS,
+            "sign_on_failed": request.GET.get("sign_on") == FAILED,
         },
     )
 
