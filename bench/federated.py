@@ -41,7 +41,7 @@ def start_hub(name: str, workdir: Path, database: str) -> tuple[str, subprocess.
         CRENEAU_RATE_BOOKINGS="0",
         CRENEAU_RATE_BOOKINGS_PER_PHONE="0",
         CRENEAU_RATE_HOLDS="0",
-        CRENEAU_AGENDA_ALLOWED_NETWORKS="127.0.0.0/8",
+        CRENEAU_OUTGOING_ALLOWED_NETWORKS="127.0.0.0/8",
     )
     if database == "postgresql":
         db = f"creneau_bench_{name}_{uuid.uuid4().hex[:6]}"

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     django_on_own_database(
-        args.database, "creneau_bench_sources", CRENEAU_AGENDA_ALLOWED_NETWORKS="127.0.0.0/8"
+        args.database, "creneau_bench_sources", CRENEAU_OUTGOING_ALLOWED_NETWORKS="127.0.0.0/8"
     )
     from django.core.management import call_command
 

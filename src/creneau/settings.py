@@ -281,10 +281,13 @@ CRENEAU_TRUSTED_PROXIES = _networks("CRENEAU_TRUSTED_PROXIES")
 # The hub's health-sector certificate and key (one PEM file) for the mutual TLS the SAS
 # platform asks of the appointment feedback it receives (INT_R03); empty: no client certificate.
 CRENEAU_SAS_CLIENT_CERT = env_str("CRENEAU_SAS_CLIENT_CERT", "") or ""
-# External agendas (agenda sources): the networks the hub may fetch from besides the public
-# internet (a hospital's internal CalDAV server; loopback for the demo and the tests), and how
-# much and how long it reads.
-CRENEAU_AGENDA_ALLOWED_NETWORKS = _networks("CRENEAU_AGENDA_ALLOWED_NETWORKS")
+# Every request the hub makes to another server (creneau.outgoing): the networks it may reach
+# besides the public internet (a hospital's internal CalDAV server or identity provider;
+# loopback for the demo and the tests). CRENEAU_AGENDA_ALLOWED_NETWORKS, its former name, is
+# still read. Then how much and how long an agenda source's answer is read.
+CRENEAU_OUTGOING_ALLOWED_NETWORKS = _networks("CRENEAU_OUTGOING_ALLOWED_NETWORKS") or _networks(
+    "CRENEAU_AGENDA_ALLOWED_NETWORKS"
+)
 CRENEAU_AGENDA_MAX_BYTES = env_int("CRENEAU_AGENDA_MAX_BYTES", 5_000_000)
 CRENEAU_AGENDA_TIMEOUT_SECONDS = env_int("CRENEAU_AGENDA_TIMEOUT_SECONDS", 20)
 # The hospital information system (HL7 v2 SIU over MLLP, STANDARDS.md §5): where

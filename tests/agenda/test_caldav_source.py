@@ -71,7 +71,7 @@ def objects_of(document: str) -> list[str]:
 
 @pytest.fixture
 def calendar_url(radicale, settings, request):
-    settings.CRENEAU_AGENDA_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
+    settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
     client = caldav.DAVClient(url=radicale + "/", username="dr.morin", password="secret")
     name = f"agenda-{request.node.name[:20]}-{time.monotonic_ns()}"
     calendar = client.principal().make_calendar(name=name, cal_id=name)
@@ -138,10 +138,10 @@ def test_a_caldav_server_that_is_down_or_private_changes_nothing(
     source = agenda_source_connect(role=pitie_neurosurgeon, kind="caldav", url=url)
     assert agenda_source_sync(source=source).ok
     before = offered(pitie_neurosurgeon, date(2027, 3, 16))
-    settings.CRENEAU_AGENDA_ALLOWED_NETWORKS = ()
+    settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = ()
     refused = agenda_source_sync(source=source)
-    assert not refused.ok and "CRENEAU_AGENDA_ALLOWED_NETWORKS" in refused.error
-    settings.CRENEAU_AGENDA_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
+    assert not refused.ok and "CRENEAU_OUTGOING_ALLOWED_NETWORKS" in refused.error
+    settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
     AgendaSource.objects.filter(pk=source.pk).update(url=f"http://127.0.0.1:{free_port()}/x/")
     source.refresh_from_db()
     down = agenda_source_sync(source=source)

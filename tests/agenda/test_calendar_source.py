@@ -152,7 +152,7 @@ class Feed:
 
 @pytest.fixture
 def feed(settings):
-    settings.CRENEAU_AGENDA_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
+    settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
     served = Feed()
     yield served
     served.close()
@@ -324,7 +324,7 @@ def test_a_broken_feed_changes_nothing_and_says_why(feed, role, clock, settings,
         settings.CRENEAU_AGENDA_TIMEOUT_SECONDS = 1
         feed.delay = 2.5
     else:
-        settings.CRENEAU_AGENDA_ALLOWED_NETWORKS = ()
+        settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = ()
     outcome = agenda_source_sync(source=source)
     assert not outcome.ok and outcome.error
     source.refresh_from_db()

@@ -139,7 +139,7 @@ def hubs(tmp_path_factory):
             "a2_env": {
                 **a2_env,
                 "CRENEAU_DATA_DIR": str(a2_dir),
-                "CRENEAU_AGENDA_ALLOWED_NETWORKS": "127.0.0.0/8",
+                "CRENEAU_OUTGOING_ALLOWED_NETWORKS": "127.0.0.0/8",
             },
             "tmp": tmp_path_factory.mktemp("secrets"),
         }
@@ -170,7 +170,7 @@ def b_role(hubs, role) -> str:
 
 @pytest.fixture
 def federated(hubs, link, pitie_neurosurgeon, public_scope, settings):
-    settings.CRENEAU_AGENDA_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
+    settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
     settings.CRENEAU_AGENDA_TIMEOUT_SECONDS = 2
     source = agenda_source_connect(
         role=pitie_neurosurgeon,
@@ -564,7 +564,7 @@ class Broken:
 def test_a_broken_fhir_server_changes_nothing_and_says_why(
     pitie_neurosurgeon, settings, answer, code
 ):
-    settings.CRENEAU_AGENDA_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
+    settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
     broken = Broken()
     try:
         source = agenda_source_connect(

@@ -373,7 +373,7 @@ def test_bookings_racing_a_calendar_sync_never_lose_their_slot(race_hub):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    sync_env = {**env, "CRENEAU_AGENDA_ALLOWED_NETWORKS": "127.0.0.0/8"}
+    sync_env = {**env, "CRENEAU_OUTGOING_ALLOWED_NETWORKS": "127.0.0.0/8"}
     url = f"http://127.0.0.1:{server.server_port}/agenda.ics"
     connected = run_creneau("agenda", "connect", role, "--ics-url", url, env=sync_env)
     assert connected.returncode == 0, connected.stderr
@@ -460,7 +460,7 @@ def test_generations_of_one_role_at_once_all_succeed(race_hub):
         "join directory_establishment e on e.id = r.establishment_id "
         "join agenda_agendasource a on a.practitioner_role_id = r.id where a.kind = 'calendar'"
     )[0]
-    sync_env = {**env, "CRENEAU_AGENDA_ALLOWED_NETWORKS": "127.0.0.0/8"}
+    sync_env = {**env, "CRENEAU_OUTGOING_ALLOWED_NETWORKS": "127.0.0.0/8"}
     runs = [(("slots", "generate", "--establishment", finess), env)] * 2 + [
         (("agenda", "sync", role), sync_env)
     ] * 2

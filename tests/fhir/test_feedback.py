@@ -8,6 +8,7 @@ import re
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_network
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -79,7 +80,8 @@ class Platform:
 
 
 @pytest.fixture
-def platform(sas):
+def platform(sas, settings):
+    settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
     receiver = Platform()
     setting = sas.platform
     setting.feedback_url = receiver.url

@@ -1,5 +1,6 @@
 import email
 import email.policy
+from ipaddress import ip_network
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -40,6 +41,7 @@ def mailbox(settings):
 def gateway(settings):
     """The loopback SMS gateway, and the hub's SMS pointed at it."""
     server = Gateway()
+    settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
     settings.CRENEAU_SMS_BACKEND = "http"
     settings.CRENEAU_SMS_HTTP = {
         **settings.CRENEAU_SMS_HTTP,

@@ -81,6 +81,7 @@ def crash_and_restart(data_dir, engine_env: dict, database) -> None:
         CRENEAU_HORIZON_WEEKS="2",
         CRENEAU_SMS_BACKEND="http",
         CRENEAU_SMS_URL=gateway.url,
+        CRENEAU_OUTGOING_ALLOWED_NETWORKS="127.0.0.0/8",  # the gateway is on loopback
         CRENEAU_MESSAGE_LEASE_SECONDS="2",
         CRENEAU_SWEEP_SECONDS="1",
         **engine_env,

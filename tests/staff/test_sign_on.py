@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -102,6 +103,7 @@ def provider(node_provider, places, settings):
         settings.OIDC_RP_SCOPES = "openid email profile"
         settings.CRENEAU_OIDC_ISSUER = base
         settings.CRENEAU_OIDC_NAME = "AP-HP"
+        settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = (ip_network("127.0.0.0/8"),)
         settings.AUTHENTICATION_BACKENDS = [
             "django.contrib.auth.backends.ModelBackend",
             "creneau.staff.sign_on.HospitalSignOn",
@@ -277,6 +279,13 @@ def test_the_provider_s_clock(client, provider, clock, signed_in):
         assert client.get("/staff/").status_code == 200
     else:
         refused_with(client, answer, NOT_COMPLETED)
+
+
+def test_a_provider_on_a_forbidden_address_is_not_called(client, provider, settings):
+    """The provider's endpoints go through the hub's guarded client like any outgoing call."""
+    provider()
+    settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = ()
+    refused_with(client, sign_on(client, "m.dupont"), NOT_COMPLETED)
 
 
 def test_a_forged_callback_opens_nothing(client, provider):

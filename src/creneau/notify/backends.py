@@ -9,9 +9,7 @@ it sends a message once even when the worker dies between its request and the re
 import base64
 import json
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +19,8 @@ from string import Template
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from creneau import outgoing
 
 
 class DeliveryError(Exception):
@@ -111,23 +111,24 @@ class HttpSmsBackend(SmsBackend):
             if self.content_type == "json"
             else "application/x-www-form-urlencoded"
         )
-        request = urllib.request.Request(  # noqa: S310 (the URL's scheme is checked above)
-            self.url,
-            data=body,
-            method="POST",
-            headers={**self.headers, "Content-Type": content_type, "Idempotency-Key": key},
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                answer = response.read(2000).decode("utf-8", "replace")
-                return Sent(reference=self._reference(answer) or key, answer=f"{response.status}")
-        except urllib.error.HTTPError as error:
-            answer = f"{error.code} {error.read(300).decode('utf-8', 'replace')}".strip()
-            retry = error.code in (408, 425, 429) or error.code >= 500
-            raise DeliveryError(answer, retry=retry) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise DeliveryError(f"no answer: {reason}", retry=True) from None
+            answer = outgoing.request(
+                self.url,
+                method="POST",
+                body=body,
+                headers={**self.headers, "Content-Type": content_type, "Idempotency-Key": key},
+                timeout=self.timeout,
+                max_bytes=64_000,
+            )
+        except outgoing.OutgoingError as error:
+            # A refused address stays refused; anything else may answer later.
+            retry = error.code not in ("address_refused", "address_invalid")
+            raise DeliveryError(f"no answer: {error.code}", retry=retry) from None
+        text = answer.body[:2000].decode("utf-8", "replace")
+        if 200 <= answer.status < 300:
+            return Sent(reference=self._reference(text) or key, answer=f"{answer.status}")
+        retry = answer.status in (408, 425, 429) or answer.status >= 500
+        raise DeliveryError(f"{answer.status} {text[:300]}".strip(), retry=retry)
 
     def _reference(self, answer: str) -> str:
         if not self.reference_field:

@@ -12,10 +12,10 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from creneau.agenda.models import AgendaSource
-from creneau.agenda.sources.fetch import FetchError, fetch
 from creneau.booking.calendar import PRODUCT_ID, practitioner_event
 from creneau.booking.models import Appointment
 from creneau.notify.backends import DeliveryError, Sent
+from creneau.outgoing import OutgoingError, request
 from creneau.sealing import unseal
 
 WRITTEN_KINDS = frozenset({"confirmation", "moved", "cancelled"})
@@ -62,8 +62,8 @@ def write_booking(appointment: Appointment, kind: str, *, etag: str) -> Sent:
     elif etag:
         headers["If-Match"] = etag
     try:
-        answer = fetch(url, method=method, body=body, headers=headers)
-    except FetchError as error:
+        answer = request(url, method=method, body=body, headers=headers)
+    except OutgoingError as error:
         raise DeliveryError(f"{method} {error.code}: {error.message}", retry=True) from None
     status = answer.status
     if kind == "confirmation" and status == 412:

@@ -7,13 +7,12 @@ lease, retried with back-off, exactly once per change)."""
 
 import json
 import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import UTC
 
 from django.conf import settings
 
+from creneau import outgoing
 from creneau.booking.models import Appointment
 from creneau.channels.models import OperatorCompany, Platform
 from creneau.directory.national import (
@@ -115,28 +114,28 @@ def send_feedback(appointment: Appointment, kind: str, key: str) -> Sent:
         headers["If-None-Exist"] = f"identifier={identifier}"
     else:
         method, url = "PUT", f"{base}/Appointment?identifier={identifier}"
-    # The URL is the platform's setting, an http(s) URLField: no other scheme reaches here.
-    request = urllib.request.Request(  # noqa: S310
-        url,
-        data=json.dumps(resource).encode(),
-        method=method,
-        headers={
-            "Content-Type": "application/fhir+json",
-            "Accept": "application/fhir+json",
-            # The same key at each attempt of one change: a platform that saw it may skip it.
-            "X-Request-Id": key,
-            **headers,
-        },
-    )
     try:
-        with urllib.request.urlopen(request, timeout=15, context=_context()) as answer:  # noqa: S310
-            return Sent(
-                reference=answer.headers.get("Location", "")[:200], answer=str(answer.status)
-            )
-    except urllib.error.HTTPError as error:
-        # 4xx: the platform refuses this resource as it is, and will again (but for a timeout
-        # or a throttle); 5xx: its trouble, try later.
-        retry = error.code >= 500 or error.code in (408, 429)
-        raise DeliveryError(f"{method} {error.code}", retry=retry) from None
-    except (urllib.error.URLError, OSError) as error:
-        raise DeliveryError(f"{method} no answer: {type(error).__name__}", retry=True) from None
+        answer = outgoing.request(
+            url,
+            method=method,
+            body=json.dumps(resource).encode(),
+            headers={
+                "Content-Type": "application/fhir+json",
+                "Accept": "application/fhir+json",
+                # The same key at each attempt of one change: a platform that saw it may skip it.
+                "X-Request-Id": key,
+                **headers,
+            },
+            timeout=15,
+            max_bytes=1_000_000,
+            context=_context(),
+        )
+    except outgoing.OutgoingError as error:
+        retry = error.code not in ("address_refused", "address_invalid")
+        raise DeliveryError(f"{method} no answer: {error.code}", retry=retry) from None
+    if 200 <= answer.status < 300:
+        return Sent(reference=answer.headers.get("location", "")[:200], answer=str(answer.status))
+    # 4xx: the platform refuses this resource as it is, and will again (but for a timeout or a
+    # throttle); 5xx: its trouble, try later.
+    retry = answer.status >= 500 or answer.status in (408, 429)
+    raise DeliveryError(f"{method} {answer.status}", retry=retry)

@@ -9,10 +9,11 @@ the provider sends one, and from the accesses set in the admin. The provider's o
 factor stands for Créneau's one-time code. Every refusal ends on the sign-in page with a
 message, never an error page."""
 
+import json
 import logging
+from urllib.parse import urlencode
 
 import jwt
-import requests
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.core.exceptions import SuspiciousOperation, ValidationError
@@ -22,6 +23,7 @@ from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
+from creneau import outgoing
 from creneau.directory.models import Department, Establishment, Organisation, Practitioner
 from creneau.staff.models import SignOnIdentity, StaffAccess
 
@@ -107,12 +109,47 @@ class HospitalSignOn(OIDCAuthenticationBackend):
         except SuspiciousOperation as error:
             if not getattr(request, "sign_on_refusal", None):
                 self._refuse(FAILED, str(error))
-        except (requests.RequestException, ValueError) as error:
+        except (outgoing.OutgoingError, jwt.PyJWTError, ValueError, KeyError) as error:
             # The provider unreachable, or an answer that is not what the protocol says.
             self._refuse(
                 FAILED, f"the provider's answer could not be used ({type(error).__name__})"
             )
         return None
+
+    def _ask(self, url: str, what: str, **options) -> outgoing.Answer:
+        """The provider's endpoints through the hub's guarded client, as any outgoing call."""
+        answer = outgoing.request(
+            url, timeout=settings.OIDC_TIMEOUT, max_bytes=1_000_000, **options
+        )
+        if answer.status != 200:
+            raise self._refuse(FAILED, f"the provider's {what} answered {answer.status}")
+        return answer
+
+    def get_token(self, payload):
+        answer = self._ask(
+            self.OIDC_OP_TOKEN_ENDPOINT,
+            "token endpoint",
+            method="POST",
+            body=urlencode(payload).encode(),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            },
+        )
+        return json.loads(answer.body)
+
+    def retrieve_matching_jwk(self, token):
+        """The provider's key that signed ``token``: the same kid and, when the key says, the
+        same algorithm."""
+        keys = json.loads(self._ask(self.OIDC_OP_JWKS_ENDPOINT, "key set").body)["keys"]
+        header = jwt.get_unverified_header(token)
+        for key in keys:
+            if (
+                key.get("kid") == header.get("kid")
+                and key.get("alg", header["alg"]) == header["alg"]
+            ):
+                return jwt.PyJWK(key)
+        raise self._refuse(FAILED, "no key of the provider matches the token's")
 
     def _verify_jws(self, payload, key):
         """The ID token (or a signed userinfo answer): signature, issuer, audience and times."""
@@ -140,7 +177,15 @@ class HospitalSignOn(OIDCAuthenticationBackend):
         return claims
 
     def get_userinfo(self, access_token, id_token, payload):
-        info = super().get_userinfo(access_token, id_token, payload)
+        answer = self._ask(
+            self.OIDC_OP_USER_ENDPOINT,
+            "userinfo endpoint",
+            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+        )
+        if answer.headers.get("content-type", "").lower().startswith("application/jwt"):
+            info = self.verify_token(answer.body.decode())  # a signed answer
+        else:
+            info = json.loads(answer.body)
         if not isinstance(info, dict) or str(info.get("sub")) != str(payload.get("sub")):
             raise self._refuse(FAILED, "the userinfo answer is about another subject")
         return info

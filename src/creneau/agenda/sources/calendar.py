@@ -14,8 +14,8 @@ import recurring_ical_events
 from django.utils.translation import gettext as _
 
 from creneau.agenda.models import AgendaSource
-from creneau.agenda.sources.fetch import FetchError, fetch
 from creneau.errors import DomainError
+from creneau.outgoing import OutgoingError, request
 
 BUSY_TYPES = {"BUSY", "BUSY-TENTATIVE", "BUSY-UNAVAILABLE"}
 
@@ -135,11 +135,11 @@ def busy(source: AgendaSource, *, now: datetime, until: datetime, conditional: b
     headers = {"Accept": "text/calendar"}
     if conditional and source.etag:
         headers["If-None-Match"] = source.etag
-    fetched = fetch(source.url, headers=headers)
+    fetched = request(source.url, headers=headers)
     if fetched.status == 304:
         return Busy(unchanged=True, etag=source.etag)
     if fetched.status != 200:
-        raise FetchError(
+        raise OutgoingError(
             "source_error",
             _("The calendar server answered %(status)s.") % {"status": fetched.status},
         )

@@ -23,8 +23,8 @@ from django.core.cache import cache
 from django.utils.translation import gettext as _
 
 from creneau.agenda.models import AgendaSource
-from creneau.agenda.sources.fetch import FetchError, fetch
 from creneau.errors import DomainError
+from creneau.outgoing import OutgoingError, request
 from creneau.sealing import seal, unseal
 
 FHIR_JSON = "application/fhir+json"
@@ -127,8 +127,8 @@ class FhirAgenda:
             data = json.dumps(body).encode()
             sent.setdefault("Content-Type", FHIR_JSON)
         try:
-            answer = fetch(url, method=method, body=data, headers=sent)
-        except FetchError as error:
+            answer = request(url, method=method, body=data, headers=sent)
+        except OutgoingError as error:
             raise RemoteUnavailable(error.code, error.message) from error
         try:
             parsed = json.loads(answer.body) if answer.body else None
@@ -170,7 +170,7 @@ class FhirAgenda:
             return token
         pair = f"{self.source.username}:{self.secret}".encode()
         try:
-            answer = fetch(
+            answer = request(
                 self.token_url(),
                 method="POST",
                 body=urlencode({"grant_type": "client_credentials"}).encode(),
@@ -181,7 +181,7 @@ class FhirAgenda:
                 },
             )
             granted = json.loads(answer.body or b"null")
-        except FetchError as error:
+        except OutgoingError as error:
             raise RemoteUnavailable(error.code, error.message) from error
         except ValueError:
             granted = None

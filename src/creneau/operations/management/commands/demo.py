@@ -150,9 +150,9 @@ class Command(BaseCommand):
     def _calendar_allowed(self) -> None:
         """The demo's calendar is served on loopback, which agenda sources may not read unless
         allowed: allowed here (and for the worker, through its environment)."""
-        if not settings.CRENEAU_AGENDA_ALLOWED_NETWORKS:
-            os.environ["CRENEAU_AGENDA_ALLOWED_NETWORKS"] = "127.0.0.0/8,::1/128"
-            settings.CRENEAU_AGENDA_ALLOWED_NETWORKS = (
+        if not settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS:
+            os.environ["CRENEAU_OUTGOING_ALLOWED_NETWORKS"] = "127.0.0.0/8,::1/128"
+            settings.CRENEAU_OUTGOING_ALLOWED_NETWORKS = (
                 ipaddress.ip_network("127.0.0.0/8"),
                 ipaddress.ip_network("::1/128"),
             )
