@@ -5,9 +5,11 @@ no secret and no patient in them."""
 import json
 import logging
 import re
+from datetime import timedelta
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from creneau.agenda.models import Slot
 from creneau.booking.services import appointment_book
@@ -115,3 +117,81 @@ def test_structured_logs_are_json_lines_without_secrets():
 def test_the_benchmarks_baseline_is_not_served_outside_a_benchmark(client, aphp):
     establishment = aphp.establishments.first()
     assert client.get(f"/bench/baseline/{establishment.pk}").status_code == 404
+
+
+# Every parameter of the hub's routes, said to be a secret (CAPABILITIES) or not: a new route
+# fails here until someone decides which it is.
+NOT_SECRET = {
+    # ids that open nothing alone (a manage token or a staff session is needed as well), and
+    # the admin's own
+    "appointment_id",
+    "entry_id",
+    "practitioner_id",
+    "establishment_id",
+    "role_id",
+    "rule_id",
+    "block_id",
+    "department_id",
+    "resource_type",
+    "resource_id",
+    "name",
+    "path",
+    "kind",
+    "public_id",
+    "object_id",
+    "content_type_id",
+    "id",
+    "pk",
+    "app_label",
+    "url",
+    # a widget's or platform's key is published with it (the embed snippet, SMART files)
+    "channel_key",
+}
+
+
+def _routes(patterns=None, prefix=""):
+    from django.urls import URLResolver, get_resolver
+
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern)
+
+
+def test_every_capability_in_a_route_is_redacted_from_the_logs():
+    """Issue 27, point 16: each route whose path carries a secret, with a marker in its place,
+    comes out of the log redaction without the marker; every other parameter is listed."""
+    from creneau.operations.log_redaction import CAPABILITIES, redact
+
+    parameter = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>[^)]*\)")
+    carrying = []
+    for route in _routes():
+        names = [a or b for a, b in parameter.findall(route)]
+        assert set(names) <= CAPABILITIES | NOT_SECRET, (route, names)
+        if CAPABILITIES & set(names):
+            path = "/" + parameter.sub(
+                lambda m: "s3cretMarker" if (m.group(1) or m.group(2)) in CAPABILITIES else "x",
+                route.lstrip("^").rstrip("$"),
+            )
+            carrying.append(path)
+            logged = redact(f'GET {path}?lang=fr HTTP/1.1" 200')
+            assert "s3cretMarker" not in logged, (route, logged)
+    # the agenda feed, the short links, a platform's link and the holds' pages at least
+    assert len(carrying) >= 10, carrying
+
+
+def test_the_public_reads_only_whether_the_hub_is_ready(client, pitie_neurosurgeon, clock):
+    """Issue 27, point 17: which practitioners' agendas are withdrawn is for monitoring."""
+    from creneau.agenda.sources.services import agenda_source_connect
+
+    source = agenda_source_connect(
+        role=pitie_neurosurgeon, kind="calendar", url="https://calendar.example/x.ics"
+    )
+    type(source).objects.filter(pk=source.pk).update(
+        stale_after=timezone.now() - timedelta(hours=1)
+    )
+    outside = client.get("/readyz", REMOTE_ADDR="192.0.2.10")
+    assert outside.status_code == 200 and outside.json() == {"status": "degraded"}
+    inside = client.get("/readyz").json()  # loopback: the monitoring network by default
+    assert inside["agenda_sources"]["withdrawn_from_search"] == [pitie_neurosurgeon.public_id]

@@ -204,3 +204,14 @@ def test_the_staff_pages_carry_the_hospitals_branding(client, aphp, places):
     assert f"{aphp.short_name or aphp.name} — Personnel hospitalier" in home
     css = client.get(f"/branding/organisation/{aphp.public_id}.css").content.decode()
     assert "--brand-colour: #7a1241;" in css
+
+
+def test_too_many_look_ups_answer_429_with_when_to_try_again(client, aphp, places, settings):
+    """Issue 27, point 17: a rate limit is a 429 with Retry-After, not a form error."""
+    settings.CRENEAU_RATE_LIMITS = {**settings.CRENEAU_RATE_LIMITS, "staff_lookup": (2, 3600)}
+    client.force_login(member("secretary", aphp, places))
+    asked = {"last_name": "Durand", "birth_date": "1968-09-21", "phone": "06 45 67 89 01"}
+    for _ in range(2):
+        assert client.post("/staff/patients/", asked).status_code == 200
+    refused = client.post("/staff/patients/", asked)
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0

@@ -4,8 +4,11 @@
 never gets the servers restarted. ``/readyz`` (readiness): 200 while the database and the
 cache answer (``degraded`` when an external agenda's slots are withdrawn from search, the
 worker's schedule has stopped or a read replica does not answer), 503 when either does not: the
-server should get no traffic."""
+server should get no traffic. Anyone gets the status; what is behind it (which practitioners'
+agendas are withdrawn, the replicas, the worker) only the monitoring networks of /metrics
+(CRENEAU_METRICS_ALLOWED_NETWORKS) and the admin's staff."""
 
+import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from creneau.agenda.models import AgendaSource
+from creneau.operations.metrics import monitoring_allowed
 from creneau.operations.models import ScheduledJob
 
 
@@ -66,6 +70,13 @@ def _replicas() -> dict[str, dict]:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
+    answer = _readiness()
+    if monitoring_allowed(request) or request.user.is_staff:
+        return answer
+    return JsonResponse({"status": json.loads(answer.content)["status"]}, status=answer.status_code)
+
+
+def _readiness() -> JsonResponse:
     now = timezone.now()
     if not _cache_answers():
         return JsonResponse({"status": "down", "cache": "unreachable"}, status=503)

@@ -1,7 +1,11 @@
-"""Secrets out of every log line. A manage token opens a patient's appointment: it travels in
-the SMS short link (``/a/TOKEN``, ``/w/TOKEN``), in ``?token=`` of the manage pages and in the
-``X-Manage-Token`` header. gunicorn's access log and Django's own log lines (a 404 names its
-path) get them redacted before they are written."""
+"""Secrets out of every log line. Some addresses are capabilities: whoever has them may act. A
+manage token opens a patient's appointment: it travels in the SMS short link (``/a/TOKEN``,
+``/w/TOKEN``), in ``?token=`` of the manage pages and in the ``X-Manage-Token`` header; a
+practitioner's agenda feed is ``/agenda/SECRET.ics``; a platform's signed link is
+``/p/KEY/link/TOKEN/``; a hold's id opens its booking form (``/book/HOLD/``, the API's
+``/holds/HOLD``). gunicorn's access log and Django's own log lines (a 404 names its path) get
+them redacted before they are written; ``CAPABILITIES`` names the routes' parameters that are
+such secrets (tests/test_operations.py checks every route's parameters against it)."""
 
 import json
 import logging
@@ -11,7 +15,10 @@ from datetime import UTC, datetime
 from gunicorn.glogging import Logger
 
 REDACTED = "[redacted]"
-_IN_PATH = re.compile(r"(/[aw]/)[^/?#\s\"']+")
+# The URL parameters that are secrets, and the path segments that carry them.
+CAPABILITIES = frozenset({"token", "hold_id"})
+_IN_PATH = re.compile(r"(/(?:[aw]|link|book|holds)/)[^/?#\s\"']+")
+_FEED = re.compile(r"(/agenda/)[^/?#\s\"']+?(?=\.ics)")
 _IN_QUERY = re.compile(
     r"((?:^|[?&;])(?:token|manage_token|access_token|client_secret|code|otp_token)=)[^&;#\s\"']*",
     re.IGNORECASE,
@@ -21,7 +28,9 @@ _SECRET_HEADERS = ("authorization", "cookie", "x-manage-token", "idempotency-key
 
 
 def redact(text: str) -> str:
-    return _IN_QUERY.sub(rf"\1{REDACTED}", _IN_PATH.sub(rf"\1{REDACTED}", text))
+    for pattern in (_IN_PATH, _FEED, _IN_QUERY):
+        text = pattern.sub(rf"\1{REDACTED}", text)
+    return text
 
 
 class RedactingLogger(Logger):

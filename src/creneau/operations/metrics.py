@@ -116,7 +116,7 @@ class DatabaseCollector:
         )
 
 
-def _allowed(request: HttpRequest) -> bool:
+def monitoring_allowed(request: HttpRequest) -> bool:
     from creneau.booking.throttling import client_address
 
     try:
@@ -129,7 +129,7 @@ def _allowed(request: HttpRequest) -> bool:
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    if not _allowed(request):
+    if not monitoring_allowed(request):
         raise Http404("no metrics here")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         counted = CollectorRegistry()

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from creneau.agenda.models import Absence, BusyInterval, Slot
 from creneau.booking.models import PARIS, Appointment, paris_midnight
 from creneau.booking.services import appointment_status_set
-from creneau.booking.throttling import throttle
+from creneau.booking.throttling import Throttled, throttle
 from creneau.directory.models import PractitionerRole
 from creneau.directory.text import fold
 from creneau.errors import DomainError
@@ -366,22 +366,27 @@ def patients(request: HttpRequest, scope: StaffScope) -> HttpResponse:
     if not scope.sees_patients:
         raise Http404("no patients in this scope")
     form = CallerLookupForm(request.POST or None)
-    found = None
+    found, throttled = None, None
     if request.method == "POST":
         try:
             throttle(request, "staff_lookup", str(request.user.pk))
-        except DomainError as error:
+        except Throttled as error:
             form.add_error(None, error.message)
+            throttled = error
         else:
             criteria = form.criteria()
             if criteria is not None:
                 found = patient_lookup(scope=scope, user=request.user, criteria=criteria)
-    return render(
+    status = 200 if form.is_bound is False or not form.errors else 422
+    response = render(
         request,
         "staff/patients.html",
         {"scope": scope, "form": form, "found": found},
-        status=200 if form.is_bound is False or not form.errors else 422,
+        status=429 if throttled else status,
     )
+    if throttled:
+        response["Retry-After"] = str(throttled.retry_after)
+    return response
 
 
 STATUS_ACTIONS = ("arrived", "no_show", "done")
