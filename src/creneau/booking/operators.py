@@ -5,7 +5,6 @@ look-up (last name, birth date, phone) found inside its perimeter in the last
 ``CRENEAU_LOOKUP_MINUTES``; nothing else, whatever id it names. Every look-up is written to the
 access log (``CallerLookup``), which the organisation reads."""
 
-import csv
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
@@ -34,6 +33,7 @@ from creneau.directory.text import fold
 from creneau.errors import DomainError
 from creneau.ledger.models import Entry
 from creneau.sealing import keyed_hash
+from creneau.spreadsheets import csv_download
 from creneau.staff.access_log import patient_data_view_record
 from creneau.staff.models import PatientDataView
 
@@ -283,10 +283,9 @@ def statistics_period(first: date | None, last: date | None) -> tuple[date, date
 
 def statistics_csv(rows: list[DayRow], first: date, last: date) -> HttpResponse:
     """The rows as a CSV download, one line per operator and day."""
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="statistics-{first}-{last}.csv"'
-    writer = csv.writer(response)
-    writer.writerow([f.name for f in fields(DayRow)])
-    for row in rows:
-        writer.writerow([getattr(row, f.name) for f in fields(DayRow)])
-    return response
+    names = [f.name for f in fields(DayRow)]
+    return csv_download(
+        f"statistics-{first}-{last}.csv",
+        names,
+        ([getattr(row, name) for name in names] for row in rows),
+    )

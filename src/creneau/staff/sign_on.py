@@ -25,6 +25,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from creneau import outgoing
 from creneau.directory.models import Department, Establishment, Organisation, Practitioner
+from creneau.spreadsheets import FORMULA_START
 from creneau.staff.models import SignOnIdentity, StaffAccess
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,6 @@ log = logging.getLogger(__name__)
 BACKEND = "creneau.staff.sign_on.HospitalSignOn"
 # What the sign-in page says after a sign-on that did not open a session (?sign_on=…).
 NO_ACCESS, FAILED = "refused", "failed"
-# A user name a spreadsheet would run as a formula (=, +, -, @, a tab or a carriage return
-# first): refused at sign-on, as every CSV the hub writes neutralises such cells too.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def sign_on_configured() -> bool:
@@ -199,6 +197,7 @@ class HospitalSignOn(OIDCAuthenticationBackend):
     def create_user(self, claims):
         users = get_user_model().objects
         wanted = str(claims.get("preferred_username") or claims["sub"])[:140]
+        # A name a spreadsheet would run as a formula; the hub's CSV files neutralise it too.
         if wanted.startswith(FORMULA_START):
             raise self._refuse(FAILED, "the provider's user name starts like a formula")
         username, n = wanted, 1

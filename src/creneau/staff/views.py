@@ -3,7 +3,6 @@ agendas within the member's scope (staff.scope): a day or a week of a practition
 or an establishment, every slot's state and every appointment, and a print view of a day.
 Anything outside the scope is a 404, by page and by address."""
 
-import csv
 import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -31,6 +30,7 @@ from creneau.directory.text import fold
 from creneau.errors import DomainError
 from creneau.ledger.services import refusal_append
 from creneau.second_factor import OneTimeCodeMixin
+from creneau.spreadsheets import csv_download
 from creneau.staff.models import PatientDataView, StaffAccess
 from creneau.staff.scope import StaffScope
 from creneau.staff.services import patient_data_view_record, patient_lookup
@@ -477,12 +477,10 @@ def access_log(request: HttpRequest, scope: StaffScope) -> HttpResponse:
 
 
 def _access_log_csv(views, first: date, last: date) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="access-log-{first}-{last}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["at", "who", "operator", "page", "what", "shown", "appointments"])
-    for view in views.iterator(chunk_size=500):
-        writer.writerow(
+    return csv_download(
+        f"access-log-{first}-{last}.csv",
+        ["at", "who", "operator", "page", "what", "shown", "appointments"],
+        (
             [
                 timezone.localtime(view.at).isoformat(),
                 view.user.get_username() if view.user_id else str(view.api_client or ""),
@@ -492,8 +490,9 @@ def _access_log_csv(views, first: date, last: date) -> HttpResponse:
                 view.shown,
                 " ".join(a.public_id for a in view.appointments.all()),
             ]
-        )
-    return response
+            for view in views.iterator(chunk_size=500)
+        ),
+    )
 
 
 @staff_view
