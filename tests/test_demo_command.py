@@ -122,7 +122,10 @@ def test_a_demo_practitioner_s_calendar_takes_slots_out(demo_hub):
         "--from",
         today.isoformat(),
         "--to",
-        (today + timedelta(days=20)).isoformat(),
+        # Past the congress and a week more: on the meeting's own weekday, once its hour has
+        # passed, the next meeting is the one three weeks on (the second week is skipped and
+        # the third is the congress day).
+        (today + timedelta(days=22)).isoformat(),
         "--json",
         env=hub_env(data_dir),
         check=True,
