@@ -16,6 +16,46 @@ from creneau.booking.models import (
     WaitingListEntry,
 )
 from creneau.notify.admin import MessageInline
+from creneau.sealing import keyed_hash
+from creneau.staff.access_log import patient_data_view_record
+from creneau.staff.models import PatientDataView
+
+
+class PatientViewsLogged:
+    """Each list, search and record page of the admin that shows patients is a line of the
+    access log, as the staff's own pages are: who, which page, how many patients (the
+    appointments' references), and a search's words only as a keyed hash."""
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        listed = getattr(response, "context_data", None) or {}
+        if "cl" in listed:
+            changes = listed["cl"]
+            self._log(
+                request,
+                PatientDataView.Kind.ADMIN_LIST,
+                list(changes.result_list),
+                search=changes.query,
+            )
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        record = (getattr(response, "context_data", None) or {}).get("original")
+        if record is not None:
+            self._log(request, PatientDataView.Kind.ADMIN_READ, [record])
+        return response
+
+    def _log(self, request, kind: str, shown: list, search: str = "") -> None:
+        names = self.model._meta.verbose_name_plural
+        patient_data_view_record(
+            user=request.user,
+            kind=kind,
+            subject=f"admin: {names}" + (" (search)" if search else ""),
+            appointments=[item for item in shown if isinstance(item, Appointment)],
+            criteria=keyed_hash(f"admin-search|{search}", 64) if search else "",
+            shown=len(shown),
+        )
 
 
 class HospitalCancelForm(forms.Form):
@@ -47,7 +87,7 @@ class AppointmentEventInline(admin.TabularInline):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
+class AppointmentAdmin(PatientViewsLogged, admin.ModelAdmin):
     list_display = [
         "starts_at",
         "patient_last_name",
@@ -141,7 +181,7 @@ class AppointmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(WaitingListEntry)
-class WaitingListEntryAdmin(admin.ModelAdmin):
+class WaitingListEntryAdmin(PatientViewsLogged, admin.ModelAdmin):
     list_display = ["created_at", "patient_last_name", "visit_type", "before", "status"]
     list_filter = ["status"]
     list_select_related = ["visit_type"]

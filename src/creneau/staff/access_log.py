@@ -24,11 +24,14 @@ def patient_data_view_record(
     criteria: str = "",
     operator=None,
     api_client=None,
+    shown: int | None = None,
     now: datetime | None = None,
 ) -> PatientDataView | None:
     """One line of the access log for a page that showed patients' details (none when it
-    showed none)."""
-    if not appointments and kind not in LOOKUPS:
+    showed none). ``shown`` counts what the page showed when it is not only appointments (the
+    waiting list's entries)."""
+    shown = len(appointments) if shown is None else shown
+    if not shown and kind not in LOOKUPS:
         return None
     view = PatientDataView.objects.create(
         user=user if user is not None and user.is_authenticated else None,
@@ -37,7 +40,7 @@ def patient_data_view_record(
         kind=kind,
         subject=subject[:200],
         criteria_hash=criteria,
-        shown=len(appointments),
+        shown=shown,
         at=now or timezone.now(),
     )
     view.appointments.set(appointments)

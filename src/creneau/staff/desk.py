@@ -180,6 +180,13 @@ def cancel(request: HttpRequest, scope: StaffScope, appointment_id: str) -> Http
             suggestions=[slot.starts_at for slot in nearest],
         )
         return HttpResponseRedirect(back + ("&" if "?" in back else "?") + "done=cancelled")
+    # The confirmation names the patient: a view like the appointment's page.
+    patient_data_view_record(
+        user=request.user,
+        kind=PatientDataView.Kind.APPOINTMENT,
+        subject=f"cancellation of appointment {found.public_id}",
+        appointments=[found],
+    )
     return render(
         request,
         "staff/cancel.html",

@@ -145,6 +145,8 @@ class PatientDataView(models.Model):
         OPERATOR_LIST = "op_list", _("operator's list of bookings")
         OPERATOR_READ = "op_read", _("operator's view of an appointment")
         EXPORT = "export", _("patient's data exported")
+        ADMIN_LIST = "admin_list", _("admin's list or search of patients")
+        ADMIN_READ = "admin_read", _("admin's page of a patient's record")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
