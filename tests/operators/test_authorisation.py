@@ -162,7 +162,7 @@ def test_statistics_are_each_operators_own(client, apis, alpha, beta):
     assert day_a["searches"] >= 1 and day_b["searches"] >= 1
     assert (day_a["refusals"], day_b["refusals"]) == (1, 0)
     csv = a.get("/operator/statistics", {"format": "csv"})
-    assert csv["Content-Type"] == "text/csv"
+    assert csv["Content-Type"] == "text/csv; charset=utf-8"
     lines = csv.content.decode().splitlines()
     assert lines[0].startswith("operator,day,searches,bookings")
     assert all("Beta" not in line for line in lines)
