@@ -290,6 +290,9 @@ CRENEAU_OUTGOING_ALLOWED_NETWORKS = _networks("CRENEAU_OUTGOING_ALLOWED_NETWORKS
 )
 CRENEAU_AGENDA_MAX_BYTES = env_int("CRENEAU_AGENDA_MAX_BYTES", 5_000_000)
 CRENEAU_AGENDA_TIMEOUT_SECONDS = env_int("CRENEAU_AGENDA_TIMEOUT_SECONDS", 20)
+# How long reading one calendar's events may take (agenda.sources.calendar bounds the work
+# before it starts; this catches what the bounds let through).
+CRENEAU_AGENDA_TIME_BUDGET_SECONDS = env_int("CRENEAU_AGENDA_TIME_BUDGET_SECONDS", 15)
 # The hospital information system (HL7 v2 SIU over MLLP, STANDARDS.md §5): where
 # `creneau mllp` listens for the HIS's SIU (its desk's appointments), which addresses may send
 # them (loopback unless widened), and where the worker sends the hub's own SIU (host:port;

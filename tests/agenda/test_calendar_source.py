@@ -537,3 +537,60 @@ def test_an_event_arriving_during_a_hold_never_double_books(
         appointment_book(scope=public_scope, patient=patient, hold=held)
     assert refused.value.code == "slot_unavailable" and refused.value.status == 409
     assert not slot.appointments.exists()
+
+
+def _event(uid: str, rule: str, start: str = "20270315T080000Z", length: str = "PT1S") -> str:
+    return (
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20270101T000000Z\r\nDTSTART:{start}\r\n"
+        f"DURATION:{length}\r\nRRULE:{rule}\r\nEND:VEVENT\r\n"
+    )
+
+
+def _calendar(*events: str) -> bytes:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//x\r\n" + "".join(events)).encode() + (
+        b"END:VCALENDAR\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [_event("s", "FREQ=SECONDLY")],  # one line, 170 bytes
+        [_event(f"m{n}", "FREQ=MINUTELY") for n in range(200)],
+        [_event("c", "FREQ=MINUTELY;COUNT=1000000000")],
+        [_event("old", "FREQ=SECONDLY;INTERVAL=3600", start="19000101T080000Z")],
+        [_event("byes", "FREQ=DAILY;BYHOUR=8,9,10,11;BYMINUTE=0,5,10,15,20,25,30,35,40,45,50,55")],
+        [_event(f"h{n}", "FREQ=HOURLY", length="PT10M") for n in range(12)],  # 52,416 in all
+    ],
+    ids=["secondly", "200-minutely", "a-billion", "from-1900", "by-lists", "twelve-hourly"],
+)
+def test_an_event_that_asks_for_too_much_work_is_refused_by_name(
+    feed, role, clock, events, settings
+):
+    """Issue 27, point 6: bounded before anything is expanded; nothing stored changes."""
+    source = agenda_source_connect(role=role, kind="calendar", url=feed.url)
+    assert agenda_source_sync(source=source).ok
+    before = list(BusyInterval.objects.filter(source=source).values_list("starts_at", "ends_at"))
+    feed.body = _calendar(*events)
+    started = clock_time.monotonic()
+    outcome = agenda_source_sync(source=source)
+    assert not outcome.ok and "trop de travail" in outcome.error, outcome.error
+    assert clock_time.monotonic() - started < settings.CRENEAU_AGENDA_TIME_BUDGET_SECONDS
+    after = list(BusyInterval.objects.filter(source=source).values_list("starts_at", "ends_at"))
+    assert after == before
+
+
+def test_busy_times_closer_than_the_shortest_visit_are_one(feed, role, clock):
+    """Every 4 minutes, busy for 1: no visit fits in a gap of 3 minutes."""
+    feed.body = _calendar(
+        _event("q", "FREQ=MINUTELY;INTERVAL=4;COUNT=30", start="20270316T090000Z", length="PT1M")
+    )
+    source = agenda_source_connect(role=role, kind="calendar", url=feed.url)
+    assert agenda_source_sync(source=source).ok
+    stored = list(BusyInterval.objects.filter(source=source).values_list("starts_at", "ends_at"))
+    assert stored == [
+        (
+            datetime(2027, 3, 16, 9, tzinfo=ZoneInfo("UTC")),
+            datetime(2027, 3, 16, 10, 57, tzinfo=ZoneInfo("UTC")),
+        )
+    ]

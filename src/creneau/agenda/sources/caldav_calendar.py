@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from creneau import outgoing
 from creneau.agenda.models import AgendaSource, CalendarObject
-from creneau.agenda.sources.calendar import Busy, busy_from_ics, merged
+from creneau.agenda.sources.calendar import Budget, Busy, busy_from_ics, merged
 from creneau.outgoing import OutgoingError
 from creneau.sealing import unseal
 
@@ -132,8 +132,11 @@ def changes(source: AgendaSource) -> tuple[dict[str, str], str, bool]:
 
 def busy_of(documents: list[str], *, zone, now: datetime, until: datetime) -> list:
     intervals: list = []
+    budget = Budget()  # one for the whole calendar, whatever its number of documents
     for document in documents:
-        intervals += busy_from_ics(document.encode(), zone=zone, start=now, end=until)
+        intervals += busy_from_ics(
+            document.encode(), zone=zone, start=now, end=until, budget=budget
+        )
     return merged(intervals)
 
 
