@@ -298,6 +298,11 @@ CRENEAU_AGENDA_TIME_BUDGET_SECONDS = env_int("CRENEAU_AGENDA_TIME_BUDGET_SECONDS
 # them (loopback unless widened), and where the worker sends the hub's own SIU (host:port;
 # empty: none are sent).
 CRENEAU_MLLP_BIND = env_str("CRENEAU_MLLP_BIND", "127.0.0.1:2575") or ""
+# The listener's bounds: connections at once, seconds with no message begun, seconds for one
+# message to arrive whole.
+CRENEAU_MLLP_MAX_CONNECTIONS = env_int("CRENEAU_MLLP_MAX_CONNECTIONS", 20)
+CRENEAU_MLLP_IDLE_SECONDS = env_int("CRENEAU_MLLP_IDLE_SECONDS", 300)
+CRENEAU_MLLP_MESSAGE_SECONDS = env_int("CRENEAU_MLLP_MESSAGE_SECONDS", 30)
 # Who may read /metrics (Prometheus): loopback unless said otherwise.
 CRENEAU_METRICS_ALLOWED_NETWORKS = _networks("CRENEAU_METRICS_ALLOWED_NETWORKS") or (
     ipaddress.ip_network("127.0.0.0/8"),

@@ -6,6 +6,7 @@ acknowledged or refused as a HIS would. The messages are real HL7 v2.5 text."""
 import json
 import socket
 import threading
+import time
 from datetime import datetime, timedelta
 from io import StringIO
 
@@ -47,6 +48,11 @@ def siu(trigger: str, role, *, start: str, minutes: int = 60, filler: str = "RDV
         f"AIP|1|A|{rpps}^MORIN^BENOIT",
     ]
     return "\r".join(segments)
+
+
+def _sch_duration(message: str, value: str) -> str:
+    """The message with its length only in SCH-9 (AIS-7 left empty), as ``value``."""
+    return message.replace("|||60|min|", f"||{value}|min||", 1).replace("|||60|min", "|||", 1)
 
 
 def exchange(messages: list[str]) -> list[str]:
@@ -154,6 +160,21 @@ def test_the_desks_appointments_occupy_the_practitioners_time_and_each_is_acknow
         (lambda role: siu("S12", role, start="202703161000", filler="", minutes=0), "AE", "SCH-2"),
         (lambda role: siu("S12", role, start="202703161000", minutes=0), "AE", "AIS-7"),
         (lambda role: "this is not HL7 at all", "AR", "HL7"),
+        # Poison messages (issue 27, point 14): each gets its AE, the connection stays.
+        (
+            lambda role: siu("S12", role, start="202703161000").replace(
+                "TQ1|1||||||202703161000|", "TQ1|1||||||202703161000|99991231235959-1400"
+            ),
+            "AE",
+            "TQ1-8",
+        ),
+        (
+            lambda role: _sch_duration(siu("S12", role, start="202703161000"), "1e308"),
+            "AE",
+            "SCH-9",
+        ),
+        (lambda role: _sch_duration(siu("S12", role, start="202703161000"), "inf"), "AE", "SCH-9"),
+        (lambda role: _sch_duration(siu("S12", role, start="202703161000"), "nan"), "AE", "SCH-9"),
         (
             lambda role: siu("S12", role, start="202703161000").replace(
                 "SIU^S12^SIU_S12", "ADT^A01"
@@ -332,3 +353,49 @@ def test_creneau_mllp_listens_and_acknowledges(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def listener(settings):
+    """The threaded listener, as `creneau mllp` serves it, acknowledging every message."""
+    settings.CRENEAU_MLLP_MAX_CONNECTIONS = 3
+    settings.CRENEAU_MLLP_IDLE_SECONDS = 1
+    settings.CRENEAU_MLLP_MESSAGE_SECONDS = 1
+    served = mllp.Listener(("127.0.0.1", 0), lambda text: "MSH|^~\\&|ACK")
+    threading.Thread(target=served.serve_forever, daemon=True).start()
+    yield served.server_address[:2]
+    served.shutdown()
+    served.server_close()
+
+
+def _closed(connection: socket.socket, within: float) -> bool:
+    connection.settimeout(within)
+    try:
+        return connection.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_the_listener_caps_its_connections_and_closes_slow_ones(listener):
+    """Issue 27, point 14: half-open connections are bounded, a byte now and then renews none."""
+    held = [socket.create_connection(listener, timeout=5) for _ in range(3)]
+    extra = socket.create_connection(listener, timeout=5)
+    assert _closed(extra, within=2)  # refused at once: three are open
+    trickling = held[0]
+    trickling.sendall(mllp.START)
+    started = time.monotonic()
+    for _ in range(4):
+        time.sleep(0.4)
+        try:
+            trickling.sendall(b"M")
+        except OSError:
+            break
+    assert _closed(trickling, within=3) and time.monotonic() - started < 4
+    assert all(_closed(c, within=3) for c in held[1:])  # idle: closed after a second
+    after = socket.create_connection(listener, timeout=5)  # their places are free again
+    after.sendall(mllp.frame("MSH|^~\\&|HIS"))
+    assert mllp.read_frame(after.makefile("rb")) == "MSH|^~\\&|ACK"
+    for connection in [*held, extra, after]:
+        connection.close()

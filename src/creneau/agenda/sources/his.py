@@ -13,13 +13,14 @@ which the worker sends to CRENEAU_HIS_ADDRESS (notify.his), retried until acknow
 
 ``hl7apy`` parses and builds every message."""
 
+import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from hl7apy.core import Message
 from hl7apy.parser import parse_message
@@ -39,6 +40,10 @@ OUTGOING = {
     "cancelled": ("S15", "Cancelled"),
     "no_show": ("S26", "Noshow"),
 }
+# What an agenda's dates and lengths can be: anything else is a poison message, answered AE.
+EARLIEST, LATEST = 1900, 2200
+LONGEST_MINUTES = 31 * 1440
+log = logging.getLogger("creneau.mllp")
 DURATION_UNITS = {"": 1, "MIN": 1, "M": 1, "H": 60, "HR": 60, "HOUR": 60, "S": 1 / 60}
 
 
@@ -91,10 +96,17 @@ def parse_instant(value: str, zone: ZoneInfo, field: str) -> datetime:
     text = f"{day}{hour or '00'}{minute or '00'}{second or '00'}"
     try:
         if offset:
-            return datetime.strptime(text + offset, "%Y%m%d%H%M%S%z")
-        return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=zone)
-    except ValueError as error:
+            moment = datetime.strptime(text + offset, "%Y%m%d%H%M%S%z")
+        else:
+            moment = datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=zone)
+        # An agenda's time, in UTC as it is stored: 9999-12-31 at -14:00 is past datetime's
+        # end (the sender must get an AE, not a dropped connection).
+        moment.astimezone(UTC)
+    except (ValueError, OverflowError) as error:
         raise SiuError(field, f"{value[:30]!r} is not a valid date and time", "102") from error
+    if not EARLIEST <= moment.year <= LATEST:
+        raise SiuError(field, f"{value[:30]!r} is not a date of an agenda", "102")
+    return moment
 
 
 def _period(message, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -135,8 +147,13 @@ def _duration(message, ais, field: str) -> timedelta:
             raise SiuError(
                 f"{segment.name}-{value_at}", f"{value[:10]} {unit[:10]} is not a duration", "102"
             ) from error
-        if minutes <= 0:
-            raise SiuError(f"{segment.name}-{value_at}", "a duration must be positive", "102")
+        # float() reads "inf", "nan" and "1e308" too: none is an appointment's length.
+        if not 0 < minutes <= LONGEST_MINUTES:
+            raise SiuError(
+                f"{segment.name}-{value_at}",
+                f"a duration must be positive and at most {LONGEST_MINUTES // 1440} days",
+                "102",
+            )
         return timedelta(minutes=minutes)
     raise SiuError(field, "the appointment's end or duration is missing", "101")
 
@@ -198,6 +215,13 @@ def siu_receive(text: str, *, now: datetime | None = None) -> Received:
             done = _apply(message, kind[1], now)
     except SiuError as error:
         return _answer(text, "AE", str(error), error.code)
+    except DatabaseError as error:
+        # The hub cannot store it now: refused, so that the sender sends it again later.
+        log.error("SIU not stored: %s", type(error).__name__)
+        return _answer(text, "AR", "the hub cannot store messages now: send it again", "207")
+    except Exception as error:  # anything else: an ACK all the same, or the sender's queue stalls
+        log.exception("SIU could not be applied: %s", type(error).__name__)
+        return _answer(text, "AE", "the message could not be applied", "207")
     return _answer(text, "AA", done)
 
 

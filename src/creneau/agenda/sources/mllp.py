@@ -1,12 +1,17 @@
 """MLLP, the Minimal Lower Layer Protocol HL7 v2 travels on: each message framed as
 ``<VT> message <FS><CR>`` on a TCP connection, answered by one framed ACK. A connection carries
 as many messages as the sender wants (interface engines keep theirs open). The listener takes
-connections only from CRENEAU_MLLP_ALLOWED_NETWORKS (the HIS; loopback by default)."""
+connections only from CRENEAU_MLLP_ALLOWED_NETWORKS (the HIS; loopback by default), at most
+CRENEAU_MLLP_MAX_CONNECTIONS at once; a connection with no message begun for
+CRENEAU_MLLP_IDLE_SECONDS is closed, and a message must arrive whole within
+CRENEAU_MLLP_MESSAGE_SECONDS of its first byte (a byte now and then renews neither)."""
 
 import ipaddress
 import logging
 import socket
 import socketserver
+import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -26,23 +31,62 @@ def frame(text: str) -> bytes:
     return START + text.encode("utf-8") + END
 
 
-def read_frame(stream) -> str | None:
+class Pace:
+    """The deadlines of a listener's connection: ``idle_seconds`` for a message to begin (from
+    the end of the last one), ``message_seconds`` for it to end (from its first byte)."""
+
+    def __init__(self, sock: socket.socket, idle_seconds: float, message_seconds: float) -> None:
+        self.sock, self.idle, self.message = sock, idle_seconds, message_seconds
+        self.until = time.monotonic() + idle_seconds
+
+    def waiting(self) -> None:
+        self._wait_until(self.until)
+
+    def begun(self) -> None:
+        self.until = time.monotonic() + self.message
+
+    def reading(self) -> None:
+        self._wait_until(self.until)
+
+    def ended(self) -> None:
+        self.until = time.monotonic() + self.idle
+
+    def _wait_until(self, until: float) -> None:
+        left = until - time.monotonic()
+        if left <= 0:
+            raise FramingError("too slow: the connection is closed")
+        self.sock.settimeout(left)
+
+
+def read_frame(stream, pace: Pace | None = None) -> str | None:
     """The next message of ``stream`` (a binary file), None at the end of the connection."""
+    if pace:
+        pace.waiting()
     first = stream.read(1)
     while first in (b"\r", b"\n"):  # stray line ends between frames
+        if pace:
+            pace.waiting()
         first = stream.read(1)
     if not first:
         return None
     if first != START:
         raise FramingError("a message must start with <VT> (0x0b)")
+    if pace:
+        pace.begun()
     data = bytearray()
     while True:
+        if pace:
+            pace.reading()
         byte = stream.read(1)
         if not byte:
             raise FramingError("the connection closed inside a message")
         if byte == b"\x1c":
+            if pace:
+                pace.reading()
             if stream.read(1) != b"\r":
                 raise FramingError("<FS> must be followed by <CR>")
+            if pace:
+                pace.ended()
             return data.decode("utf-8", errors="replace")
         data += byte
         if len(data) > MAX_MESSAGE:
@@ -66,16 +110,19 @@ def _allowed(address: str) -> bool:
 
 
 class _Handler(socketserver.StreamRequestHandler):
-    timeout = 300  # an idle connection is closed after five minutes
-
     def handle(self) -> None:
         peer = self.client_address[0]
         if not _allowed(peer):
             log.warning("MLLP connection refused from %s (CRENEAU_MLLP_ALLOWED_NETWORKS)", peer)
             return
+        pace = Pace(
+            self.connection,
+            settings.CRENEAU_MLLP_IDLE_SECONDS,
+            settings.CRENEAU_MLLP_MESSAGE_SECONDS,
+        )
         while True:
             try:
-                message = read_frame(self.rfile)
+                message = read_frame(self.rfile, pace)
             except (FramingError, OSError) as error:
                 log.warning("MLLP connection from %s dropped: %s", peer, error)
                 return
@@ -113,6 +160,24 @@ class Listener(socketserver.ThreadingMixIn, InlineListener):
 
     def __init__(self, address: tuple[str, int], receive: Callable[[str], str]) -> None:
         super().__init__(address, receive, close_old_connections)
+        self.slots = threading.BoundedSemaphore(settings.CRENEAU_MLLP_MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address) -> None:
+        if not self.slots.acquire(blocking=False):
+            log.warning(
+                "MLLP connection from %s refused: %s open already (CRENEAU_MLLP_MAX_CONNECTIONS)",
+                client_address[0],
+                settings.CRENEAU_MLLP_MAX_CONNECTIONS,
+            )
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 def host_port(value: str) -> tuple[str, int]:
