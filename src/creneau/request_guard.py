@@ -45,6 +45,10 @@ class RefuseNulMiddleware:
         message = _("The request contains a NUL character, which no field or address may hold.")
         if request.path_info.startswith("/api/"):
             return JsonResponse({"code": "invalid_character", "message": message}, status=400)
+        if request.path_info.startswith("/fhir/"):
+            from creneau.fhir.responses import fhir_response, outcome
+
+            return fhir_response(outcome(400, "invalid_character", message), status=400)
         if request.path_info.startswith("/oauth/"):
             # The token endpoint's errors, as RFC 6749 §5.2 shapes them.
             return JsonResponse(

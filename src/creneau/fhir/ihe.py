@@ -14,6 +14,10 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
+from fhir.resources.R4B.appointment import Appointment as FhirAppointment
+from fhir.resources.R4B.parameters import Parameters as FhirParameters
+from fhir.resources.R4B.patient import Patient as FhirPatient
+from pydantic import ValidationError
 
 from creneau.agenda.models import Slot
 from creneau.agenda.queries import offerable_slots
@@ -21,6 +25,7 @@ from creneau.booking import queries, services
 from creneau.booking.models import PARIS, Appointment, Hold
 from creneau.booking.patients import PatientDetails, patient_details_clean
 from creneau.channels.queries import ChannelScope
+from creneau.dates import instant_in_range
 from creneau.directory.national import IDNPS_SYSTEM
 from creneau.fhir import resources
 from creneau.fhir.resources import rpps_from_token
@@ -51,6 +56,29 @@ def invalid(code: str, message: str, status: int = 400) -> FhirError:
     return FhirError(code, message, status=status)
 
 
+def checked_shape(resource: dict, model, where: str) -> None:
+    """Every element sent has FHIR's type (fhir.resources' R4B models): a 400 naming the first
+    that has not. An element left out is for the operation to require, not the shape."""
+    try:
+        model.model_validate(resource)
+    except ValidationError as error:
+        wrong = [e for e in error.errors() if e["type"] != "missing"]
+        if wrong:
+            # FHIRPath's way: Parameters.parameter[1].resource.name[0]
+            element = where + "".join(
+                f"[{part}]" if isinstance(part, int) else f".{part}" for part in wrong[0]["loc"]
+            )
+            raise invalid(
+                "invalid_element",
+                _("%(element)s is not valid FHIR: %(why)s")
+                % {"element": element, "why": wrong[0]["msg"][:120]},
+            ) from None
+    except (TypeError, ValueError, RecursionError) as error:
+        raise invalid(
+            "invalid_element", _("%(element)s is not valid FHIR.") % {"element": where}
+        ) from error
+
+
 # ---------------------------------------------------------------------------------------------
 # Parameters in
 
@@ -71,6 +99,7 @@ class Parameters:
             raise invalid("invalid_json", _("The body is not JSON.")) from error
         if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
             raise invalid("parameters_expected", _("Send a FHIR Parameters resource."))
+        checked_shape(body, FhirParameters, "Parameters")
         values: dict[str, list[Any]] = {}
         for parameter in body.get("parameter") or []:
             if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
@@ -91,6 +120,7 @@ class Parameters:
             raise invalid("invalid_json", _("The body is not JSON.")) from error
         if not isinstance(resource, dict) or resource.get("resourceType") != "Appointment":
             raise invalid("appointment_required", _("Send an Appointment resource."))
+        checked_shape(resource, FhirAppointment, "Appointment")
         if expect_id is None and resource.get("id"):
             raise invalid("id_not_allowed", _("A created Appointment has no id yet."))
         if expect_id is not None and resource.get("id") != expect_id:
@@ -143,13 +173,15 @@ class Parameters:
                 moment = datetime.combine(day + timedelta(days=int(end)), time(), tzinfo=PARIS)
             else:
                 moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError as error:
+        except (ValueError, OverflowError) as error:
             raise invalid(
                 "invalid_date",
                 _("%(name)s is not a FHIR date or dateTime.") % {"name": name},
             ) from error
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=PARIS)
+        if not instant_in_range(moment):
+            raise invalid("invalid_date", _("%(name)s is too far from today.") % {"name": name})
         return moment
 
     def count(self) -> int:
@@ -331,6 +363,7 @@ def _appointment_in(parameters: Parameters) -> dict:
             "appointment_required",
             _("Send the Appointment as the parameter appointment-resource."),
         )
+    checked_shape(resource, FhirAppointment, "Appointment")
     return resource
 
 
@@ -352,6 +385,7 @@ def _patient(parameters: Parameters) -> tuple[PatientDetails, str]:
     patient = parameters.first("patient-resource") or parameters.first("patient")
     if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
         raise invalid("patient_required", _("Send the Patient as the parameter patient-resource."))
+    checked_shape(patient, FhirPatient, "Patient")
     name = (patient.get("name") or [{}])[0]
     telecom = patient.get("telecom") or []
     phone = next((t.get("value", "") for t in telecom if t.get("system") == "phone"), "")
@@ -465,6 +499,8 @@ def search(scope: ChannelScope, request: HttpRequest) -> list[dict]:
             raise invalid("invalid_date", _("date takes ge, gt, le, lt or eq and a FHIR date."))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=PARIS)
+        if not instant_in_range(moment):
+            raise invalid("invalid_date", _("%(name)s is too far from today.") % {"name": "date"})
         found = found.filter(
             **{f"starts_at__{lookup}": moment.date() if lookup == "date" else moment}
         )

@@ -74,10 +74,19 @@ class Params:
             )
 
     def each(self, name: str) -> list[list[str]]:
-        """Every occurrence of ``name`` (ANDed), each split at commas (ORed)."""
-        return [
+        """Every occurrence of ``name`` (ANDed), each split at commas (ORed): at most
+        ``MAX_VALUES`` values in all (a thousand ORed ids are more than SQLite's expression
+        tree holds, and no client needs them in one search)."""
+        found = [
             [value for value in raw.split(",") if value.strip()] for raw in self.query.getlist(name)
         ]
+        if sum(len(values) for values in found) > MAX_VALUES:
+            raise bad_request(
+                "too_many_values",
+                _("%(name)s takes at most %(most)s values in one search.")
+                % {"name": name, "most": MAX_VALUES},
+            )
+        return found
 
     def count(self, default: int = DEFAULT_COUNT, most: int = MAX_COUNT) -> int:
         return self._integer("_count", min(default, most), 0, most)
@@ -187,6 +196,7 @@ def _specialty_condition(value: str, prefix: str) -> Q:
 # Dates (R4 §3.1.1.4.2: prefixes eq, ne, gt, lt, ge, le, sa, eb, ap; we take the first six
 # but ne, on an instant)
 
+MAX_VALUES = 100
 _PREFIXES = {"ge": "gte", "gt": "gt", "le": "lte", "lt": "lt", "eq": "exact"}
 
 
