@@ -8,13 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from django.db.models.functions import TruncYear
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from creneau.booking.models import Appointment, AppointmentEvent, WaitingListEntry
+from creneau.booking.models import (
+    Appointment,
+    AppointmentEvent,
+    IdempotencyKey,
+    WaitingListEntry,
+)
 from creneau.booking.operators import CallerCriteria
 from creneau.directory.text import fold
 from creneau.errors import DomainError
@@ -31,6 +36,10 @@ ERASED = {
     "manage_token_hash": "",
     "sealed_token": "",
 }
+
+
+# An appointment also holds the identifier a partner gave for its patient (an INS, an IPP).
+APPOINTMENT_ERASED = {**ERASED, "partner_patient_id": ""}
 
 
 @dataclass
@@ -117,6 +126,7 @@ def patient_data_export(*, criteria: CallerCriteria, now: datetime | None = None
                 "reason": a.reason,
                 "language": a.patient_language,
                 "cancel_reason": a.cancel_reason,
+                "partner_patient_id": a.partner_patient_id or None,
                 "events": events.get(a.pk, []),
                 "messages": messages.get(a.pk, []),
             }
@@ -156,9 +166,21 @@ class ErasureRefused(DomainError):
 
 
 def _erase(records: QuerySet, now: datetime) -> int:
-    return records.update(
-        **ERASED, patient_birth_date=TruncYear("patient_birth_date"), identity_erased_at=now
+    """The identities of ``records`` taken away. On SQLite, ``secure_delete`` (settings) zeroes
+    what is overwritten and the write-ahead log is checkpointed and truncated after the commit,
+    so that the files keep no copy."""
+    fields = APPOINTMENT_ERASED if records.model is Appointment else ERASED
+    erased = records.update(
+        **fields, patient_birth_date=TruncYear("patient_birth_date"), identity_erased_at=now
     )
+    if erased and connection.vendor == "sqlite":
+        transaction.on_commit(_sqlite_files_cleared)
+    return erased
+
+
+def _sqlite_files_cleared() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 @transaction.atomic
@@ -180,6 +202,12 @@ def patient_data_erase(*, criteria: CallerCriteria, now: datetime | None = None)
             )
             % {"count": len(coming), "ids": ", ".join(a.public_id for a in coming)},
         )
+    # The answers kept for an Idempotency-Key that booked them copy the identity (names,
+    # reason, identifier): gone with it. (The nightly purge needs not: they live 48 hours.)
+    answered = Q(pk__in=[])
+    for appointment in records.appointments:
+        answered |= Q(response_body__icontains=appointment.public_id)
+    IdempotencyKey.objects.filter(answered).delete()
     erased = _erase(Appointment.objects.filter(pk__in=[a.pk for a in records.appointments]), now)
     WaitingListEntry.objects.filter(
         pk__in=[e.pk for e in records.waiting], status=WaitingListEntry.Status.WAITING
