@@ -494,6 +494,9 @@ CRENEAU_RATE_LIMITS = {
     # account (a secretary answers calls, nobody reads the whole file).
     "staff_login": _rate("CRENEAU_RATE_STAFF_LOGINS", "10/600"),
     "staff_lookup": _rate("CRENEAU_RATE_STAFF_LOOKUPS", "120/3600"),
+    # SMART Scheduling Links files read without a token, per address: a finder polling every
+    # minute reads about 27 files a minute (Location, Schedule and 26 weeks of Slot).
+    "bulk": _rate("CRENEAU_RATE_BULK_FILES", "300/600"),
 }
 # Where those limits count. Every process and server must share the counts, or each limit is
 # multiplied by the number of workers: the database by default; Django's Redis cache with

@@ -146,3 +146,63 @@ def test_polling_gets_304_until_something_changes(client, pitie_neurosurgeon, op
     ]
     assert client.get("/fhir/$bulk-publish", {"_since": "yesterday"}).status_code == 400
     assert fhir.get("$bulk-publish/Slot-1999-W01.ndjson").status_code == 404
+
+
+def test_a_file_s_offer_is_in_the_ledger_once_per_version_not_per_download(
+    client, pitie_neurosurgeon, open_agenda, clock, settings
+):
+    """Issue 27, point 9: the same bytes downloaded again add nothing to the ledger."""
+    from creneau.ledger.models import Entry
+
+    open_agenda(pitie_neurosurgeon)
+    fhir = Fhir(client)
+    manifest = client.get("/fhir/$bulk-publish").json()
+    week = path_of(next(i["url"] for i in manifest["output"] if i["type"] == "Slot"))
+    offers = Entry.objects.filter(kind="offer")
+    before = offers.count()
+    first = fhir.get(week)
+    for _ in range(9):
+        assert fhir.get(week).content == first.content
+    assert offers.count() == before + 1
+    slot_id = json.loads(first.content.decode().splitlines()[0])["id"]
+    clock.shift(timedelta(minutes=3))
+    booked = client.post(
+        "/api/v1/appointments",
+        json.dumps({"slot": slot_id, "patient": PATIENT}),
+        content_type="application/json",
+    )
+    assert booked.status_code == 201
+    after_booking = offers.count()
+    fhir.get(week)  # a new version: offered once more
+    fhir.get(week)
+    assert offers.count() == after_booking + 1
+
+
+def test_anonymous_bulk_downloads_are_rate_limited(
+    client, pitie_neurosurgeon, open_agenda, clock, settings
+):
+    settings.CRENEAU_RATE_LIMITS = {**settings.CRENEAU_RATE_LIMITS, "bulk": (3, 600)}
+    open_agenda(pitie_neurosurgeon)
+    fhir = Fhir(client)
+    answers = [fhir.get("$bulk-publish/Location.ndjson").status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    refused = fhir.get("$bulk-publish/Location.ndjson")
+    assert refused.json()["resourceType"] == "OperationOutcome" and int(refused["Retry-After"]) > 0
+
+
+def test_a_finder_s_file_keeps_its_bytes_within_the_hour(
+    client, finder, pitie_neurosurgeon, open_agenda, clock
+):
+    """Its signed links expire at the top of an hour, so its files have versions, not one a
+    second (each version's offer being in the ledger)."""
+    open_agenda(pitie_neurosurgeon)
+    fhir = bearer(client, finder)
+    manifest = client.get("/fhir/$bulk-publish", headers=fhir.headers).json()
+    week = path_of(next(i["url"] for i in manifest["output"] if i["type"] == "Slot"))
+    first = fhir.get(week)
+    clock.shift(timedelta(minutes=10))
+    assert first.status_code == 200, first.content[:300]
+    assert fhir.get(week)["ETag"] == first["ETag"]
+    clock.shift(timedelta(hours=1))
+    later = bearer(client, finder).get(week)  # a new token: the first has expired
+    assert later.status_code == 200 and later["ETag"] != first["ETag"]

@@ -9,21 +9,24 @@ from creneau.channels.models import Channel
 from creneau.fhir.models import PublishedVersion
 
 
-def published_version_note(*, channel: Channel, name: str, digest: str, now: datetime) -> datetime:
-    """When this content of the file was first served: now if never before. Two workers making
-    the same bytes at once agree (the unique key; the loser reads the winner's time)."""
+def published_version_note(
+    *, channel: Channel, name: str, digest: str, now: datetime
+) -> tuple[datetime, bool]:
+    """When this content of the file was first served (now if never before), and whether this
+    is its first serving. Two workers making the same bytes at once agree (the unique key; the
+    loser reads the winner's time, and only the winner is first)."""
     found = PublishedVersion.objects.filter(channel=channel, name=name, digest=digest).first()
     if found is not None:
-        return found.first_served_at
+        return found.first_served_at, False
     try:
         with transaction.atomic():
-            return PublishedVersion.objects.create(
+            created = PublishedVersion.objects.create(
                 channel=channel, name=name, digest=digest, first_served_at=now
-            ).first_served_at
+            )
+            return created.first_served_at, True
     except IntegrityError:
-        return PublishedVersion.objects.get(
-            channel=channel, name=name, digest=digest
-        ).first_served_at
+        found = PublishedVersion.objects.get(channel=channel, name=name, digest=digest)
+        return found.first_served_at, False
 
 
 def published_versions_prune(*, now: datetime | None = None, keep_days: int = 7) -> int:

@@ -98,9 +98,12 @@ class DeepLinks:
             if operator is not None and operator.kind in PLATFORM_KINDS
             else None
         )
+        # Links expire at the top of an hour, between link_hours and an hour more from now: a
+        # file's bytes (and its version, and its one ledger entry) stay the same within the hour.
+        hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
         self.signed = (
             LinkMaker(
-                channel=scope.channel, valid_for=timedelta(hours=platform.link_hours), now=now
+                channel=scope.channel, valid_for=timedelta(hours=platform.link_hours), now=hour
             )
             if platform is not None
             else None
@@ -167,16 +170,17 @@ def file_body(scope: ChannelScope, file: File, now: datetime) -> tuple[bytes, li
 class Version:
     etag: str
     last_modified: datetime
+    new: bool  # served for the first time: what it offers goes to the ledger once
 
 
 def version(scope: ChannelScope, file: File, body: bytes, now: datetime) -> Version:
     """The file's ETag and the time this content was first served (in the database, so every
     worker answers the same Last-Modified for the same bytes)."""
     digest = hashlib.sha256(body).hexdigest()
-    first = published_version_note(
+    first, new = published_version_note(
         channel=scope.channel, name=file.name, digest=digest, now=now.replace(microsecond=0)
     )
-    return Version(etag=f'"{digest[:32]}"', last_modified=first)
+    return Version(etag=f'"{digest[:32]}"', last_modified=first, new=new)
 
 
 def manifest(

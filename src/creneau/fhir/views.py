@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from creneau.booking import idempotency
 from creneau.booking.operators import operator_contract
 from creneau.booking.services import offer_record
+from creneau.booking.throttling import throttle
 from creneau.channels.models import OperatorCompany, Platform
 from creneau.channels.oauth import TokenInvalid
 from creneau.channels.queries import ChannelScope
@@ -237,6 +238,9 @@ def bulk_publish(request: HttpRequest) -> HttpResponse:
 def bulk_file(request: HttpRequest, name: str) -> HttpResponse:
     scope = fhir_scope(request)
     scope.require("search")
+    if scope.api_client is None:
+        # Anonymous bulk reads: a finder with a contract has its own token and limits.
+        throttle(request, "bulk")
     now = timezone.now()
     file = smart.file_named(name, now)
     if file is None:
@@ -252,11 +256,13 @@ def bulk_file(request: HttpRequest, name: str) -> HttpResponse:
     since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
     if not unchanged and since is not None and "If-None-Match" not in request.headers:
         unchanged = version.last_modified.timestamp() <= since
+    if offered and version.new:
+        # Once per published version and channel, not per download: the ledger records what
+        # the channel was offered, which a thousand downloads of the same bytes do not change.
+        offer_record(scope=scope, slots=offered, query={}, via="smart")
     if unchanged:
         response = HttpResponse(status=304)
     else:
-        if offered:
-            offer_record(scope=scope, slots=offered, query={}, via="smart")
         response = HttpResponse(body, content_type=smart.NDJSON)
     response["ETag"] = version.etag
     response["Last-Modified"] = http_date(version.last_modified.timestamp())
