@@ -522,6 +522,9 @@ else:
 CRENEAU_WAITING_ROOM_RATE = env_int("CRENEAU_WAITING_ROOM_RATE", 0)
 CRENEAU_WAITING_ROOM_BURST = env_int("CRENEAU_WAITING_ROOM_BURST", 20)
 CRENEAU_WAITING_ROOM_PASS_MINUTES = env_int("CRENEAU_WAITING_ROOM_PASS_MINUTES", 15)
+# How many requests one ticket admits (a search's pages, a practitioner's weeks, a hold, a
+# booking): enough for one patient, not for ten sharing it.
+CRENEAU_WAITING_ROOM_PASS_REQUESTS = env_int("CRENEAU_WAITING_ROOM_PASS_REQUESTS", 60)
 CRENEAU_COUNTERS = "cache" if CRENEAU_CACHE_URL else "database"
 
 # Text messages go only to mobile numbers of these regions (ISO 3166 codes, as libphonenumber

@@ -148,3 +148,58 @@ def test_a_patient_far_back_comes_back_within_a_minute(clock, agenda):
     assert body["retry_after"] == waiting_room.POLL_SECONDS == 60 and far["Retry-After"] == "60"
     page = Client().get("/en/search/", {"what": "s:neurosurgery"}).content.decode()
     assert 'content="60;url=' in page and "in about 101 seconds" in page
+
+
+QUEUED = {"CRENEAU_WAITING_ROOM_RATE": 1, "CRENEAU_WAITING_ROOM_BURST": 0}
+
+
+def _crowd(count: int) -> None:
+    for n in range(count):
+        search(Client(REMOTE_ADDR=f"10.1.{n // 250}.{n % 250 + 1}"))
+
+
+@override_settings(**QUEUED)
+def test_every_door_to_the_slots_is_behind_the_room(clock, agenda, pitie_neurosurgeon):
+    """Issue 27, point 3: no page of the patient flow, nor the public FHIR Slot search, skips
+    the queue the API keeps."""
+    from creneau.agenda.models import Slot
+
+    slot = Slot.objects.filter(practitioner_role=pitie_neurosurgeon, booked=0).first()
+    _crowd(40)
+    late = Client(REMOTE_ADDR="10.9.9.9")
+    assert (
+        late.post(
+            "/api/v1/holds", {"slot": slot.public_id}, content_type="application/json"
+        ).status_code
+        == 429
+    )
+    held = late.post("/hold/", {"slot": slot.public_id})
+    assert held.status_code == 429 and "salle d" in held.content.decode().lower()
+    week = late.get(f"/practitioners/{pitie_neurosurgeon.practitioner.public_id}/").content
+    assert "Salle d\u2019attente" in week.decode() and slot.public_id not in week.decode()
+    assert (
+        late.get(
+            "/fhir/Slot", {"schedule.actor": f"PractitionerRole/{pitie_neurosurgeon.public_id}"}
+        ).status_code
+        == 429
+    )
+    assert not slot.holds.exists()
+
+
+@override_settings(**QUEUED)
+def test_a_ticket_admits_its_holder_only_and_a_bounded_number_of_times(clock, agenda, settings):
+    settings.CRENEAU_WAITING_ROOM_PASS_REQUESTS = 5
+    first = Client(REMOTE_ADDR="10.2.0.1")
+    answer = search(first)
+    assert answer.status_code == 200
+    ticket = answer["X-Creneau-Ticket"]
+    _crowd(20)
+    # Ten other addresses with the same ticket: each takes a turn of its own, behind the crowd.
+    borrowed = [
+        search(Client(REMOTE_ADDR=f"10.3.0.{n}"), **{"X-Creneau-Ticket": ticket}).status_code
+        for n in range(1, 11)
+    ]
+    assert borrowed == [429] * 10
+    # Its holder is in with it five times; the sixth request waits.
+    assert [search(first).status_code for _ in range(5)] == [200] * 5
+    assert search(first).status_code == 429

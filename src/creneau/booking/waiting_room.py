@@ -12,7 +12,13 @@ client); once in, it stays valid ``CRENEAU_WAITING_ROOM_PASS_MINUTES`` minutes, 
 hold and book. Checking a ticket reads no database.
 
 Only the channels without a contract wait (the public site and widgets): operators, partner
-platforms and the hospital's desks have their own quotas.
+platforms and the hospital's desks have their own quotas. Every door that reads or takes slots
+for a patient goes through the room: the API's search, holds and bookings, the patient pages
+that search, show a practitioner's week, hold, book and move, and the public FHIR Slot search.
+
+A ticket is the patient's: it carries a keyed hash of the address it was given to, and another
+address presenting it takes a turn of its own; and it admits at most
+``CRENEAU_WAITING_ROOM_PASS_REQUESTS`` requests (counted in the cache), then takes a new turn.
 
 Once everything is taken, waiting is for nothing: a first page of results that an admitted
 patient's search found empty is remembered ``EMPTY_SECONDS`` (in the cache, per channel,
@@ -97,14 +103,32 @@ def _take_turn(now: float, rate: float) -> float:
     return float(row[0])
 
 
-def _ticket_of(request: HttpRequest) -> float | None:
-    raw = _raw(request)
+def _holder(request: HttpRequest) -> str:
+    from creneau.booking.throttling import client_key
+
+    return client_key(request)[:16]
+
+
+def _ticket_of(request: HttpRequest, raw: str) -> float | None:
+    """The admission time of the request's own ticket: none for a forged one, one given to
+    another address, or one that has been used its number of times."""
     if not raw:
         return None
     try:
-        return float(signing.loads(raw, salt=_SALT)["at"])
+        ticket = signing.loads(raw, salt=_SALT)
+        admitted_at = float(ticket["at"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
+    if ticket.get("for") != _holder(request):
+        return None
+    uses = f"creneau:waiting-room:uses:{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+    if cache.add(uses, 1, settings.CRENEAU_WAITING_ROOM_PASS_MINUTES * 60 + 60):
+        return admitted_at
+    try:
+        used = cache.incr(uses)
+    except ValueError:  # expired between the two calls
+        return admitted_at
+    return admitted_at if used <= settings.CRENEAU_WAITING_ROOM_PASS_REQUESTS else None
 
 
 def _waits(scope: ChannelScope) -> bool:
@@ -129,11 +153,13 @@ def admit(request: HttpRequest, scope: ChannelScope, *, search: bool = False) ->
         return
     rate = settings.CRENEAU_WAITING_ROOM_RATE
     now = time.time()
-    admitted_at = _ticket_of(request)
+    admitted_at = _ticket_of(request, _raw(request))
     pass_seconds = settings.CRENEAU_WAITING_ROOM_PASS_MINUTES * 60
     if admitted_at is None or now > admitted_at + pass_seconds:
         admitted_at = _take_turn(now, rate)
-        request.creneau_ticket = signing.dumps({"at": admitted_at}, salt=_SALT)
+        request.creneau_ticket = signing.dumps(
+            {"at": admitted_at, "for": _holder(request)}, salt=_SALT
+        )
     # Those a burst ahead of now are in at once.
     admitted_at -= settings.CRENEAU_WAITING_ROOM_BURST / rate
     if admitted_at > now:
@@ -159,6 +185,12 @@ def _raw(request: HttpRequest) -> str:
     return (
         request.headers.get(HEADER) or request.GET.get("ticket") or request.COOKIES.get(COOKIE, "")
     )
+
+
+def carried(request: HttpRequest) -> str:
+    """The ticket a widget's links and forms carry on (the one just given, or the one in the
+    address)."""
+    return getattr(request, "creneau_ticket", None) or request.GET.get("ticket", "")
 
 
 class WaitingRoomMiddleware:

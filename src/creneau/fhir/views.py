@@ -13,7 +13,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
 from django.utils.translation import gettext as _
 
-from creneau.booking import idempotency
+from creneau.booking import idempotency, waiting_room
 from creneau.booking.operators import operator_contract
 from creneau.booking.services import offer_record
 from creneau.booking.throttling import throttle
@@ -96,6 +96,9 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
     kind = _kind(resource_type)
     scope = fhir_scope(request)
     scope.require("search")
+    if resource_type == "Slot":
+        # The public Slot search reads slots for patients as the site's search does.
+        waiting_room.admit(request, scope)
     params = Params(request.GET, kind.parameters)
     as_sas = resource_type == "Slot" and _is_sas(scope)
     if as_sas:

@@ -33,6 +33,8 @@ from creneau.errors import DomainError
 from creneau.ledger.services import refusal_append
 
 SITE, EMBED, PLATFORM = "site", "embed", "platform"
+# The pages that read or take slots for a patient: behind the waiting room in a crowd.
+TAKE_SLOTS = {"search", "practitioner", "hold", "book", "move", "platform_link"}
 # The pages a platform's booking link leads through (web.platform_urls); any other page of the
 # flow is the public site's.
 PLATFORM_PAGES = {
@@ -81,6 +83,9 @@ class PatientSite:
             namespace = SITE
         args = (self.channel_key, *args) if namespace in (EMBED, PLATFORM) else args
         path = reverse(f"{namespace}:{name}", args=args)
+        if self.embed and "ticket" not in query:
+            # A widget keeps no cookie: its waiting-room ticket goes from page to page.
+            query["ticket"] = waiting_room.carried(self.request)
         query = {key: value for key, value in query.items() if value not in (None, "")}
         return f"{path}?{urlencode(query)}" if query else path
 
@@ -201,8 +206,9 @@ def patient_page(view):
                     _("This form was sent from another site. Please use the hospital's page."),
                     status=403,
                 )
-            if request.resolver_match.url_name == "search":
-                waiting_room.admit(request, site.scope, search=True)
+            page = request.resolver_match.url_name
+            if page in TAKE_SLOTS:
+                waiting_room.admit(request, site.scope, search=page == "search")
             response = view(request, site, *args, **kwargs)
         except waiting_room.Waiting as waiting:
             response = waiting_page(request, site, waiting)
@@ -218,6 +224,9 @@ def waiting_page(request: HttpRequest, site: "PatientSite", waiting) -> HttpResp
     comes (the ticket in the address: a widget keeps no cookie)."""
     query = request.GET.copy()
     query["ticket"] = waiting.ticket
+    path = request.path
+    if request.method == "POST" and request.resolver_match.url_name == "hold":
+        path = site.url("home")  # a hold is asked again from the pages, not by reloading
     response = render(
         request,
         "web/waiting_room.html",
@@ -225,8 +234,10 @@ def waiting_page(request: HttpRequest, site: "PatientSite", waiting) -> HttpResp
             "site": site,
             "organisation": site.organisation,
             "waiting": waiting,
-            "again": f"{request.path}?{query.urlencode()}",
+            "again": f"{path}?{query.urlencode()}",
         },
+        # A page to read is shown as it comes; a hold or a booking not made is refused.
+        status=429 if request.method == "POST" else 200,
     )
     response["Retry-After"] = str(waiting.retry_after)
     return response
