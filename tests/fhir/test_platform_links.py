@@ -2,6 +2,7 @@
 for one channel, until it expires; the hold it gives books once and opens nothing once it has
 lapsed or was given back (issue 27, point 1)."""
 
+import json
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -12,7 +13,7 @@ from creneau.agenda.models import Slot
 from creneau.booking.links import booking_link
 from creneau.booking.models import Appointment, Hold
 from tests.conftest import NOW, OTHER_PATIENT, PATIENT
-from tests.fhir.conftest import register
+from tests.fhir.conftest import bearer, register
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +120,36 @@ def test_the_public_site_s_lapsed_form_books_once(client, pitie_neurosurgeon, op
     assert again.status_code == 410
     assert not Appointment.objects.filter(slot=other).exists()
     assert Slot.objects.get(pk=slot.pk).held == 0
+
+
+def test_visitors_by_a_finder_s_links_cannot_use_up_its_contract(
+    client, finder, pitie_neurosurgeon, open_agenda, clock, settings
+):
+    """Issue 27, point 4: seven addresses holding three links each do not lock the finder's
+    own software out, nor the next patient who clicks one of its links."""
+    from django.test import Client
+
+    from creneau.channels.models import Contract
+
+    Contract.objects.filter(pk=finder.contract.pk).update(holds_at_once=5, bookings_per_day=5)
+    open_agenda(pitie_neurosurgeon)
+    slots = free(pitie_neurosurgeon, 23)
+    channel = finder.contract.channel
+    for n in range(7):
+        visitor = Client(REMOTE_ADDR=f"10.4.0.{n + 1}")
+        for slot in slots[3 * n : 3 * n + 3]:
+            held = hold_through_link(visitor, channel, slot)
+            if n % 2:  # some give theirs back
+                visitor.post(held + "release/")
+    assert Hold.objects.filter(channel=channel).count() == 21
+    # The finder's own API still holds (its software's caps are untouched)...
+    fhir = bearer(client, finder)
+    api = client.post(
+        "/api/v1/holds",
+        json.dumps({"slot": slots[21].public_id}),
+        content_type="application/json",
+        headers=fhir.headers,
+    )
+    assert api.status_code == 201, api.content[:300]
+    # ...and so does the next patient by one of its links.
+    hold_through_link(Client(REMOTE_ADDR="10.4.1.1"), channel, slots[22])

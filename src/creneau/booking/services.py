@@ -482,8 +482,11 @@ def _hold_here(scope, slot, minutes, purpose, client, referral, until, now) -> H
         _lock_practitioners(slot.practitioner_id)
         _lock_holder(client, scope.channel.pk)
         if client:
+            # A visitor, also one who came by a platform's link: their own caps, never the
+            # contract's, which bound the operator's software (visitors cannot lock it out).
             _check_visitor_holds(client, now)
-        _check_contract_holds(scope, now)
+        else:
+            _check_contract_holds(scope, now)
         if not _hold_place(slot, now, expires_at):
             raise _slot_taken()
         return Hold.objects.create(
@@ -523,11 +526,13 @@ def _check_visitor_holds(client: str, now: datetime) -> None:
 def _check_contract_holds(scope: ChannelScope, now: datetime) -> None:
     """An operator keeps at most its contract's holds at once, and takes at most twice its
     daily bookings in holds a day (one per booking and as many given up): a platform allowed
-    to book cannot empty a specialty from search by holding and renewing its slots."""
+    to book cannot empty a specialty from search by holding and renewing its slots. Only its
+    software's holds count (no visitor's address): visitors who arrive by its links are
+    counted as visitors."""
     contract = scope.contract
     if contract is None:
         return
-    live = _live_holds(now, channel=scope.channel)
+    live = _live_holds(now, channel=scope.channel).filter(client="")
     if contract.holds_at_once and live.count() >= contract.holds_at_once:
         first_end = live.order_by("expires_at").values_list("expires_at", flat=True).first()
         raise QuotaExceeded(
@@ -541,7 +546,7 @@ def _check_contract_holds(scope: ChannelScope, now: datetime) -> None:
         )
     if contract.bookings_per_day:
         today = _paris_today(now)
-        taken = Hold.objects.filter(channel=scope.channel, created_at__gte=today).count()
+        taken = Hold.objects.filter(channel=scope.channel, client="", created_at__gte=today).count()
         if taken >= 2 * contract.bookings_per_day:
             raise QuotaExceeded(
                 _("This channel has taken its %(limit)s holds of the day.")
