@@ -1,5 +1,6 @@
-"""Replays the attacks of issue 14 (points 3 to 8) against a real ``creneau serve`` with several
-gunicorn workers, and prints what each got, as JSON.
+"""Replays the attacks of issue 14 (points 3 to 8) and of issue 27 (points 1, 3, 4, 6, 9, 12 and
+14: bench/attacks_surfaces.py) against a real ``creneau serve`` with several gunicorn workers,
+and prints what each got, as JSON.
 
     python -m bench.attacks                          # SQLite, counters in the database
     python -m bench.attacks --database postgresql    # PostgreSQL
@@ -316,6 +317,71 @@ def attack_idempotency_key(base: str, slots: Slots) -> dict:
     }
 
 
+class Reader:
+    """The served hub's database, read directly (what the ledger grew by, the demo's roles)."""
+
+    def __init__(self, data_dir: Path, env: dict) -> None:
+        self.url = env.get("CRENEAU_DATABASE_URL", "")
+        self.path = data_dir / "creneau.sqlite3"
+
+    def rows(self, sql: str) -> list[tuple]:
+        if not self.url:
+            import sqlite3
+
+            with sqlite3.connect(self.path) as connection:
+                return connection.execute(sql).fetchall()
+        with psycopg.connect(self.url) as connection:
+            return connection.execute(sql).fetchall()
+
+    def ledger_entries(self) -> int:
+        return self.rows("SELECT COUNT(*) FROM ledger_entry")[0][0]
+
+    def roles(self, count: int) -> list[dict]:
+        """Roles of public hospitals with nothing but Créneau's own agenda."""
+        found = self.rows(
+            "SELECT r.public_id, p.rpps, e.finess FROM directory_practitionerrole r "
+            "JOIN directory_practitioner p ON p.id = r.practitioner_id "
+            "JOIN directory_establishment e ON e.id = r.establishment_id "
+            "JOIN directory_organisation o ON o.id = e.organisation_id "
+            "WHERE o.is_public AND r.id NOT IN (SELECT practitioner_role_id FROM "
+            "agenda_agendasource WHERE kind <> 'builtin') ORDER BY r.id DESC LIMIT " + str(count)
+        )
+        return [{"id": a, "rpps": b, "finess": c} for a, b, c in found]
+
+
+def run_surface_attacks(base: str, credentials: dict, reader: Reader, env: dict, data_dir) -> dict:
+    from bench import attacks_surfaces as surfaces
+
+    links = surfaces.finder_links(base, credentials, 30)
+    roles = reader.roles(4)
+    hub = {
+        **env,
+        "CRENEAU_DATA_DIR": str(data_dir),
+        "CRENEAU_HORIZON_WEEKS": "2",
+        "CRENEAU_OUTGOING_ALLOWED_NETWORKS": "127.0.0.0/8",
+    }
+    return {
+        "27.1 a platform link's hold": surfaces.attack_link_hold(base, links[:3]),
+        "27.4 visitors by a finder's links": surfaces.attack_link_visitors(
+            base, credentials, links[3:]
+        ),
+        "27.9 anonymous SMART files": surfaces.attack_smart_downloads(base, reader.ledger_entries),
+        "27.6 and 27.12 agenda feeds": surfaces.attack_agenda_feeds(
+            [r["id"] for r in roles[:3]], hub
+        ),
+        "27.14 MLLP": surfaces.attack_mllp(roles[3], hub, data_dir),
+    }
+
+
+CROWD = {"CRENEAU_WAITING_ROOM_RATE": "1", "CRENEAU_WAITING_ROOM_BURST": "0"}
+
+
+def crowd_attack(base: str, credentials: dict) -> dict:
+    from bench import attacks_surfaces as surfaces
+
+    return surfaces.attack_waiting_room(base, surfaces.finder_links(base, credentials, 1))
+
+
 def run_attacks(base: str, credentials: dict) -> dict:
     reader = Client(base, "127.0.0.2")
     week_ahead = (datetime.now(UTC) + timedelta(days=7)).date().isoformat()
@@ -372,7 +438,9 @@ def load_demo(data_dir: Path, env: dict) -> dict:
 
 
 @contextmanager
-def served_hub(data_dir: Path, env: dict, workers: int) -> Iterator[tuple[str, dict]]:
+def served_hub(
+    data_dir: Path, env: dict, workers: int, **settings: str
+) -> Iterator[tuple[str, dict]]:
     """The demo network loaded with ``creneau demo --no-serve``, then ``creneau serve`` in
     production mode. Yields the base URL and the demo's credentials."""
     env = {k: v for k, v in env.items()}
@@ -387,6 +455,7 @@ def served_hub(data_dir: Path, env: dict, workers: int) -> Iterator[tuple[str, d
             "CRENEAU_SECRET_KEY": secrets.token_urlsafe(50),
             "CRENEAU_ALLOWED_HOSTS": "127.0.0.1",
             "CRENEAU_SSL_REDIRECT": "0",
+            **settings,
         },
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -424,9 +493,15 @@ def main() -> None:
     try:
         with database(args.database) as engine_env:
             log(f"loading the demo on {args.database} and serving it with {args.workers} workers")
-            with served_hub(data_dir, {**env, **engine_env}, args.workers) as (base, credentials):
+            hub_env = {**env, **engine_env}
+            with served_hub(data_dir, hub_env, args.workers) as (base, credentials):
                 log("attacking")
                 report = run_attacks(base, credentials)
+                reader = Reader(data_dir, hub_env)
+                report |= run_surface_attacks(base, credentials, reader, hub_env, data_dir)
+            log("serving it again with a waiting room (1 patient a second, no burst)")
+            with served_hub(data_dir, hub_env, args.workers, **CROWD) as (base, credentials):
+                report["27.3 the waiting room"] = crowd_attack(base, credentials)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     print(

@@ -1,12 +1,24 @@
-"""The attacks of issue 14 (points 3 to 8, and 10) replayed by bench/attacks.py against a real
-``creneau serve`` with three gunicorn workers: on SQLite and PostgreSQL with the counters in
-the database. Every limit holds exactly, whatever worker answers. (With the counters in Redis,
-through two servers behind a proxy: tests/scale/test_beyond_one_server.py.)"""
+"""The attacks of issue 14 (points 3 to 8, and 10) and of issue 27 (points 1, 3, 4, 6, 9, 12 and
+14) replayed by bench/attacks.py against a real ``creneau serve`` with three gunicorn workers:
+on SQLite and PostgreSQL with the counters in the database. Every limit holds exactly, whatever
+worker answers. (With the counters in Redis, through two servers behind a proxy:
+tests/scale/test_beyond_one_server.py.)"""
 
 import os
 from datetime import UTC, datetime, timedelta
 
-from bench.attacks import Client, Slots, database, patient, run_attacks, served_hub
+from bench.attacks import (
+    CROWD,
+    Client,
+    Reader,
+    Slots,
+    crowd_attack,
+    database,
+    patient,
+    run_attacks,
+    run_surface_attacks,
+    served_hub,
+)
 
 from tests.cli import demo_copied, suite_engine
 
@@ -46,19 +58,65 @@ EXPECTED = {
         "second client got a manage token": False,
     },
 }
+TOO_MUCH = "Le calendrier demande trop de travail pour être lu"
+SURFACES = {
+    "27.1 a platform link's hold": {
+        "hold page, another slot": "409",
+        "hold page, its own slot": "303",
+        "hold page again, once booked": "410",
+        "hold page after its release": "410",
+    },
+    "27.4 visitors by a finder's links": {
+        "visitors' holds by its links": {"303": 21},
+        "the finder's own API hold": "201",
+        "the next patient by a link": "303",
+    },
+    "27.14 MLLP": {
+        "TQ1-8 99991231235959-1400": "AE TQ1-8: '99991231235959-1400' is not a valid date and time",
+        "SCH-9 1e308": "AE SCH-9: a duration must be positive and at most 31 days",
+        "SCH-9 inf": "AE SCH-9: a duration must be positive and at most 31 days",
+        "SCH-9 nan": "AE SCH-9: a duration must be positive and at most 31 days",
+        "30 half-open connections: kept open": 20,
+    },
+}
+CROWDED = {
+    "the first arrival": "200",
+    "API hold": "429 waiting_room",
+    "POST /hold/": "429",
+    "FHIR Slot search": "429",
+    "one admitted ticket from ten addresses": {"429 waiting_room": 10},
+}
 
 
 def test_the_attacks_get_exactly_what_the_limits_allow(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRENEAU_")}
     with database(suite_engine()) as engine_env:
         demo_copied(tmp_path, {**engine_env, "CRENEAU_HORIZON_WEEKS": "2"})  # as served_hub's
-        hub = served_hub(tmp_path, {**env, **engine_env}, workers=3)
-        with hub as (base, credentials):
+        hub_env = {**env, **engine_env}
+        with served_hub(tmp_path, hub_env, workers=3) as (base, credentials):
             report = run_attacks(base, credentials)
             secrets_used = open_appointment_every_way(base)
+            surfaces = run_surface_attacks(
+                base, credentials, Reader(tmp_path, hub_env), hub_env, tmp_path
+            )
+        log = (tmp_path / "serve.log").read_text(encoding="utf-8")
+        with served_hub(tmp_path, hub_env, workers=3, **CROWD) as (base, credentials):
+            crowded = crowd_attack(base, credentials)
     assert report == EXPECTED
+    slow = surfaces["27.14 MLLP"].pop("a message a byte every 0.5 s: closed after")
+    assert float(slow.split()[0]) < 6, slow  # its message's 3 s, not renewed by each byte
+    for name, expected in SURFACES.items():
+        assert surfaces[name] == expected, name
+    files = surfaces["27.9 anonymous SMART files"]
+    assert files["ten downloads of a week's file"].endswith(" 1 ledger entries added"), files
+    assert files["310 downloads from one address (limit 300 per 10 min)"] == {"200": 300, "429": 10}
+    feeds = surfaces["27.6 and 27.12 agenda feeds"]
+    for label, said in feeds.items():
+        seconds, why = said.split(" s: ", 1)
+        assert float(seconds) < 20, (label, said)
+        assert (TOO_MUCH in why) if "FREQ" in label else ("trop de temps" in why), (label, said)
+    assert crowded == CROWDED
     # Point 10: the server's log (gunicorn's access log and Django's lines) holds none of them.
-    log = (tmp_path / "serve.log").read_text(encoding="utf-8")
     assert "/a/[redacted]" in log and "404" in log
     for secret in secrets_used:
         assert secret not in log
