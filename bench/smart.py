@@ -39,8 +39,17 @@ def publish(scope) -> dict:
                 "bytes": len(body),
             }
         )
+    # A finder's next poll with _since: answered from the stored versions (issue 27, point 13).
+    started = time.perf_counter()
+    changed = smart.manifest(
+        scope, request_url="bench", query={}, since=timezone.now(), now=timezone.now()
+    )
+    since_ms = (time.perf_counter() - started) * 1000
     return {
         "manifest_ms": round(manifest_ms, 1),
+        "manifest_since_ms": round(since_ms, 1),
+        "manifest_since_outputs": len(changed["output"]),
+        "since_over_manifest": round(since_ms / manifest_ms, 1),
         "outputs": len(manifest["output"]),
         "files": files,
         "all_files_seconds": round(sum(f["seconds"] for f in files), 2),

@@ -206,3 +206,39 @@ def test_a_finder_s_file_keeps_its_bytes_within_the_hour(
     clock.shift(timedelta(hours=1))
     later = bearer(client, finder).get(week)  # a new token: the first has expired
     assert later.status_code == 200 and later["ETag"] != first["ETag"]
+
+
+def test_since_is_answered_from_the_stored_versions(
+    client, pitie_neurosurgeon, open_agenda, clock, monkeypatch
+):
+    """Issue 27, point 13: ``_since`` makes no Slot file; a week changed but not yet served is
+    listed all the same (its state was never served)."""
+    from creneau.fhir import smart
+
+    open_agenda(pitie_neurosurgeon)
+    fhir = Fhir(client)
+    manifest = client.get("/fhir/$bulk-publish").json()
+    for item in manifest["output"]:
+        fhir.get(path_of(item["url"]))
+    weeks = [item["url"] for item in manifest["output"] if item["type"] == "Slot"]
+    slot_id = json.loads(fhir.get(path_of(weeks[1])).content.decode().splitlines()[0])["id"]
+    clock.shift(timedelta(minutes=3))
+    made = []
+    real = smart.file_body
+
+    def noted(scope, file, now):
+        made.append(file.name)
+        return real(scope, file, now)
+
+    monkeypatch.setattr(smart, "file_body", noted)
+    since = (NOW + timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    assert client.get("/fhir/$bulk-publish", {"_since": since}).json()["output"] == []
+    booked = client.post(
+        "/api/v1/appointments",
+        json.dumps({"slot": slot_id, "patient": PATIENT}),
+        content_type="application/json",
+    )
+    assert booked.status_code == 201
+    listed = client.get("/fhir/$bulk-publish", {"_since": since}).json()["output"]
+    assert [item["url"] for item in listed] == [weeks[1]]
+    assert all(not name.startswith("Slot") for name in made), made

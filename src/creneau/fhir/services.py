@@ -10,7 +10,7 @@ from creneau.fhir.models import PublishedVersion
 
 
 def published_version_note(
-    *, channel: Channel, name: str, digest: str, now: datetime
+    *, channel: Channel, name: str, digest: str, fingerprint: str = "", now: datetime
 ) -> tuple[datetime, bool]:
     """When this content of the file was first served (now if never before), and whether this
     is its first serving. Two workers making the same bytes at once agree (the unique key; the
@@ -21,12 +21,26 @@ def published_version_note(
     try:
         with transaction.atomic():
             created = PublishedVersion.objects.create(
-                channel=channel, name=name, digest=digest, first_served_at=now
+                channel=channel,
+                name=name,
+                digest=digest,
+                fingerprint=fingerprint,
+                first_served_at=now,
             )
             return created.first_served_at, True
     except IntegrityError:
         found = PublishedVersion.objects.get(channel=channel, name=name, digest=digest)
         return found.first_served_at, False
+
+
+def published_version_since(*, channel: Channel, name: str, fingerprint: str) -> datetime | None:
+    """When a file in this state was first served, if it was."""
+    return (
+        PublishedVersion.objects.filter(channel=channel, name=name, fingerprint=fingerprint)
+        .order_by("first_served_at")
+        .values_list("first_served_at", flat=True)
+        .first()
+    )
 
 
 def published_versions_prune(*, now: datetime | None = None, keep_days: int = 7) -> int:

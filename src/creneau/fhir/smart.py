@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Count, Max, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -29,7 +30,7 @@ from creneau.channels.queries import ChannelScope
 from creneau.directory.models import PractitionerRole
 from creneau.fhir import resources
 from creneau.fhir.rows import SlotRow, slot_rows
-from creneau.fhir.services import published_version_note
+from creneau.fhir.services import published_version_note, published_version_since
 
 EXTENSIONS = "http://fhir-registry.smarthealthit.org/StructureDefinition/"
 NDJSON = "application/fhir+ndjson"
@@ -91,16 +92,18 @@ def _schedule(role: PractitionerRole) -> dict:
 class DeepLinks:
     """Where a slot's booking-deep-link leads, for one channel."""
 
+    @staticmethod
+    def signs(scope: ChannelScope) -> bool:
+        return scope.operator is not None and scope.operator.kind in PLATFORM_KINDS
+
     def __init__(self, scope: ChannelScope, now: datetime) -> None:
-        operator = scope.operator
         platform = (
-            Platform.objects.filter(contract=scope.contract).first()
-            if operator is not None and operator.kind in PLATFORM_KINDS
-            else None
+            Platform.objects.filter(contract=scope.contract).first() if self.signs(scope) else None
         )
         # Links expire at the top of an hour, between link_hours and an hour more from now: a
         # file's bytes (and its version, and its one ledger entry) stay the same within the hour.
         hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        self.expiry_hour = hour.isoformat()
         self.signed = (
             LinkMaker(
                 channel=scope.channel, valid_for=timedelta(hours=platform.link_hours), now=hour
@@ -155,15 +158,30 @@ def file_body(scope: ChannelScope, file: File, now: datetime) -> tuple[bytes, li
         return b"".join(_lines(resources.location(place) for place in places)), []
     if file.kind == "Schedule":
         return b"".join(_lines(_schedule(role) for role in _roles(scope))), []
-    assert file.week is not None
-    start = paris_midnight(file.week)
-    found = slot_rows(
-        offerable_slots(scope, now)
-        .filter(starts_at__gte=max(start, now), starts_at__lt=start + timedelta(days=7))
-        .order_by("starts_at", "public_id")
-    )
+    found = slot_rows(_week_slots(scope, file, now).order_by("starts_at", "public_id"))
     link = DeepLinks(scope, now)
     return b"".join(_lines(_slot(slot, link(slot)) for slot in found)), found
+
+
+def _week_slots(scope: ChannelScope, file: File, now: datetime):
+    assert file.week is not None
+    start = paris_midnight(file.week)
+    return offerable_slots(scope, now).filter(
+        starts_at__gte=max(start, now), starts_at__lt=start + timedelta(days=7)
+    )
+
+
+def fingerprint(scope: ChannelScope, file: File, now: datetime) -> str:
+    """What a week's Slot file is made from, in one aggregate of its slots (which ones, how
+    many places are taken or held), and the hour its signed links expire at: the same
+    fingerprint, the same bytes. Other files are small: their bytes are their fingerprint."""
+    if file.kind != "Slot":
+        return hashlib.sha256(file_body(scope, file, now)[0]).hexdigest()
+    state = _week_slots(scope, file, now).aggregate(
+        count=Count("pk"), ids=Sum("pk"), last=Max("pk"), booked=Sum("booked"), held=Sum("held")
+    )
+    hour = DeepLinks(scope, now).expiry_hour if DeepLinks.signs(scope) else ""
+    return hashlib.sha256(f"{sorted(state.items())}|{hour}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -178,7 +196,11 @@ def version(scope: ChannelScope, file: File, body: bytes, now: datetime) -> Vers
     worker answers the same Last-Modified for the same bytes)."""
     digest = hashlib.sha256(body).hexdigest()
     first, new = published_version_note(
-        channel=scope.channel, name=file.name, digest=digest, now=now.replace(microsecond=0)
+        channel=scope.channel,
+        name=file.name,
+        digest=digest,
+        fingerprint=fingerprint(scope, file, now) if file.kind == "Slot" else digest,
+        now=now.replace(microsecond=0),
     )
     return Version(etag=f'"{digest[:32]}"', last_modified=first, new=new)
 
@@ -191,8 +213,11 @@ def manifest(
     output = []
     for file in files(now):
         if since is not None:
-            body, _slots = file_body(scope, file, now)
-            if version(scope, file, body, now).last_modified <= since:
+            # From the stored versions: a file in a state never served has changed.
+            first = published_version_since(
+                channel=scope.channel, name=file.name, fingerprint=fingerprint(scope, file, now)
+            )
+            if first is not None and first <= since:
                 continue
         output.append({"type": file.kind, "url": f"{base}{file.name}.ndjson{suffix}"})
     return {
