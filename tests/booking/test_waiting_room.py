@@ -186,9 +186,11 @@ def test_every_door_to_the_slots_is_behind_the_room(clock, agenda, pitie_neurosu
     assert not slot.holds.exists()
 
 
-@override_settings(**QUEUED)
 def test_a_ticket_admits_its_holder_only_and_a_bounded_number_of_times(clock, agenda, settings):
-    settings.CRENEAU_WAITING_ROOM_PASS_REQUESTS = 5
+    # All through the settings fixture: mixed with override_settings, its restore would bring
+    # the waiting room back into the next tests.
+    for name, value in {**QUEUED, "CRENEAU_WAITING_ROOM_PASS_REQUESTS": 5}.items():
+        setattr(settings, name, value)
     first = Client(REMOTE_ADDR="10.2.0.1")
     answer = search(first)
     assert answer.status_code == 200
