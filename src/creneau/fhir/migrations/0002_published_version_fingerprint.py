@@ -4,20 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels', '0008_field_names_in_hospital_words'),
-        ('fhir', '0001_published_versions'),
+        ("channels", "0008_field_names_in_hospital_words"),
+        ("fhir", "0001_published_versions"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='publishedversion',
-            name='fingerprint',
-            field=models.CharField(blank=True, default='', max_length=64),
+            model_name="publishedversion",
+            name="fingerprint",
+            field=models.CharField(blank=True, default="", max_length=64),
         ),
         migrations.AddIndex(
-            model_name='publishedversion',
-            index=models.Index(fields=['channel', 'name', 'fingerprint'], name='fhir_published_version_state'),
+            model_name="publishedversion",
+            index=models.Index(
+                fields=["channel", "name", "fingerprint"], name="fhir_published_version_state"
+            ),
         ),
     ]
