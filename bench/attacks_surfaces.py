@@ -61,28 +61,32 @@ def _raw_get(client: Client, path: str) -> tuple[int, bytes]:
 
 
 def finder_links(base: str, credentials: dict, count: int) -> list[str]:
-    """Signed booking links of the demo's SMART finder, from its own Slot files: one per slot,
-    at distinct times."""
+    """Signed booking links of the demo's SMART finder, from its own Slot files."""
     finder = next(p for p in credentials["platforms"] if p["kind"] == "smart_finder")
     client = Client(base, "127.0.0.30")
     client.headers["Authorization"] = "Bearer " + token(client, finder)
     status, manifest = client.get("/fhir/$bulk-publish")
     assert status == 200, manifest
     links: list[str] = []
-    times: set[str] = set()
-    for item in manifest["output"]:
-        if item["type"] != "Slot" or len(links) >= count:
-            continue
+    seen: set[str] = set()
+    # From next week (none too soon to book); one slot per practitioner's schedule, so that no
+    # two of them overlap (a practitioner's visits may share the same hours).
+    weeks = [i for i in manifest["output"] if i["type"] == "Slot"][1:]
+    for item in weeks:
+        if len(links) >= count:
+            break
         path = urllib.parse.urlsplit(item["url"])
         _status, data = _raw_get(client, path.path + (f"?{path.query}" if path.query else ""))
         for line in data.decode().splitlines():
             slot = json.loads(line)
+            schedule = slot["schedule"]["reference"]
+            if schedule in seen or len(links) >= count:
+                continue
+            seen.add(schedule)
             link = next(
                 e["valueUrl"] for e in slot.get("extension", []) if e["url"].endswith("deep-link")
             )
-            if slot["start"] not in times and len(links) < count:
-                times.add(slot["start"])
-                links.append(urllib.parse.urlsplit(link).path)
+            links.append(urllib.parse.urlsplit(link).path)
     return links
 
 
