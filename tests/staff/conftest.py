@@ -45,3 +45,28 @@ def member(role: str, aphp, places) -> object:
     }[role]
     StaffAccess.objects.create(user=user, organisation=aphp, **scope)
     return user
+
+
+@pytest.fixture
+def booked(places, open_agenda, public_scope, patient, clock):
+    """The patient's appointment with the Pitié's neurosurgeon, a first visit two days ahead
+    or more, booked on the public site."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from creneau.agenda.models import Slot
+    from creneau.booking.services import appointment_book
+
+    role = places["role"]
+    open_agenda(role)
+    slot = (
+        Slot.objects.filter(
+            practitioner_role=role,
+            visit_type__code="neurosurgery-first",
+            starts_at__gte=timezone.now() + timedelta(days=2),
+        )
+        .order_by("starts_at")
+        .first()
+    )
+    return appointment_book(scope=public_scope, patient=patient, slot=slot).appointment

@@ -2,33 +2,15 @@
 point 7): the desk's cancellation page, and the admin's lists, searches and records of
 appointments and of the waiting list. A search's words are kept only as a keyed hash."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from django.utils import timezone
 
-from creneau.agenda.models import Slot
-from creneau.booking.services import appointment_book, waiting_list_join
+from creneau.booking.services import waiting_list_join
 from creneau.staff.models import PatientDataView
 from tests.staff.conftest import member
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def booked(places, open_agenda, public_scope, patient, clock):
-    role = places["role"]
-    open_agenda(role)
-    slot = (
-        Slot.objects.filter(
-            practitioner_role=role,
-            visit_type__code="neurosurgery-first",
-            starts_at__gte=timezone.now() + timedelta(days=2),
-        )
-        .order_by("starts_at")
-        .first()
-    )
-    return appointment_book(scope=public_scope, patient=patient, slot=slot).appointment
 
 
 def logged(user) -> list[tuple[str, int, list[str]]]:

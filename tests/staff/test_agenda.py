@@ -99,23 +99,11 @@ def test_the_day_shows_each_slot_state_and_the_appointment(
 
 
 def test_a_patient_look_up_finds_only_inside_the_scope_and_every_view_is_logged(
-    client, aphp, places, open_agenda, public_scope, patient, clock
+    client, aphp, places, booked, patient
 ):
-    from creneau.agenda.models import Slot
     from creneau.staff.models import PatientDataView
 
     role = places["role"]
-    open_agenda(role)
-    slot = (
-        Slot.objects.filter(
-            practitioner_role=role,
-            visit_type__code="neurosurgery-first",
-            starts_at__gte=timezone.now() + timedelta(days=2),
-        )
-        .order_by("starts_at")
-        .first()
-    )
-    booked = appointment_book(scope=public_scope, patient=patient, slot=slot).appointment
     asked = {
         "last_name": patient.last_name.upper(),  # any case
         "birth_date": patient.birth_date.isoformat(),
@@ -137,7 +125,7 @@ def test_a_patient_look_up_finds_only_inside_the_scope_and_every_view_is_logged(
 
     # Opening the day that shows the patient is in the log too; an empty day is not.
     client.force_login(secretary)
-    day = timezone.localtime(slot.starts_at, PARIS).date()
+    day = timezone.localtime(booked.starts_at, PARIS).date()
     client.get(urls(places)["role"], {"day": day.isoformat()})
     client.get(urls(places)["role"], {"day": (day - timedelta(days=30)).isoformat()})
     agenda = PatientDataView.objects.filter(user=secretary, kind="agenda")
