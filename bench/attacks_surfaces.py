@@ -29,35 +29,35 @@ def _form(client: Client, path: str, fields: dict):
     )
 
 
-def _location(client: Client, path: str, fields: dict) -> tuple[int, str]:
-    """POST a form; the status and where it leads (a 303's Location, as a path)."""
+def _raw(client: Client, method: str, path: str, fields: dict | None = None):
+    """One request from the client's address as it goes on the wire: the status, where a
+    redirect leads (as a path), and the body's bytes (an NDJSON file, an HTML page)."""
     connection = http.client.HTTPConnection(
         client.host, client.port, timeout=60, source_address=(client.source, 0)
     )
+    headers = dict(client.headers)
+    body = None
+    if fields is not None:
+        body = urllib.parse.urlencode(fields)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
     try:
-        connection.request(
-            "POST",
-            path,
-            urllib.parse.urlencode(fields),
-            {"Content-Type": "application/x-www-form-urlencoded", **client.headers},
-        )
+        connection.request(method, path, body, headers)
         answer = connection.getresponse()
-        answer.read()
-        return answer.status, urllib.parse.urlsplit(answer.getheader("Location") or "").path
+        data = answer.read()
+        return answer.status, urllib.parse.urlsplit(answer.getheader("Location") or "").path, data
     finally:
         connection.close()
+
+
+def _location(client: Client, path: str, fields: dict) -> tuple[int, str]:
+    """POST a form; the status and where it leads."""
+    status, location, _body = _raw(client, "POST", path, fields)
+    return status, location
 
 
 def _raw_get(client: Client, path: str) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection(
-        client.host, client.port, timeout=60, source_address=(client.source, 0)
-    )
-    try:
-        connection.request("GET", path, headers=client.headers)
-        answer = connection.getresponse()
-        return answer.status, answer.read()
-    finally:
-        connection.close()
+    status, _location, body = _raw(client, "GET", path)
+    return status, body
 
 
 def finder_links(base: str, credentials: dict, count: int) -> list[str]:
