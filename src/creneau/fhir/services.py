@@ -1,5 +1,6 @@
 """The publishing interfaces' writes: the first-served time of each SMART file's content."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -10,11 +11,17 @@ from creneau.fhir.models import PublishedVersion
 
 
 def published_version_note(
-    *, channel: Channel, name: str, digest: str, fingerprint: str = "", now: datetime
+    *,
+    channel: Channel,
+    name: str,
+    digest: str,
+    fingerprint: Callable[[], str] = str,
+    now: datetime,
 ) -> tuple[datetime, bool]:
     """When this content of the file was first served (now if never before), and whether this
     is its first serving. Two workers making the same bytes at once agree (the unique key; the
-    loser reads the winner's time, and only the winner is first)."""
+    loser reads the winner's time, and only the winner is first). ``fingerprint`` is asked
+    only for a new version: a download of bytes already served costs no more query."""
     found = PublishedVersion.objects.filter(channel=channel, name=name, digest=digest).first()
     if found is not None:
         return found.first_served_at, False
@@ -24,7 +31,7 @@ def published_version_note(
                 channel=channel,
                 name=name,
                 digest=digest,
-                fingerprint=fingerprint,
+                fingerprint=fingerprint(),
                 first_served_at=now,
             )
             return created.first_served_at, True

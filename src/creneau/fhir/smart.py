@@ -199,7 +199,7 @@ def version(scope: ChannelScope, file: File, body: bytes, now: datetime) -> Vers
         channel=scope.channel,
         name=file.name,
         digest=digest,
-        fingerprint=fingerprint(scope, file, now) if file.kind == "Slot" else digest,
+        fingerprint=lambda: fingerprint(scope, file, now) if file.kind == "Slot" else digest,
         now=now.replace(microsecond=0),
     )
     return Version(etag=f'"{digest[:32]}"', last_modified=first, new=new)
