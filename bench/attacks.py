@@ -287,7 +287,9 @@ def attack_forged_forwarded_for(base: str, slots: Slots) -> dict:
 
 
 def attack_sms_anywhere(base: str, slots: Slots) -> dict:
-    """Point 7: confirmations texted to any number in the world, or to a landline."""
+    """Point 7: confirmations texted to any number in the world, or to a landline. Since issue
+    28 any valid number is a patient's contact, but no text message goes to it: booking alone
+    on the public site, the patient must then give an e-mail address (refused on that field)."""
     client = Client(base, "127.0.0.11")
     report = {}
     for label, phone in [

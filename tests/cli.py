@@ -72,6 +72,10 @@ def hub_env(data_dir: Path | str, **extra: str) -> dict[str, str]:
     (so it runs on its own SQLite file), plus the ``extra`` variables given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRENEAU_")}
     env["CRENEAU_DATA_DIR"] = str(data_dir)
+    # The suite runs at any hour, and offers and the hospital's notices wait out the night
+    # (CRENEAU_QUIET_HOURS, tested in tests/notify/test_quiet.py on a set clock): a hub run
+    # here sends them at once, unless a test says otherwise.
+    env["CRENEAU_QUIET_HOURS"] = "off"
     env.update(extra)
     return env
 

@@ -48,9 +48,9 @@ EXPECTED = {
         }
     },
     "7 text messages to any number": {
-        "+86 mobile": "422 invalid_patient patient.phone",
-        "+234 mobile": "422 invalid_patient patient.phone",
-        "Paris landline": "422 invalid_patient patient.phone",
+        "+86 mobile": "422 invalid_patient patient.email",
+        "+234 mobile": "422 invalid_patient patient.email",
+        "Paris landline": "422 invalid_patient patient.email",
     },
     "8 idempotency keys of another client": {
         "first client": "201",

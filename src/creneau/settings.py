@@ -546,6 +546,36 @@ CRENEAU_OUTBOX = Path(env_str("CRENEAU_OUTBOX") or DATA_DIR / "outbox")
 CRENEAU_REMINDER_HOURS = env_int("CRENEAU_REMINDER_HOURS", 48)
 # A reminder that can no longer come this long before the appointment is not sent.
 CRENEAU_REMINDER_MIN_LEAD_MINUTES = env_int("CRENEAU_REMINDER_MIN_LEAD_MINUTES", 60)
+
+
+def _quiet_hours(name: str, default: str) -> tuple[int, int] | None:
+    """``HH:MM-HH:MM`` in Paris time (``21:00-08:00``), as minutes of the day; ``off`` (or an
+    empty value) sends at any hour."""
+    raw = (env_str(name, default) or "").strip()
+    if raw.lower() in ("", "off", "0"):
+        return None
+    try:
+        start, end = (part.strip() for part in raw.split("-"))
+        minutes = []
+        for part in (start, end):
+            hours, mins = (int(n) for n in part.split(":"))
+            if not (0 <= hours < 24 and 0 <= mins < 60):
+                raise ValueError
+            minutes.append(hours * 60 + mins)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be two times of day, HH:MM-HH:MM (for example 21:00-08:00), or off, "
+            f"not {raw!r}"
+        ) from None
+    if minutes[0] == minutes[1]:
+        raise ImproperlyConfigured(f"{name} starts and ends at the same time: say off instead.")
+    return minutes[0], minutes[1]
+
+
+# Offers, reminders and the hospital's notices wait out these hours (Paris time), and a
+# waiting-list offer's window counts only the hours outside them; a confirmation of what the
+# patient has just done is never delayed.
+CRENEAU_QUIET_HOURS = _quiet_hours("CRENEAU_QUIET_HOURS", "21:00-08:00")
 CRENEAU_MESSAGE_MAX_ATTEMPTS = max(1, env_int("CRENEAU_MESSAGE_MAX_ATTEMPTS", 8))
 # How long a worker keeps a message it is sending before another may take it again.
 CRENEAU_MESSAGE_LEASE_SECONDS = max(1, env_int("CRENEAU_MESSAGE_LEASE_SECONDS", 120))

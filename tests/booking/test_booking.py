@@ -238,12 +238,7 @@ def test_cancelling_and_staff_statuses(pitie_neurosurgeon, open_agenda, public_s
     [
         ("phone", "12"),
         ("phone", "01 23"),
-        # Text messages go to mobiles of France and its overseas departments only.
-        ("phone", "01 42 16 00 00"),  # a Paris landline
-        ("phone", "+86 138 0013 8000"),  # a Chinese mobile
-        ("phone", "+234 803 123 4567"),  # a Nigerian mobile
-        ("phone", "+44 7700 900123"),  # a British mobile
-        ("phone", "05 90 12 34 56"),  # a Guadeloupe landline
+        ("phone", ""),  # booking alone, a patient gives a number
         ("birth_date", "2090-01-01"),
         ("birth_date", "1850-01-01"),
         ("email", "not-an-address"),
@@ -265,6 +260,64 @@ def test_patient_details_are_checked_and_the_field_named(field, value):
     with pytest.raises(PatientDetailsInvalid) as refused:
         patient_details_clean(**details)
     assert refused.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("written", "stored", "shown"),
+    [
+        ("01 42 16 00 00", "+33142160000", "01 42 16 00 00"),  # a Paris landline
+        ("+44 7911 123456", "+447911123456", "+44 7911 123456"),  # a British mobile
+        ("+86 138 0013 8000", "+8613800138000", "+86 138 0013 8000"),  # a Chinese mobile
+        ("05 90 12 34 56", "+590590123456", "0590 12 34 56"),  # a Guadeloupe landline
+    ],
+)
+def test_a_number_that_gets_no_text_message_books_with_an_e_mail(written, stored, shown):
+    """Issue 28, point 1: the rule about text messages limits what is sent, not who is booked.
+    Alone on the public site, a landline or a number abroad needs an e-mail address (the error
+    names that field); the desk and the call centres take the number the caller gives."""
+    from datetime import date
+
+    from django.utils import translation
+
+    from creneau.booking.patients import Contact, contact_plan, phone_display
+
+    person = {"last_name": "Martin", "first_name": "Camille", "birth_date": date(1980, 5, 17)}
+    with pytest.raises(PatientDetailsInvalid) as refused:
+        patient_details_clean(**person, phone=written)
+    assert list(refused.value.errors) == ["email"]
+    assert "e-mail" in refused.value.message
+    with_email = patient_details_clean(**person, phone=written, email="c.martin@example.org")
+    assert with_email.phone == stored
+    for contact in (Contact.STAFF, Contact.PARTNER):
+        assert patient_details_clean(**person, phone=written, contact=contact).phone == stored
+    assert phone_display(stored) == shown
+    with translation.override("en"):
+        plan = contact_plan(stored, "c.martin@example.org")
+    assert plan[0].startswith("No text message") and "c.martin@example.org" in plan[1]
+
+
+def test_a_person_without_a_phone_is_booked_by_staff_with_a_reason():
+    from datetime import date
+
+    from creneau.booking.patients import Contact
+
+    person = {"last_name": "Martin", "first_name": "Camille", "birth_date": date(1950, 5, 17)}
+    with pytest.raises(PatientDetailsInvalid) as refused:
+        patient_details_clean(**person, phone="", contact=Contact.STAFF)
+    assert list(refused.value.errors) == ["no_phone_reason"]
+    for contact in (Contact.SELF, Contact.PARTNER):
+        with pytest.raises(PatientDetailsInvalid) as alone:
+            patient_details_clean(**person, phone="", no_phone_reason="none", contact=contact)
+        assert alone.value.field == "phone"
+    booked = patient_details_clean(
+        **person, phone="", no_phone_reason="  no   phone ", contact=Contact.STAFF
+    )
+    assert (booked.phone, booked.no_phone_reason) == ("", "no phone")
+    # A number given, a reason is not kept.
+    given = patient_details_clean(
+        **person, phone="01 42 16 00 00", no_phone_reason="x", contact=Contact.STAFF
+    )
+    assert (given.phone, given.no_phone_reason) == ("+33142160000", "")
 
 
 def test_phone_numbers_are_stored_in_international_form():

@@ -139,3 +139,32 @@ def test_the_other_patient_pages_are_accessible_too(hub, page, accessible):
     page.goto(hub + "/appointments/aaaaaaaaaaaaaaaa/?token=nope")
     expect(page.get_by_role("heading", name="Lien non valide")).to_be_visible()
     accessible(page, "fr-desktop-11-invalid-link")
+
+
+def test_a_visitor_with_a_british_mobile_books_with_an_e_mail(hub, phone_page, accessible):
+    """Issue 28, point 1: a number abroad is a contact like any other, but gets no text
+    message; alone on the site, the patient is asked for an e-mail address on that field at the
+    first try, and the confirmation says what is sent where."""
+    page = phone_page
+    page.goto(hub + "/en/")
+    page.select_option("#what", "s:neurosurgery")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_selector(".result")
+    page.locator(".result button.slot").first.click()
+    page.fill("#id_last_name", "Smith")
+    page.fill("#id_first_name", "Jane")
+    page.fill("#id_birth_date", "1981-03-09")
+    page.fill("#id_phone", "+44 7911 123456")
+    page.get_by_role("button", name="Confirm the appointment").click()
+    expect(page.locator(".notice-error")).to_contain_text("give an e-mail address")
+    expect(page.locator("#id_email_error")).to_contain_text("give an e-mail address")
+    # Every other detail is kept.
+    expect(page.locator("#id_phone")).to_have_value("+44 7911 123456")
+    accessible(page, "landline-1-email-asked")
+    page.fill("#id_email", "jane.smith@example.org")
+    page.get_by_role("button", name="Confirm the appointment").click()
+    page.wait_for_selector("#manage-link")
+    plan = page.locator(".messages-plan")
+    expect(plan).to_contain_text("No text message: +44 7911 123456 is not a mobile number")
+    expect(plan).to_contain_text("A confirmation e-mail goes to jane.smith@example.org.")
+    accessible(page, "landline-2-booked")

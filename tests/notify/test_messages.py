@@ -11,10 +11,11 @@ import icalendar
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from creneau.agenda.models import Slot
-from creneau.booking.models import Appointment, WaitingListEntry
+from creneau.booking.models import PARIS, Appointment, WaitingListEntry, WaitingListOffer
 from creneau.booking.patients import PatientDetails
 from creneau.booking.services import (
     appointment_book,
@@ -457,31 +458,75 @@ def test_an_offer_ending_another_day_says_which_day(
 def test_no_text_message_to_a_number_that_cannot_receive_ours_and_the_email_still_goes(
     slots, public_scope, patient, clock, client
 ):
-    """A landline or a foreign number is refused at booking, naming the field; a record older
-    than that rule is sent its e-mail and no SMS."""
-    refused = client.post(
-        "/api/v1/appointments",
-        json.dumps(
-            {
-                "slot": slots[0].public_id,
-                "patient": {
-                    "last_name": "Martin",
-                    "first_name": "Camille",
-                    "birth_date": "1980-05-17",
-                    "phone": "+86 138 0013 8000",
-                    "email": "camille.martin@example.org",
-                },
-            }
-        ),
-        content_type="application/json",
-    )
-    assert (refused.status_code, refused.json()["code"]) == (422, "invalid_patient")
-    assert refused.json()["errors"][0]["field"] == "patient.phone"
-    assert "mobile" in refused.json()["errors"][0]["message"]
+    """Issue 28, point 1: a foreign number is a patient's contact, but gets no text message.
+    Booking alone, the patient gives an e-mail address (without one, the refusal names that
+    field), and the confirmation goes by e-mail only; a landline at the desk gets none."""
 
-    booked = appointment_book(scope=public_scope, slot=slots[1], patient=patient).appointment
+    def book(slot, **contact):
+        person = {"last_name": "Martin", "first_name": "Camille", "birth_date": "1980-05-17"}
+        return client.post(
+            "/api/v1/appointments",
+            json.dumps({"slot": slot.public_id, "patient": {**person, **contact}}),
+            content_type="application/json",
+        )
+
+    refused = book(slots[0], phone="+86 138 0013 8000")
+    assert (refused.status_code, refused.json()["code"]) == (422, "invalid_patient")
+    assert [e["field"] for e in refused.json()["errors"]] == ["patient.email"]
+    assert "e-mail" in refused.json()["errors"][0]["message"]
+    assert not Appointment.objects.exists()
+
+    booked = book(slots[0], phone="+86 138 0013 8000", email="camille.martin@example.org")
+    assert booked.status_code == 201, booked.content
+    appointment = Appointment.objects.get(public_id=booked.json()["id"])
+    assert appointment.patient_phone == "+8613800138000"
+    assert list(appointment.messages.values_list("medium", flat=True)) == ["email"]
+
+    older = appointment_book(scope=public_scope, slot=slots[1], patient=patient).appointment
     Message.objects.all().delete()
-    Appointment.objects.filter(pk=booked.pk).update(patient_phone="+33142160000")
-    booked.refresh_from_db()
-    appointment_messages_queue(appointment=booked, kind="confirmation")
-    assert list(booked.messages.values_list("medium", flat=True)) == ["email"]
+    Appointment.objects.filter(pk=older.pk).update(patient_phone="+33142160000")
+    older.refresh_from_db()
+    appointment_messages_queue(appointment=older, kind="confirmation")
+    assert list(older.messages.values_list("medium", flat=True)) == ["email"]
+
+
+def test_the_night_is_quiet_but_what_the_patient_just_did_is_told_at_once(
+    slots, public_scope, patient, other_patient, clock
+):
+    """Issue 28, point 2: at 22:00 a patient cancels; their cancellation is sent at once, but
+    the offer of the freed slot to the next patient waits until 08:00 and its two hours count
+    from then; the hospital's own cancellation waits too, and a reminder due in the night
+    comes at 08:00."""
+    day = next(s for s in slots if s.starts_at >= datetime(2027, 3, 17, 11, 0, tzinfo=UTC))
+    day.visit_type.reminder_hours = 10
+    day.visit_type.save()
+    later = [s for s in slots if s.starts_at > day.starts_at + timedelta(hours=2)]
+    clock.move_to(datetime(2027, 3, 16, 21, 0, tzinfo=UTC))  # 22:00 in Paris
+    night = datetime(2027, 3, 16, 21, 0, tzinfo=UTC)
+    morning = datetime(2027, 3, 17, 7, 0, tzinfo=UTC)  # 08:00 in Paris
+    mine = appointment_book(scope=public_scope, slot=day, patient=patient).appointment
+    confirmation = mine.messages.get(kind="confirmation", medium="sms")
+    assert confirmation.send_after == night  # just booked: told at once
+    # Ten hours before 09:00 falls in the night, and 08:00 is too close: 20:45 the evening
+    # before.
+    assert timezone.localtime(day.starts_at, PARIS).hour == 9
+    reminder = mine.messages.get(kind="reminder", medium="sms")
+    assert reminder.send_after == day.starts_at - timedelta(hours=12, minutes=15)
+    waiting_list_join(
+        scope=public_scope,
+        visit_type=mine.visit_type,
+        before=day.starts_at + timedelta(days=1),
+        patient=other_patient,
+    )
+    appointment_cancel(appointment=mine, channel_scope=public_scope)
+    assert mine.messages.get(kind="cancelled", medium="sms").send_after == night
+    offer = WaitingListOffer.objects.get()
+    assert offer.messages.get(medium="sms").send_after == morning
+    assert offer.expires_at == min(morning + timedelta(hours=2), day.bookable_until)
+    assert offer.expires_at > morning
+
+    theirs = appointment_book(scope=public_scope, slot=later[0], patient=patient).appointment
+    appointment_cancel(
+        appointment=theirs, channel_scope=public_scope, by_staff=True, reason="Congrès"
+    )
+    assert theirs.messages.get(kind="cancelled", medium="sms").send_after == morning

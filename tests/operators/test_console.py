@@ -67,6 +67,35 @@ def test_an_agent_books_for_a_caller_and_the_caller_is_told(agent_client, alpha)
     assert "<html" in whole and slot_links(whole)
 
 
+def test_an_agent_books_a_caller_with_a_british_mobile_and_one_without_a_phone(agent_client, alpha):
+    """Issue 28, point 1: the console takes the number the caller gives (a UK mobile, no
+    e-mail), or none with a reason; nothing is texted to either, and the panel tells the agent
+    so, with the number in its country's format."""
+    page = agent_client.get("/console/").content.decode()
+    links = slot_links(
+        agent_client.get(
+            "/console/slots/", {"visit_type": visit_type_id(page)}, headers=HX
+        ).content.decode()
+    )
+    caller = {**PATIENT, "phone": "+44 7911 123456", "email": ""}
+    booked = agent_client.post("/console/book/", {**caller, "slot": links[0]}, headers=HX)
+    assert booked.status_code == 201, booked.content.decode()[:500]
+    appointment = Appointment.objects.get()
+    assert appointment.patient_phone == "+447911123456"
+    assert not Message.objects.filter(appointment=appointment, medium__in=["sms", "email"])
+    assert "Pas de SMS\u00a0: le +44 7911 123456 n\u2019est pas un mobile en France." in (
+        booked.content.decode()
+    )
+    nobody = {**caller, "phone": "", "slot": links[1]}
+    refused = agent_client.post("/console/book/", nobody, headers=HX)
+    assert refused.status_code == 422 and "dites pourquoi" in refused.content.decode()
+    booked = agent_client.post(
+        "/console/book/", {**nobody, "no_phone_reason": "Sans téléphone"}, headers=HX
+    )
+    assert booked.status_code == 201
+    assert Appointment.objects.filter(patient_phone="", patient_no_phone_reason="Sans téléphone")
+
+
 def test_an_agent_finds_a_caller_and_moves_then_cancels(agent_client, client, alpha, beta):
     # The caller booked through Beta; they now call Alpha.
     b = api_for(client, beta.api)

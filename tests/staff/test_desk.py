@@ -73,7 +73,7 @@ def test_a_secretary_books_a_caller_at_the_desk_recorded_as_theirs(
     assert event.by == secretary and event.channel == booked.channel
     assert Message.objects.filter(appointment=booked, kind="confirmation").exists()
     page = client.get(answer["Location"]).content.decode()
-    assert "Réservé. Le patient reçoit la confirmation." in page
+    assert "Réservé." in page and "Un SMS est envoyé au 06 22 33 44 55." in page
     assert secretary.get_username() in page
     # Opening the appointment is in the access log.
     assert PatientDataView.objects.filter(
@@ -84,6 +84,56 @@ def test_a_secretary_books_a_caller_at_the_desk_recorded_as_theirs(
         f"/staff/agenda/practitioner/{role.public_id}/", {"day": day_of(slot.starts_at)}
     ).content.decode()
     assert booked.channel.name in agenda and f"({secretary.get_username()})" in agenda
+
+
+def test_the_desk_books_a_landline_and_a_person_without_a_phone_and_prints_the_slip(
+    client, aphp, places, open_agenda
+):
+    """Issue 28, point 1: the desk takes the number the caller gives (a landline here), or none
+    with a reason; nothing is texted, the page says so, and the slip carries the manage link
+    as a QR code, its printing in the access log."""
+    role = places["role"]
+    open_agenda(role)
+    first, second = free_slots(role)[:2]
+    secretary = member("secretary", aphp, places)
+    client.force_login(secretary)
+
+    answer = client.post(
+        "/staff/book/", {**CALLER, "phone": "01 40 05 48 48", "slot": first.public_id}
+    )
+    assert answer.status_code == 302, answer.content.decode()
+    booked = Appointment.objects.get(slot=first)
+    assert booked.patient_phone == "+33140054848"
+    assert not Message.objects.filter(appointment=booked, medium="sms").exists()
+    page = client.get(answer["Location"]).content.decode()
+    assert "01 40 05 48 48" in page and "Pas de SMS\u00a0: le 01 40 05 48 48 est un fixe." in page
+    assert "imprimez la fiche du rendez-vous" in page
+
+    slip = client.get(f"/staff/appointments/{booked.public_id}/slip/")
+    text = slip.content.decode()
+    assert slip.status_code == 200 and "<svg" in text
+    assert booked.public_id in text and booked.practitioner.display_name in text
+    assert "/a/" in text and "Content-Security-Policy" in slip.headers
+    assert PatientDataView.objects.filter(user=secretary, kind="slip", appointments=booked).exists()
+
+    # No phone at all: the reason is asked for, the details typed kept.
+    without = {**CALLER, "phone": "", "slot": second.public_id}
+    refused = client.post("/staff/book/", without)
+    assert refused.status_code == 422
+    assert "Sans numéro de téléphone, dites pourquoi" in refused.content.decode()
+    assert "Lefèvre" in refused.content.decode()
+    answer = client.post("/staff/book/", {**without, "no_phone_reason": "Pas de téléphone"})
+    assert answer.status_code == 302
+    nobody = Appointment.objects.get(slot=second)
+    assert (nobody.patient_phone, nobody.patient_no_phone_reason) == ("", "Pas de téléphone")
+    assert (
+        not Message.objects.filter(appointment=nobody)
+        .exclude(medium__in=["fhir", "his", "calendar"])
+        .exists()
+    )
+    page = client.get(answer["Location"]).content.decode()
+    assert "Pas de SMS\u00a0: aucun numéro de téléphone n\u2019a été donné." in page
+    assert "Pas de téléphone" in page
 
 
 @pytest.mark.parametrize("who", ["secretary_b", "practitioner", "auditor"])

@@ -42,6 +42,7 @@ MATRIX = {
     "appointment": ("get", "/staff/appointments/{first}/", None, SEES),
     "book": ("get", "/staff/book/?slot={free}", None, BOOKS),
     "cancel": ("get", "/staff/appointments/{first}/cancel/", None, BOOKS),
+    "slip": ("get", "/staff/appointments/{first}/slip/", None, BOOKS),
     "block": ("get", "/staff/agenda/practitioner/{role}/block/", None, SEES),
     "blocked": ("get", "/staff/blocked/{block}/", None, SEES),
     "rules": ("get", "/staff/agenda/practitioner/{role}/rules/", None, BOOKS),

@@ -218,14 +218,14 @@ def test_patient_details_are_checked_field_by_field_and_nothing_is_booked(
     assert page.status_code == 422
     html = page.content.decode()
     # Every error at once: the e-mail the form cannot read, and the booking rules' own.
-    assert '<a href="#id_email">E-mail (optional): ' in html
+    assert '<a href="#id_email">E-mail: ' in html
     assert 'id="id_birth_date_error"' in html and "future" in html
     # The page opens on the first field in error, which names its error; the summary links to each.
     birth = re.search(r"<input[^>]*name=\"birth_date\"[^>]*>", html)[0]
     assert "autofocus" in birth and 'aria-describedby="id_birth_date_error"' in birth
     assert "autofocus" not in re.search(r"<input[^>]*name=\"phone\"[^>]*>", html)[0]
     assert '<a href="#id_birth_date">Date of birth: ' in html
-    assert '<a href="#id_phone">Mobile phone: ' in html
+    assert '<a href="#id_phone">Phone: ' in html
     assert not Appointment.objects.filter(slot=slot).exists()
 
 

@@ -17,7 +17,7 @@ from ninja.responses import NinjaJSONEncoder
 from creneau.agenda.models import Slot
 from creneau.booking import idempotency, operators, queries, search_sql, services, waiting_room
 from creneau.booking.models import Appointment, WaitingListEntry, paris_midnight
-from creneau.booking.patients import patient_details_clean
+from creneau.booking.patients import contact_for, patient_details_clean
 from creneau.booking.queries import PARIS
 from creneau.booking.throttling import client_key, throttle, throttle_phone
 from creneau.channels import queries as directory
@@ -136,9 +136,16 @@ class PatientIn(Schema):
     last_name: str = Field(max_length=100)
     first_name: str = Field(max_length=100)
     birth_date: date
-    phone: str = Field(max_length=30)
+    phone: str = Field(
+        "",
+        max_length=30,
+        description="any valid number, mobile or landline, of any country; text messages go "
+        "only to mobiles of the regions the hub serves. Empty only for a call centre's or the "
+        "desk's caller without a phone, with no_phone_reason",
+    )
     email: str = Field("", max_length=254)
     language: Literal["fr", "en"] | None = None
+    no_phone_reason: str = Field("", max_length=200)
 
 
 class AppointmentIn(Schema):
@@ -378,7 +385,7 @@ def _resolve_practitioner(scope: ChannelScope, ident: str | None):
     return found
 
 
-def _patient(patient: PatientIn):
+def _patient(scope: ChannelScope, patient: PatientIn):
     return patient_details_clean(
         last_name=patient.last_name,
         first_name=patient.first_name,
@@ -386,6 +393,8 @@ def _patient(patient: PatientIn):
         phone=patient.phone,
         email=patient.email,
         language=patient.language or get_language() or "fr",
+        contact=contact_for(scope.channel.kind),
+        no_phone_reason=patient.no_phone_reason,
     )
 
 
@@ -636,7 +645,7 @@ def appointment_book(request: HttpRequest, payload: AppointmentIn):
 
     def run():
         slot, hold = _slot_or_hold(scope, payload.slot, payload.hold)
-        patient = _patient(payload.patient)
+        patient = _patient(scope, payload.patient)
         throttle_phone(patient.phone)
         booked = services.appointment_book(
             scope=scope,
@@ -708,7 +717,7 @@ def waiting_list_join(request: HttpRequest, payload: WaitingListIn):
             scope=scope,
             visit_type=_resolve_visit_type(scope, payload.visit_type),
             before=paris_midnight(payload.before),
-            patient=_patient(payload.patient),
+            patient=_patient(scope, payload.patient),
             establishment=_resolve_establishment(scope, payload.establishment),
             practitioner=_resolve_practitioner(scope, payload.practitioner),
             reason=payload.reason,

@@ -91,7 +91,10 @@ class PatientRecord(models.Model):
     patient_last_name = models.CharField(_("last name"), max_length=100)
     patient_first_name = models.CharField(_("first name"), max_length=100)
     patient_birth_date = models.DateField(_("date of birth"))
-    patient_phone = models.CharField(_("phone"), max_length=20)
+    # E.164, any country, mobile or landline; empty for a person without a phone (booked by
+    # the desk or a call centre, who say why in the field below).
+    patient_phone = models.CharField(_("phone"), max_length=20, blank=True)
+    patient_no_phone_reason = models.CharField(_("no phone: why"), max_length=200, blank=True)
     patient_email = models.EmailField(_("e-mail"), blank=True)
     patient_language = models.CharField(
         max_length=5, default="fr", verbose_name=_("language of the messages")

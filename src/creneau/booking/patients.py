@@ -44,14 +44,37 @@ class _Invalid(Exception):
     pass
 
 
+class Contact:
+    """How a channel must be able to reach the patient it books (issue 28, point 1). The rule
+    about text messages (only to mobiles of CRENEAU_SMS_REGIONS) limits what is sent, never
+    who is booked: any valid number of any country is a patient's contact."""
+
+    # The public site and the widget: the patient books alone, and must get the confirmation
+    # somewhere: an SMS-reachable mobile, or an e-mail address.
+    SELF = "self"
+    # A platform or partner that books for its own user: a valid number, any kind.
+    PARTNER = "partner"
+    # The desk and the call centres: the number the caller gives, or none with a reason (a
+    # person without a phone); the staff member tells the caller.
+    STAFF = "staff"
+
+
+def contact_for(channel_kind: str) -> str:
+    """The contact rule of a channel of this kind."""
+    if channel_kind in ("operator", "desk"):
+        return Contact.STAFF
+    return Contact.SELF if channel_kind in ("public_site", "embed") else Contact.PARTNER
+
+
 @dataclass(frozen=True)
 class PatientDetails:
     last_name: str
     first_name: str
     birth_date: date
-    phone: str  # E.164
+    phone: str  # E.164, or "" for a person without a phone (booked by staff, with a reason)
     email: str
     language: str
+    no_phone_reason: str = ""
 
 
 def _name(value: str, label: str) -> str:
@@ -120,24 +143,59 @@ def _phone(value: str) -> str:
     return _e164(_parse_phone(value))
 
 
-def _mobile_phone(value: str) -> str:
-    """The number the confirmation and reminders are texted to."""
-    number = _parse_phone(value)
-    if not sms_reachable(number):
-        if phonenumbers.region_code_for_number(number) in settings.CRENEAU_SMS_REGIONS:
-            raise _Invalid(
-                _(
-                    "This is not a mobile number: give a mobile number, to which the "
-                    "confirmation and the reminder are sent by text message."
-                )
-            )
-        raise _Invalid(
+def phone_display(value: str) -> str:
+    """A stored number as people write it: in the national format for the regions the hub
+    serves (06 12 12 12 12, 0690 12 34 56), in the international one for any other country
+    (+44 7911 123456). Anything unreadable is shown as stored."""
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    home = phonenumbers.region_code_for_number(number) in settings.CRENEAU_SMS_REGIONS
+    style = phonenumbers.PhoneNumberFormat
+    return phonenumbers.format_number(number, style.NATIONAL if home else style.INTERNATIONAL)
+
+
+def phone_kind(value: str) -> str:
+    """Why a number gets no text message, in one word: "" (it gets them), "landline",
+    "abroad" (a number of a country the hub does not text), "none"."""
+    if not value:
+        return "none"
+    if sms_reachable(value):
+        return ""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return "abroad"
+    home = phonenumbers.region_code_for_number(number) in settings.CRENEAU_SMS_REGIONS
+    return "landline" if home else "abroad"
+
+
+def contact_plan(phone: str, email: str) -> list[str]:
+    """What the patient is sent and where, in sentences for the confirmation pages."""
+    shown = phone_display(phone)
+    kind = phone_kind(phone)
+    plan = [
+        {
+            "": _("A text message goes to %(phone)s."),
+            "landline": _("No text message: %(phone)s is a landline."),
+            "abroad": _("No text message: %(phone)s is not a mobile number in France."),
+            "none": _("No text message: no phone number was given."),
+        }[kind]
+        % {"phone": shown}
+    ]
+    if email:
+        plan.append(_("A confirmation e-mail goes to %(email)s.") % {"email": email})
+    elif kind:
+        plan.append(
             _(
-                "Text messages are sent only to mobile numbers in France (mainland and "
-                "overseas): give such a number."
+                "Nothing is sent to the patient: tell them the date, the place and the "
+                "reference, or print the appointment slip."
             )
         )
-    return _e164(number)
+    return plan
 
 
 def _email(value: str) -> str:
@@ -163,15 +221,63 @@ def _checked(checks: dict[str, Any], prefix: str = "patient.") -> dict[str, Any]
     return cleaned
 
 
-def _patient_checks(given: dict[str, Any]) -> dict[str, Any]:
+def _contact_phone(value: str, contact: str) -> str:
+    if not value.strip():
+        if contact == Contact.STAFF:
+            return ""  # the reason is asked for below
+        raise _Invalid(_("The phone number is required."))
+    return _phone(value)
+
+
+def _reachable(given: dict[str, Any], contact: str) -> None:
+    """Whether the patient can be reached as the channel needs: raised on the field to fill."""
+    phone, email = str(given.get("phone") or "").strip(), str(given.get("email") or "").strip()
+    if contact == Contact.STAFF and not phone:
+        if not " ".join(str(given.get("no_phone_reason") or "").split()):
+            raise _Invalid(
+                _("Without a phone number, say why (for example: no phone, lives in care).")
+            )
+        return
+    if contact != Contact.SELF or email or not phone:
+        return
+    try:
+        if sms_reachable(_phone(phone)):
+            return
+    except _Invalid:
+        return  # the phone field reports it
+    raise _Invalid(
+        _(
+            "Text messages go only to mobile numbers in France (mainland and overseas): with "
+            "this number, give an e-mail address for the confirmation and the reminder."
+        )
+    )
+
+
+def _patient_checks(given: dict[str, Any], contact: str = Contact.SELF) -> dict[str, Any]:
     rules = {
         "last_name": lambda value: _name(value, _("last name")),
         "first_name": lambda value: _name(value, _("first name")),
         "birth_date": _birth_date,
-        "phone": _mobile_phone,
+        "phone": lambda value: _contact_phone(value, contact),
         "email": _email,
+        "no_phone_reason": lambda value: " ".join(value.split())[:200],
     }
-    return {field: functools.partial(rules[field], value) for field, value in given.items()}
+    checks = {field: functools.partial(rules[field], value) for field, value in given.items()}
+    # Whether the patient can be reached is reported on the field that would fix it, once that
+    # field itself is right (and not when the phone could not be read at all).
+    reach = "no_phone_reason" if contact == Contact.STAFF and not given.get("phone") else "email"
+    if reach in checks and "phone" in given:
+        own = checks[reach]
+
+        def checked_with_reach():
+            value = own()
+            _reachable(given, contact)
+            return value
+
+        checks[reach] = checked_with_reach
+    elif contact == Contact.STAFF and reach == "no_phone_reason" and "phone" in given:
+        checks[reach] = lambda: _reachable(given, contact) or ""
+    return checks
 
 
 def patient_details_clean(
@@ -182,26 +288,26 @@ def patient_details_clean(
     phone: str,
     email: str = "",
     language: str = "fr",
+    contact: str = Contact.SELF,
+    no_phone_reason: str = "",
 ) -> PatientDetails:
-    cleaned = _checked(
-        _patient_checks(
-            {
-                "last_name": last_name,
-                "first_name": first_name,
-                "birth_date": birth_date,
-                "phone": phone,
-                "email": email,
-            }
-        )
-    )
+    given = {
+        "last_name": last_name,
+        "first_name": first_name,
+        "birth_date": birth_date,
+        "phone": phone,
+        "email": email,
+        "no_phone_reason": no_phone_reason if not phone.strip() else "",
+    }
+    cleaned = _checked(_patient_checks(given, contact))
     return PatientDetails(**cleaned, language="en" if language.lower().startswith("en") else "fr")
 
 
-def patient_details_errors(**given: Any) -> dict[str, str]:
+def patient_details_errors(contact: str = Contact.SELF, **given: Any) -> dict[str, str]:
     """The booking rules' errors for the fields given, by field: a form whose other fields
     could not even be read still reports these, so the patient sees every error at once."""
     try:
-        _checked(_patient_checks(given))
+        _checked(_patient_checks(given, contact))
     except PatientDetailsInvalid as error:
         return error.errors
     return {}

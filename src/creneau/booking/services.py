@@ -36,11 +36,13 @@ from creneau.booking.models import (
     paris_midnight,
 )
 from creneau.booking.patients import PatientDetails
+from creneau.channels.models import Channel
 from creneau.channels.queries import ChannelScope, QuotaExceeded, channel_scope_for_key
 from creneau.directory.models import Establishment, Practitioner, VisitType
 from creneau.errors import DomainError
 from creneau.ledger import payloads
 from creneau.ledger.services import entry_append
+from creneau.notify.quiet import next_waking, waking_deadline
 from creneau.notify.services import (
     appointment_messages_queue,
     appointment_status_reported,
@@ -79,6 +81,7 @@ def _patient_record(patient: PatientDetails, reason: str, token: str) -> dict:
         "patient_first_name": patient.first_name,
         "patient_birth_date": patient.birth_date,
         "patient_phone": patient.phone,
+        "patient_no_phone_reason": patient.no_phone_reason,
         "patient_email": patient.email,
         "patient_language": patient.language,
         "reason": reason.strip()[:500],
@@ -792,7 +795,9 @@ def appointment_cancel(
             told["operator"] = operator.name
         if by_staff and suggestions:
             told["nearest"] = [moment.isoformat() for moment in suggestions[:3]]
-        appointment_messages_queue(appointment=appointment, kind="cancelled", context=told, now=now)
+        appointment_messages_queue(
+            appointment=appointment, kind="cancelled", context=told, now=now, notice=by_staff
+        )
         if appointment.slot_id:
             waiting_list_offer_slot(slot_id=appointment.slot_id, now=now)
     return appointment
@@ -875,6 +880,8 @@ def _move_here(appointment, scope, slot, hold, now) -> Appointment:
                 kind="moved",
                 context={"previous_starts_at": previous.isoformat()},
                 now=now,
+                # Moved by the hospital (its desk or staff), not by the patient or a caller.
+                notice=scope.channel.kind == Channel.Kind.DESK,
             )
             if old_slot_id:
                 waiting_list_offer_slot(slot_id=old_slot_id, now=now)
@@ -991,9 +998,13 @@ def waiting_list_offer_slot(
                 continue
             if not scope.practitioner_roles().filter(pk=slot.practitioner_role_id).exists():
                 continue
+            # The offer's window counts waking hours only: made in the night, it goes out in
+            # the morning and its two hours start then (notify.quiet).
             expires_at = min(
-                now + timedelta(minutes=settings.CRENEAU_OFFER_MINUTES), slot.bookable_until
+                waking_deadline(now, settings.CRENEAU_OFFER_MINUTES), slot.bookable_until
             )
+            if next_waking(now) >= expires_at:
+                return None  # no waking time left to offer it in: the slot stays free to all
             if not _hold_place(slot, now, expires_at):
                 return None
             hold = Hold.objects.create(
@@ -1038,6 +1049,7 @@ def waiting_list_accept(
             phone=entry.patient_phone,
             email=entry.patient_email,
             language=entry.patient_language,
+            no_phone_reason=entry.patient_no_phone_reason,
         )
         booked = appointment_book(
             scope=scope, patient=patient, hold=offer.hold, reason=entry.reason, now=now

@@ -85,7 +85,10 @@ def throttle(request: HttpRequest, action: str, subject: str = "") -> None:
 
 
 def throttle_phone(phone: str, action: str = "book_phone") -> None:
-    """Count one ``action`` for a patient's phone number (E.164), from wherever it comes."""
+    """Count one ``action`` for a patient's phone number (E.164), from wherever it comes.
+    A person without a phone (booked by staff) is counted by nothing here."""
+    if not phone:
+        return
     _count(action, _keyed(phone), per_phone=True)
 
 

@@ -23,7 +23,7 @@ from creneau.agenda.models import Slot
 from creneau.agenda.queries import offerable_slots
 from creneau.booking import queries, services
 from creneau.booking.models import PARIS, Appointment, Hold
-from creneau.booking.patients import PatientDetails, patient_details_clean
+from creneau.booking.patients import Contact, PatientDetails, patient_details_clean
 from creneau.channels.queries import ChannelScope
 from creneau.dates import instant_in_range
 from creneau.directory.national import IDNPS_SYSTEM
@@ -411,6 +411,7 @@ def _patient(parameters: Parameters) -> tuple[PatientDetails, str]:
         phone=phone,
         email=email,
         language=language,
+        contact=Contact.PARTNER,
     )
     identifier = (patient.get("identifier") or [{}])[0]
     kept = (

@@ -31,6 +31,7 @@ from creneau.notify.his import send_siu
 from creneau.notify.his import useful_until as his_useful_until
 from creneau.notify.models import Message
 from creneau.notify.platforms import FEEDBACK_KINDS, feedback_platform, send_feedback
+from creneau.notify.quiet import next_waking, waking_time_for
 from creneau.notify.texts import Rendered, render
 
 logger = logging.getLogger("creneau.notify")
@@ -212,8 +213,13 @@ def _reminders_reschedule(appointment: Appointment, now: datetime, *, new: bool)
         return
     due = reminder_time(appointment)
     lead = timedelta(minutes=settings.CRENEAU_REMINDER_MIN_LEAD_MINUTES)
-    # None when the booking is made inside the reminder's window.
-    if due is not None and now < due < appointment.starts_at - lead:
+    if due is not None and due > now:
+        # A reminder due in the night comes in the morning, or the evening before if the
+        # morning is too close to the appointment.
+        due = waking_time_for(due, latest=appointment.starts_at - lead, now=now)
+    else:
+        due = None  # the booking is made inside the reminder's window
+    if due is not None:
         _create(
             appointment=appointment,
             offer=None,
@@ -229,17 +235,27 @@ def appointment_messages_queue(
     kind: str,
     context: dict | None = None,
     now: datetime | None = None,
+    notice: bool = False,
 ) -> list[Message]:
     """Queue what a change to an appointment says to its patient (by SMS, and by e-mail when
-    they gave one), and set its reminder again. Called inside the change's transaction."""
+    they gave one), and set its reminder again. Called inside the change's transaction.
+    ``notice``: the hospital's own change (staff moved or cancelled it), which waits out the
+    quiet hours unless it would then come too late; what the patient or the caller has just
+    done is told at once."""
     now = now or timezone.now()
+    send = now
+    if notice:
+        lead = timedelta(minutes=settings.CRENEAU_REMINDER_MIN_LEAD_MINUTES)
+        morning = next_waking(now)
+        if morning < appointment.starts_at - lead:
+            send = morning
     with transaction.atomic(savepoint=False):
         messages = _create(
             appointment=appointment,
             offer=None,
             kind=kind,
             context=context or {},
-            send_after=now,
+            send_after=send,
             useful_until=appointment.starts_at,
         )
         _reminders_reschedule(appointment, now, new=kind == Message.Kind.CONFIRMATION)
@@ -254,7 +270,7 @@ def offer_messages_queue(*, offer: WaitingListOffer, now: datetime | None = None
             offer=offer,
             kind=Message.Kind.OFFER,
             context={},
-            send_after=now,
+            send_after=next_waking(now),
             useful_until=offer.expires_at,
         )
 

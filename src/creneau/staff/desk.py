@@ -3,11 +3,14 @@ appointment, move it or cancel it (the patient is told, with the reason and the 
 times). Each action goes through the desk channel of the appointment's department, its
 perimeter that department, and records the staff member who acted."""
 
+import segno
 from django import forms
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
@@ -15,11 +18,12 @@ from creneau.agenda.models import Slot
 from creneau.booking import services
 from creneau.booking.models import AppointmentEvent
 from creneau.ledger.services import receipt
+from creneau.sealing import unseal
 from creneau.staff.models import PatientDataView
 from creneau.staff.scope import StaffScope
 from creneau.staff.services import desk_scope, nearest_free_slots, patient_data_view_record
 from creneau.staff.views import safe_next, staff_view
-from creneau.web.forms import FocusFirstError, PatientForm
+from creneau.web.forms import CallerPatientForm, FocusFirstError
 
 
 def _slot_or_404(scope: StaffScope, public_id: str) -> Slot:
@@ -52,7 +56,7 @@ def book(request: HttpRequest, scope: StaffScope) -> HttpResponse:
     """GET: the chosen slot and the patient's details; POST: book it through the desk."""
     slot = _slot_or_404(scope, request.GET.get("slot") or request.POST.get("slot", ""))
     role = slot.practitioner_role
-    form = PatientForm(request.POST or None)
+    form = CallerPatientForm(request.POST or None)
     status = 200
     if request.method == "POST":
         language = "en" if request.POST.get("language") == "en" else "fr"
@@ -81,7 +85,7 @@ def book(request: HttpRequest, scope: StaffScope) -> HttpResponse:
 
 
 DONE = {
-    "booked": gettext_lazy("Booked. The patient receives the confirmation."),
+    "booked": gettext_lazy("Booked."),
     "moved": gettext_lazy("Moved. The patient is told the new time."),
     "cancelled": gettext_lazy("Cancelled. The patient is told, with the reason."),
 }
@@ -128,11 +132,44 @@ def appointment(request: HttpRequest, scope: StaffScope, appointment_id: str) ->
             "movable": movable,
             "nearest": nearest,
             "done": DONE.get(request.GET.get("done", "")),
+            "done_booked": request.GET.get("done") == "booked",
+            "slip_url": reverse("staff:slip", args=[found.public_id]),
             "receipt": receipt(found.ledger_entry) if found.ledger_entry else {},
             "back": _agenda_day(role, found.starts_at),
             "here": request.path,
         },
     )
+
+
+@staff_view
+def slip(request: HttpRequest, scope: StaffScope, appointment_id: str) -> HttpResponse:
+    """The appointment slip the desk prints for the patient to take away: when, where, with
+    whom, how to prepare, the reference, and the patient's manage link as a QR code (for a
+    patient without a phone or e-mail, the slip is their only copy). Printing it is recorded in
+    the access log, as the link it carries lets its holder move or cancel the appointment."""
+    found = scope.appointment_or_404(appointment_id, desk=True)
+    token = unseal(found.sealed_token) if found.status == found.Status.BOOKED else None
+    prefix = "/en" if found.patient_language == "en" else ""
+    link = f"{settings.CRENEAU_PUBLIC_URL.rstrip('/')}{prefix}/a/{token}" if token else ""
+    patient_data_view_record(
+        user=request.user,
+        kind=PatientDataView.Kind.SLIP,
+        subject=f"appointment {found.public_id}",
+        appointments=[found],
+    )
+    with translation.override(found.patient_language or "fr"):
+        return render(
+            request,
+            "staff/slip.html",
+            {
+                "appointment": found,
+                "link": link,
+                # segno's SVG is paths only: the link is encoded as modules, never as text.
+                "qr": mark_safe(segno.make(link, error="m").svg_inline(scale=4))  # noqa: S308
+                if link
+                else "",
+            },
+        )
 
 
 @require_POST

@@ -147,6 +147,7 @@ class PatientDataView(models.Model):
         EXPORT = "export", _("patient's data exported")
         ADMIN_LIST = "admin_list", _("admin's list or search of patients")
         ADMIN_READ = "admin_read", _("admin's page of a patient's record")
+        SLIP = "slip", _("appointment slip printed")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

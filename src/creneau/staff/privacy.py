@@ -31,6 +31,7 @@ ERASED = {
     "patient_last_name": "",
     "patient_first_name": "",
     "patient_phone": "",
+    "patient_no_phone_reason": "",
     "patient_email": "",
     "reason": "",
     "manage_token_hash": "",

@@ -16,6 +16,7 @@ urlpatterns = [
     path("book/", desk.book, name="book"),
     path("appointments/<str:appointment_id>/", desk.appointment, name="appointment"),
     path("appointments/<str:appointment_id>/move/", desk.move, name="move"),
+    path("appointments/<str:appointment_id>/slip/", desk.slip, name="slip"),
     path("appointments/<str:appointment_id>/cancel/", desk.cancel, name="cancel"),
     path("agenda/practitioner/<str:role_id>/block/", blocks.block, name="block"),
     path("agenda/practitioner/<str:role_id>/rules/", rules.rules, name="rules"),

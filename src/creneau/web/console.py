@@ -34,7 +34,7 @@ from creneau.channels.queries import (
 from creneau.errors import DomainError
 from creneau.ledger.services import receipt, refusal_append
 from creneau.second_factor import OneTimeCodeMixin
-from creneau.web.forms import CallerLookupForm, PatientForm
+from creneau.web.forms import CallerLookupForm, CallerPatientForm
 from creneau.web.signin import sign_in
 
 SLOTS_SHOWN = 24
@@ -227,7 +227,7 @@ def details(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
     """The chosen slot and the form for the caller's details."""
     scope.require("book")
     slot = _slot(scope, request.GET.get("slot", ""))
-    form = PatientForm()
+    form = CallerPatientForm()
     form.fields["last_name"].widget.attrs["autofocus"] = True
     return _panel(request, scope, "web/console/_details.html", {"slot": slot, "form": form})
 
@@ -238,7 +238,7 @@ def book(request: HttpRequest, scope: ChannelScope) -> HttpResponse:
     scope.require("book")
     # The booking checks the perimeter itself, and a refusal goes to the ledger.
     slot = queries.slot_by_id(request.POST.get("slot", ""))
-    form = PatientForm(request.POST)
+    form = CallerPatientForm(request.POST)
     language = "en" if request.POST.get("language") == "en" else "fr"
     patient = form.patient(language)
     if patient is None:

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from creneau.booking.patients import (
     CallerCriteria,
+    Contact,
     PatientDetails,
     PatientDetailsInvalid,
     caller_criteria_clean,
@@ -82,19 +83,22 @@ class PatientForm(FocusFirstError):
         widget=forms.DateInput({"type": "date", "autocomplete": "bday"}),
     )
     phone = forms.CharField(
-        label=_("Mobile phone"),
+        label=_("Phone"),
         max_length=30,
         help_text=_(
-            "A mobile number in France (mainland or overseas), for the confirmation and the "
-            "reminder by text message, for example 06 12 34 56 78."
+            "Any number, in France or abroad, for example 06 12 34 56 78. Text messages go "
+            "only to mobile numbers in France; with another number, give an e-mail address."
         ),
         widget=forms.TextInput({"type": "tel", "autocomplete": "tel"}),
     )
     email = forms.EmailField(
-        label=_("E-mail (optional)"),
+        label=_("E-mail"),
         required=False,
+        help_text=_("Needed when the phone cannot receive text messages."),
         widget=forms.EmailInput({"autocomplete": "email"}),
     )
+    contact = Contact.SELF
+    fields_read = ("last_name", "first_name", "birth_date", "phone", "email")
 
     def patient(self, language: str) -> PatientDetails | None:
         """The details checked by the booking rules, or None with the errors on the form:
@@ -102,10 +106,10 @@ class PatientForm(FocusFirstError):
         if not self.is_valid():
             readable = {
                 name: self.cleaned_data[name]
-                for name in ("last_name", "first_name", "birth_date", "phone", "email")
+                for name in self.fields_read
                 if name in self.cleaned_data
             }
-            errors = patient_details_errors(**readable)
+            errors = patient_details_errors(contact=self.contact, **readable)
             if errors:
                 self.add_rule_errors(PatientDetailsInvalid(errors, prefix=""))
             return None
@@ -118,10 +122,37 @@ class PatientForm(FocusFirstError):
                 phone=data["phone"],
                 email=data["email"] or "",
                 language=language,
+                contact=self.contact,
+                no_phone_reason=data.get("no_phone_reason") or "",
             )
         except PatientDetailsInvalid as error:
             self.add_rule_errors(error)
             return None
+
+
+class CallerPatientForm(PatientForm):
+    """The desk's and the call centres' form: the number the caller gives, of any kind, or
+    none (a person without a phone) with the reason; the staff member tells the caller."""
+
+    contact = Contact.STAFF
+    fields_read = (*PatientForm.fields_read, "no_phone_reason")
+
+    no_phone_reason = forms.CharField(
+        label=_("No phone: why"),
+        required=False,
+        max_length=200,
+        help_text=_("Only when the patient has no phone number at all."),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        phone = self.fields["phone"]
+        phone.required = False
+        phone.help_text = _(
+            "The number the caller gives: mobile or landline, in France or abroad. Leave it "
+            "empty for a person without a phone, and say why below."
+        )
+        self.fields["email"].help_text = _("Optional.")
 
 
 class WaitingListForm(PatientForm):

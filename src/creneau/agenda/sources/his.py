@@ -362,7 +362,11 @@ def siu_for(appointment: Appointment, kind: str, control_id: str) -> str:
     last, first = appointment.patient_last_name.upper(), appointment.patient_first_name
     patient.pid.pid_5 = f"{_escape(last)}^{_escape(first)}"
     patient.pid.pid_7 = appointment.patient_birth_date.strftime("%Y%m%d")
-    telecom = [f"^PRN^PH^^^^^^^^^{_escape(appointment.patient_phone)}"]
+    telecom = (
+        [f"^PRN^PH^^^^^^^^^{_escape(appointment.patient_phone)}"]
+        if appointment.patient_phone
+        else []
+    )
     if appointment.patient_email:
         telecom.append(f"^NET^Internet^{_escape(appointment.patient_email)}")
     patient.pid.pid_13 = "~".join(telecom)
